@@ -1,0 +1,56 @@
+# Magnet: set-up and everyday commands. `make test` and `make demo` work on a fresh clone with no model hub.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.magnet-installed
+TORCH_VERSION := 2.13.0
+BFCL_EVAL_VERSION := 2025.8.6.2
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install test test-fast lint format demo bench lock clean
+
+install: $(STAMP)
+
+# Re-runs only when the dependencies change; torch first (the CPU wheel on disk) so nothing pulls a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==$(TORCH_VERSION)
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q --no-deps bfcl-eval==$(BFCL_EVAL_VERSION)
+	$(PIP) install -q -c constraints.txt mpmath
+	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: install
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+# What exists so far, end to end on CPU: the function pool, its chains, and calls executed against it.
+demo: install
+	$(VENV)/bin/magnet pool
+	$(VENV)/bin/magnet pool --bfcl
+	$(VENV)/bin/magnet call "[search_contacts(query='Chen'), find_free_slot(date='2026-03-02', duration_minutes=45)]"
+	$(VENV)/bin/magnet call "[create_event(title='Design review', start='2026-03-02T11:00', duration_minutes=45, attendees=['chen.wei@example.com']), set_reminder(event_id='evt-0004', minutes_before=10), get_event(event_id='evt-9999')]"
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+lock:
+	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse)==" | sed 's/+cpu//' > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -1,0 +1,1 @@
+"""Dataset records and their HF Features (rendering and exports join later)."""

@@ -1,0 +1,48 @@
+"""The one exception hierarchy of Magnet.
+
+Every error a user can cause (a bad spec file, a malformed call string, an invalid dataset row) is a
+``MagnetError`` whose message says what was wrong, where (file, row, function, field) and, where it helps,
+how to fix it. Catch ``MagnetError`` to handle all of them.
+"""
+
+from __future__ import annotations
+
+
+class MagnetError(Exception):
+    """Base class of every error Magnet raises on purpose."""
+
+
+class SpecError(MagnetError):
+    """A function spec is malformed.
+
+    ``problems`` holds one line per bad field, each naming the source, the function and the JSON path, so
+    that a loader can report every bad spec of a file at once.
+    """
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        count = len(self.problems)
+        header = "invalid function spec" if count == 1 else f"{count} problems in function specs"
+        super().__init__(header + ":\n  " + "\n  ".join(self.problems))
+
+
+class CallParseError(MagnetError):
+    """A function call (BFCL text or OpenAI ``tool_calls``) could not be parsed into literal values."""
+
+
+class ToolkitError(MagnetError):
+    """A toolkit is defined or configured wrongly (not a call failure: those become error results)."""
+
+
+class ExecutionError(MagnetError):
+    """An environment could not be built or restored (call failures are results, never exceptions)."""
+
+
+class DatasetError(MagnetError):
+    """A dataset row is invalid; the message names the row index and the field."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        count = len(self.problems)
+        header = "invalid row" if count == 1 else f"{count} problems in rows"
+        super().__init__(header + ":\n  " + "\n  ".join(self.problems))

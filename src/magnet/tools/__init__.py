@@ -1,0 +1,1 @@
+"""The function pool: specs, toolkits, calls and their safe execution (no model anywhere in here)."""

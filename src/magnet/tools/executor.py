@@ -1,0 +1,322 @@
+"""Run calls against toolkit instances, and never let a bad call stop the run.
+
+An ``Environment`` holds one instance of each toolkit of an episode, built from an initial state. ``execute``
+returns one ``CallResult`` per call; an unknown function, a missing, unknown or mistyped argument, an exception
+inside the tool, or a call over its time limit each becomes an error result (``{"error": "..."}``, BFCL's
+convention) with a message a model can act on, and the next call runs. ``snapshot``/``restore`` copy the whole
+environment, for branching rollouts from the same point.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from magnet.errors import ExecutionError
+from magnet.tools.calls import FunctionCall
+from magnet.tools.spec import FunctionSpec
+from magnet.tools.toolkit import Toolkit
+
+DEFAULT_TIME_LIMIT = 10.0
+
+_JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list | tuple),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one call returned: the output (a JSON value; ``{"error": ...}`` on failure) and how it went."""
+
+    call: FunctionCall
+    output: Any
+    error: str | None = None
+    toolkit: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the call ran and its output is not an error."""
+        return self.error is None
+
+    @property
+    def content(self) -> str:
+        """The output as the text of a tool message, formatted exactly as BFCL's executor formats results
+        (a string as it is, a dict as ``json.dumps``, anything else as ``str``), so that training data and
+        BFCL evaluation show a model the same text."""
+        if isinstance(self.output, str):
+            return self.output
+        if isinstance(self.output, dict):
+            try:
+                return json.dumps(self.output)
+            except (TypeError, ValueError):
+                return str(self.output)
+        return str(self.output)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for logs and episode files."""
+        return {"call": self.call.to_dict(), "output": self.output, "error": self.error, "toolkit": self.toolkit}
+
+
+def type_problem(value: Any, schema: Mapping[str, Any], where: str) -> str | None:
+    """Why ``value`` does not fit ``schema`` (type, enum, array items, object properties), or None if it does."""
+    declared = schema.get("type")
+    if declared is not None:
+        kinds = declared if isinstance(declared, list) else [declared]
+        if not any(_JSON_CHECKS.get(kind, lambda _v: True)(value) for kind in kinds):
+            expected = " or ".join(kinds)
+            return f"{where}: expected {expected}, got {type(value).__name__} {value!r:.60}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{where}: {value!r:.60} is not one of {schema['enum']}"
+    if isinstance(value, list | tuple) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            problem = type_problem(item, schema["items"], f"{where}[{index}]")
+            if problem:
+                return problem
+    if isinstance(value, dict) and isinstance(schema.get("properties"), Mapping):
+        for key, item in value.items():
+            if key in schema["properties"]:
+                problem = type_problem(item, schema["properties"][key], f"{where}.{key}")
+                if problem:
+                    return problem
+    return None
+
+
+def argument_problems(call: FunctionCall, spec: FunctionSpec, *, check_types: bool = True) -> list[str]:
+    """Missing required, unknown and mistyped arguments of a call against its spec.
+
+    ``None`` is accepted for an optional parameter, as a Python ``x: T | None = None`` would.
+    """
+    problems = []
+    missing = [name for name in spec.required if name not in call.arguments]
+    if missing:
+        problems.append(f"missing required argument(s) {missing}")
+    properties = spec.properties
+    for key, value in call.arguments.items():
+        if key not in properties:
+            problems.append(f"unexpected argument {key!r}; {call.name} takes {sorted(properties)}")
+            continue
+        if not check_types or (value is None and key not in spec.required):
+            continue
+        problem = type_problem(value, properties[key], f"argument {key!r}")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+class CallTimeout(Exception):
+    """Raised inside a call that ran past its time limit."""
+
+
+@contextmanager
+def _alarm(seconds: float):
+    """Interrupt the block after ``seconds`` with SIGALRM (main thread only; elsewhere a no-op)."""
+    usable = seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield False
+        return
+
+    def interrupt(signum, frame):
+        raise CallTimeout
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield True
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_with_limit(function: Callable[[], Any], seconds: float) -> Any:
+    """Run ``function`` with a time limit: SIGALRM on the main thread; elsewhere a watcher thread.
+
+    Off the main thread a runaway call cannot be stopped, only abandoned: it is reported as timed out and
+    keeps running in a daemon thread (the environment may then change later; the caller is told).
+    """
+    with _alarm(seconds) as armed:
+        if armed or seconds <= 0:
+            return function()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise CallTimeout
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@dataclass
+class Snapshot:
+    """A deep copy of an environment's toolkit instances, to restore later."""
+
+    toolkits: dict[str, Toolkit] = field(default_factory=dict)
+
+
+class Environment:
+    """The toolkit instances of one episode, and safe execution of calls against them.
+
+    Parameters
+    ----------
+    toolkits:
+        Toolkit instances; their function names must not collide (a collision is an ``ExecutionError``).
+    time_limit:
+        Seconds one call may run before it becomes an error result.
+    hidden:
+        Function names that exist but are not available now (a miss-func turn): calling one is an error
+        result saying the function is not available.
+    check_types:
+        Check argument values against the parameter schemas. BFCL's own executor checks nothing (and one of its
+        ground-truth calls passes a string where the doc says integer), so BFCL environments turn it off to
+        execute exactly as BFCL does; missing and unknown arguments are still errors.
+    """
+
+    def __init__(
+        self,
+        toolkits: Iterable[Toolkit],
+        *,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        hidden: Iterable[str] = (),
+        check_types: bool = True,
+    ):
+        self.toolkits: dict[str, Toolkit] = {}
+        self.time_limit = time_limit
+        self.check_types = check_types
+        self.hidden = set(hidden)
+        self._specs: dict[str, FunctionSpec] = {}
+        self._owner: dict[str, str] = {}
+        for toolkit in toolkits:
+            name = toolkit.toolkit_name()
+            if name in self.toolkits:
+                raise ExecutionError(f"toolkit {name!r} appears twice in the environment")
+            self.toolkits[name] = toolkit
+            for spec in toolkit.specs():
+                if spec.name in self._owner:
+                    raise ExecutionError(
+                        f"function {spec.name!r} is defined by both {self._owner[spec.name]} and {name}; "
+                        "rename one (a FunctionSpec name must be unique within an environment)"
+                    )
+                self._owner[spec.name] = name
+                self._specs[spec.name] = spec
+
+    @classmethod
+    def from_state(
+        cls, toolkit_classes: Iterable[type[Toolkit]], initial_state: Mapping[str, Any] | None = None, **options: Any
+    ) -> Environment:
+        """Fresh instances of ``toolkit_classes``, each loaded with ``initial_state[toolkit name]`` if given."""
+        classes = list(toolkit_classes)
+        state = dict(initial_state or {})
+        known = {klass.toolkit_name() for klass in classes}
+        unknown = sorted(set(state) - known)
+        if unknown:
+            raise ExecutionError(f"initial state names toolkit(s) {unknown} not in the environment {sorted(known)}")
+        return cls([klass(state.get(klass.toolkit_name())) for klass in classes], **options)
+
+    @property
+    def specs(self) -> list[FunctionSpec]:
+        """Specs of every function in the environment, hidden ones included."""
+        return list(self._specs.values())
+
+    def available_specs(self) -> list[FunctionSpec]:
+        """Specs of the functions that may be called now (hidden ones left out)."""
+        return [spec for name, spec in self._specs.items() if name not in self.hidden]
+
+    def spec(self, name: str) -> FunctionSpec | None:
+        """The spec of function ``name``, or None."""
+        return self._specs.get(name)
+
+    def parameter_order(self) -> dict[str, list[str]]:
+        """Parameter names in signature order for every function (pass to ``parse_calls``)."""
+        order: dict[str, list[str]] = {}
+        for toolkit in self.toolkits.values():
+            order.update(toolkit.parameter_order())
+        return order
+
+    def state(self) -> dict[str, Any]:
+        """``{toolkit name: toolkit.state()}``: a JSON snapshot to compare two runs by."""
+        return {name: toolkit.state() for name, toolkit in self.toolkits.items()}
+
+    def snapshot(self) -> Snapshot:
+        """A deep copy of every toolkit instance."""
+        return Snapshot(toolkits=copy.deepcopy(self.toolkits))
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Return to a snapshot (the snapshot stays usable for another restore)."""
+        if set(snapshot.toolkits) != set(self.toolkits):
+            raise ExecutionError(
+                f"snapshot holds toolkits {sorted(snapshot.toolkits)}, environment has {sorted(self.toolkits)}"
+            )
+        self.toolkits = copy.deepcopy(snapshot.toolkits)
+
+    def execute(self, calls: Iterable[FunctionCall]) -> list[CallResult]:
+        """Run calls in order; one result per call, errors included."""
+        return [self.execute_one(call) for call in calls]
+
+    def execute_one(self, call: FunctionCall) -> CallResult:
+        """Run one call; every failure is an error result, never an exception."""
+        spec = self._specs.get(call.name)
+        if spec is None:
+            return _failure(call, None, f"unknown function {call.name!r}; {self._available_hint()}")
+        if call.name in self.hidden:
+            return _failure(call, spec.toolkit, f"function {call.name!r} is not available")
+        problems = argument_problems(call, spec, check_types=self.check_types)
+        if problems:
+            return _failure(call, spec.toolkit, f"invalid call to {call.name}: " + "; ".join(problems))
+        toolkit_name = self._owner[call.name]
+        method = self.toolkits[toolkit_name].dispatch(call.name)
+        arguments = copy.deepcopy(dict(call.arguments))
+        started = time.perf_counter()
+        try:
+            output = _run_with_limit(lambda: method(**arguments), self.time_limit)
+        except CallTimeout:
+            return _failure(
+                call,
+                toolkit_name,
+                f"{call.name} did not finish within {self.time_limit:g} s",
+                time.perf_counter() - started,
+            )
+        except Exception as error:  # a tool's bug must not stop the run; the model sees what happened
+            return _failure(
+                call, toolkit_name, f"{call.name} raised {type(error).__name__}: {error}", time.perf_counter() - started
+            )
+        seconds = time.perf_counter() - started
+        # A tool may return its own stored objects (BFCL's classes do); later calls would then change a result
+        # already handed out. Results are snapshots at call time.
+        try:
+            output = copy.deepcopy(output)
+        except Exception:
+            output = repr(output)
+        if isinstance(output, Mapping) and set(output) == {"error"}:
+            return CallResult(call, dict(output), str(output["error"]), toolkit_name, seconds)
+        return CallResult(call, output, None, toolkit_name, seconds)
+
+    def _available_hint(self) -> str:
+        names = sorted(name for name in self._specs if name not in self.hidden)
+        shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        return f"available functions: {shown}" if names else "no functions are available"
+
+
+def _failure(call: FunctionCall, toolkit: str | None, message: str, seconds: float = 0.0) -> CallResult:
+    return CallResult(call, {"error": message}, message, toolkit, seconds)

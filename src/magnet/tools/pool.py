@@ -1,0 +1,145 @@
+"""The function pool as a whole: which toolkits it holds, how their functions chain, and whether it is fit
+for training.
+
+A *chaining pair* (f, g) is a pair of functions where a field of f's response can be passed as a parameter of
+g: same name (or g's parameter ends with ``_<field>``, as ``from_account_id`` takes an ``account_id``) and a
+compatible JSON type. This is the cheap, offline signal the function graph's schema judge refines; counting
+the pairs tells whether a pool can yield multi-turn paths at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from magnet.errors import ToolkitError
+from magnet.tools.spec import FunctionSpec
+from magnet.tools.toolkit import Toolkit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChainPair:
+    """f's response field ``field`` can feed g's parameter ``parameter``."""
+
+    source: str
+    target: str
+    field: str
+    parameter: str
+
+
+def response_fields(schema: Mapping[str, Any] | None) -> Iterator[tuple[str, str | None]]:
+    """``(field name, JSON type)`` of every named field in a response schema, arrays of objects included."""
+    if not isinstance(schema, Mapping):
+        return
+    if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
+        yield from response_fields(schema["items"])
+        return
+    for name, child in (schema.get("properties") or {}).items():
+        if not isinstance(child, Mapping):
+            continue
+        kind = child.get("type")
+        if kind == "array" and isinstance(child.get("items"), Mapping):
+            item_kind = child["items"].get("type")
+            if item_kind == "object":
+                yield from response_fields(child["items"])
+            yield name, "array"
+            if item_kind not in (None, "object"):
+                yield name, item_kind  # a list of ids feeds a parameter taking one id
+        elif kind == "object":
+            yield name, "object"
+            yield from response_fields(child)
+        else:
+            yield name, kind if isinstance(kind, str) else None
+
+
+def _compatible(field_type: str | None, parameter_type: Any) -> bool:
+    if field_type is None or parameter_type is None:
+        return True
+    numeric = {"integer", "number"}
+    if field_type in numeric and parameter_type in numeric:
+        return True
+    return field_type == parameter_type
+
+
+def chaining_pairs(specs: Iterable[FunctionSpec]) -> list[ChainPair]:
+    """Every (f, g, field, parameter) where f's output can be g's input by name and type (f != g).
+
+    Example:
+        >>> from magnet.tools.builtin import Calendar
+        >>> pairs = chaining_pairs(Calendar.specs())
+        >>> any(p.source == "create_event" and p.target == "set_reminder" for p in pairs)
+        True
+    """
+    specs = list(specs)
+    pairs: list[ChainPair] = []
+    for source in specs:
+        fields = dict.fromkeys(response_fields(source.response))
+        for target in specs:
+            if target.name == source.name:
+                continue
+            for parameter, schema in target.properties.items():
+                parameter_type = schema.get("type") if isinstance(schema, Mapping) else None
+                for field_name, field_type in fields:
+                    named = parameter == field_name or parameter.endswith(f"_{field_name}")
+                    if named and _compatible(field_type, parameter_type):
+                        pairs.append(ChainPair(source.name, target.name, field_name, parameter))
+                        break
+    return pairs
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """Size and connectivity of a pool."""
+
+    toolkits: int
+    functions: int
+    categories: dict[str, int]
+    chaining_pairs: int
+    chaining_function_pairs: int
+    cross_toolkit_pairs: int
+    functions_with_successor: int
+    functions_with_predecessor: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return dict(vars(self))
+
+
+def pool_stats(toolkit_classes: Iterable[type[Toolkit]]) -> PoolStats:
+    """Counts of toolkits, functions, categories and chaining pairs (see ``chaining_pairs``)."""
+    classes = list(toolkit_classes)
+    specs = [spec for klass in classes for spec in klass.specs()]
+    owner = {spec.name: spec.toolkit for spec in specs}
+    pairs = chaining_pairs(specs)
+    function_pairs = {(pair.source, pair.target) for pair in pairs}
+    return PoolStats(
+        toolkits=len(classes),
+        functions=len(specs),
+        categories=dict(Counter(spec.category or "misc" for spec in specs)),
+        chaining_pairs=len(pairs),
+        chaining_function_pairs=len(function_pairs),
+        cross_toolkit_pairs=len({(s, t) for s, t in function_pairs if owner[s] != owner[t]}),
+        functions_with_successor=len({s for s, _ in function_pairs}),
+        functions_with_predecessor=len({t for _, t in function_pairs}),
+    )
+
+
+def check_training_pool(toolkit_classes: Iterable[type[Toolkit]], *, allow_evaluation_toolkits: bool = False) -> None:
+    """Refuse evaluation-only toolkits (BFCL's classes) in a training pool unless explicitly allowed.
+
+    Raises ``ToolkitError`` naming them; when allowed, logs a contamination warning instead.
+    """
+    flagged = [klass.toolkit_name() for klass in toolkit_classes if getattr(klass, "evaluation_only", False)]
+    if not flagged:
+        return
+    if not allow_evaluation_toolkits:
+        raise ToolkitError(
+            f"toolkit(s) {flagged} are the evaluation pool (BFCL); training on them contaminates BFCL scores. "
+            "Load them with for_training=True (or pass allow_evaluation_toolkits=True) to opt in."
+        )
+    logger.warning("training pool includes evaluation toolkit(s) %s: BFCL scores will be contaminated", flagged)

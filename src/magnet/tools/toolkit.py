@@ -1,0 +1,176 @@
+"""Toolkits: stateful Python classes whose public methods are the functions a model can call.
+
+A toolkit keeps all of its state in one JSON-serialisable dict, ``self.data``, so that an initial state can be
+loaded (like BFCL's ``initial_config``), snapshotted for comparison (``state()``) and copied for branching
+rollouts, and so that the same calls on the same state always give the same outputs. Functions report failures
+the way BFCL's classes do, by returning ``{"error": "..."}``, never by raising.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from magnet.errors import SpecError, ToolkitError
+from magnet.tools.spec import FunctionSpec, spec_from_callable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OVERRIDES = "__magnet_function__"
+
+
+def function(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    response: Mapping[str, Any] | None = None,
+    category: str | None = None,
+    tool_class: str | None = None,
+) -> Callable[[F], F]:
+    """Override what the spec of one toolkit method says (an explicit schema, another category, ...).
+
+    Methods without this decorator get their spec from type hints and docstring alone.
+    """
+
+    def mark(method: F) -> F:
+        setattr(
+            method,
+            _OVERRIDES,
+            {
+                "name": name,
+                "description": description,
+                "parameters": parameters,
+                "response": response,
+                "category": category,
+                "tool_class": tool_class,
+            },
+        )
+        return method
+
+    return mark
+
+
+def error(message: str) -> dict[str, str]:
+    """The result of a failed call, in BFCL's convention."""
+    return {"error": message}
+
+
+T = TypeVar("T", bound="Toolkit")
+
+
+class Toolkit:
+    """Base class of every executable toolkit.
+
+    Subclasses set ``category``, ``tool_class`` and ``description``, implement ``default_state()`` and
+    define their functions as public methods with type hints and Google-style docstrings, reading and
+    writing ``self.data``. Names starting with ``_`` and the base-class methods are not functions.
+    """
+
+    category: ClassVar[str] = "misc"
+    tool_class: ClassVar[str] = "misc"
+    description: ClassVar[str] = ""
+    # True for benchmark toolkits (BFCL's classes): training on them needs an explicit opt-in.
+    evaluation_only: ClassVar[bool] = False
+
+    def __init__(self, state: Mapping[str, Any] | None = None):
+        self.data: dict[str, Any] = copy.deepcopy(self.default_state())
+        if state:
+            self.load_state(state)
+
+    # -- state ---------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def toolkit_name(cls) -> str:
+        """The name under which environments and datasets refer to this toolkit (the class name)."""
+        return cls.__name__
+
+    @classmethod
+    def default_state(cls) -> dict[str, Any]:
+        """The state a fresh instance starts from (JSON-serialisable)."""
+        return {}
+
+    @classmethod
+    def random_state(cls, rng: random.Random) -> dict[str, Any]:
+        """A seeded variation of the default state; toolkits with generators override it."""
+        del rng
+        return cls.default_state()
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the keys of the state given in ``state`` (BFCL's ``_load_scenario``); others keep defaults.
+
+        An unknown key raises ``ToolkitError``: a misspelt key would otherwise be ignored silently.
+        """
+        unknown = sorted(set(state) - set(self.default_state()))
+        if unknown:
+            raise ToolkitError(
+                f"{self.toolkit_name()}.load_state: unknown state key(s) {unknown}; "
+                f"known keys are {sorted(self.default_state())}"
+            )
+        for key, value in state.items():
+            self.data[key] = copy.deepcopy(value)
+
+    def state(self) -> dict[str, Any]:
+        """A deep copy of the whole state, for comparing two runs or saving an initial state."""
+        return copy.deepcopy(self.data)
+
+    # -- functions -----------------------------------------------------------------------------------------------
+
+    @classmethod
+    def _methods(cls) -> dict[str, str]:
+        """``{function name: method attribute}`` in definition order (base classes first).
+
+        Public methods are functions; so is a private one marked with ``@function`` (its name then comes
+        from the decorator or the attribute without underscores).
+        """
+        base_names = set(dir(Toolkit))
+        methods: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute, value in vars(klass).items():
+                if not inspect.isfunction(value) or attribute in base_names or attribute.startswith("__"):
+                    continue
+                marked = getattr(value, _OVERRIDES, None)
+                if attribute.startswith("_") and marked is None:
+                    continue
+                name = (marked or {}).get("name") or attribute.lstrip("_")
+                methods[name] = attribute
+        return methods
+
+    @classmethod
+    def function_names(cls) -> list[str]:
+        """Names of the functions a model can call, in definition order."""
+        return list(cls._methods())
+
+    @classmethod
+    def specs(cls) -> list[FunctionSpec]:
+        """One spec per function, with the toolkit's category and tool class unless a method overrides them."""
+        specs = []
+        problems: list[str] = []
+        for name, attribute in cls._methods().items():
+            method = getattr(cls, attribute)
+            overrides = {k: v for k, v in getattr(method, _OVERRIDES, {}).items() if v is not None}
+            overrides["name"] = name
+            overrides.setdefault("category", cls.category)
+            overrides.setdefault("tool_class", cls.tool_class)
+            try:
+                specs.append(spec_from_callable(method, toolkit=cls.toolkit_name(), **overrides))
+            except SpecError as error_:
+                problems.extend(f"{cls.toolkit_name()}: {p}" for p in error_.problems)
+        if problems:
+            raise SpecError(problems)
+        return specs
+
+    @classmethod
+    def parameter_order(cls) -> dict[str, list[str]]:
+        """Parameter names in signature order, per function name (to bind positional arguments)."""
+        return {spec.name: list(spec.properties) for spec in cls.specs()}
+
+    def dispatch(self, name: str) -> Callable[..., Any]:
+        """The bound method that executes function ``name`` (renamed functions map back to their method)."""
+        attribute = self._methods().get(name)
+        if attribute is None:
+            raise ToolkitError(f"{self.toolkit_name()} has no function {name!r}")
+        return getattr(self, attribute)

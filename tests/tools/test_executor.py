@@ -1,0 +1,105 @@
+"""The executor: every kind of bad call becomes an error result, the run goes on, snapshots restore."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from magnet.errors import ExecutionError
+from magnet.tools.calls import FunctionCall, parse_calls
+from magnet.tools.executor import Environment
+
+
+@pytest.fixture
+def env(piggy_class):
+    return Environment.from_state([piggy_class], {"Piggy": {"accounts": {"acc-1": 10.0, "acc-2": 0.0}}}, time_limit=0.5)
+
+
+def test_calls_run_in_order_and_change_state(env):
+    results = env.execute(parse_calls("[deposit(account_id='acc-2', amount=5), get_balance(account_id='acc-2')]"))
+    assert [r.ok for r in results] == [True, True]
+    assert results[1].output == {"account_id": "acc-2", "balance": 5.0}
+    assert results[1].content == '{"account_id": "acc-2", "balance": 5.0}'
+    assert env.state()["Piggy"]["log"] == [["deposit", "acc-2", 5]]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (FunctionCall("withdraw", {"account_id": "acc-1"}), "unknown function 'withdraw'; available functions: "),
+        (FunctionCall("deposit", {"account_id": "acc-1"}), "missing required argument(s) ['amount']"),
+        (FunctionCall("deposit", {"account_id": "acc-1", "amount": 1, "memo": "x"}), "unexpected argument 'memo'"),
+        (
+            FunctionCall("deposit", {"account_id": "acc-1", "amount": "5"}),
+            "argument 'amount': expected number, got str",
+        ),
+        (FunctionCall("deposit", {"account_id": 1, "amount": 5}), "argument 'account_id': expected string, got int"),
+        (FunctionCall("deposit", {"account_id": "acc-1", "amount": True}), "expected number, got bool"),
+        (FunctionCall("explode", {"reason": "kaput"}), "explode raised RuntimeError: kaput"),
+        (FunctionCall("sleep", {"seconds": 5}), "sleep did not finish within 0.5 s"),
+        (FunctionCall("get_balance", {"account_id": "nope"}), "no account 'nope'"),
+    ],
+)
+def test_bad_calls_become_error_results_and_the_run_goes_on(env, call, message):
+    before = env.state()
+    results = env.execute([call, FunctionCall("get_balance", {"account_id": "acc-1"})])
+    assert not results[0].ok
+    assert message in results[0].error
+    assert results[0].output == {"error": results[0].error}
+    assert results[1].ok and results[1].output["balance"] == 10.0
+    assert env.state() == before
+
+
+def test_time_limit_off_the_main_thread(env):
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(result=env.execute_one(FunctionCall("sleep", {"seconds": 2}))))
+    worker.start()
+    worker.join(5)
+    assert "did not finish within 0.5 s" in box["result"].error
+
+
+def test_optional_none_is_accepted_like_python(piggy_class):
+    env = Environment([piggy_class()])
+    result = env.execute_one(FunctionCall("explode", {"reason": None}))
+    assert "raised RuntimeError: None" in result.error
+
+
+def test_hidden_functions_are_not_available(piggy_class):
+    env = Environment([piggy_class()], hidden={"deposit"})
+    assert env.execute_one(FunctionCall("deposit", {"account_id": "acc-1", "amount": 1})).error == (
+        "function 'deposit' is not available"
+    )
+    assert "deposit" not in [s.name for s in env.available_specs()]
+
+
+def test_snapshot_restore_branches_from_the_same_point(env):
+    env.execute_one(FunctionCall("deposit", {"account_id": "acc-1", "amount": 1}))
+    point = env.snapshot()
+    env.execute_one(FunctionCall("deposit", {"account_id": "acc-1", "amount": 100}))
+    branch_a = env.state()
+    env.restore(point)
+    assert env.state()["Piggy"]["accounts"]["acc-1"] == 11.0
+    env.execute_one(FunctionCall("deposit", {"account_id": "acc-1", "amount": 100}))
+    assert env.state() == branch_a
+    env.restore(point)  # a snapshot can be restored more than once
+    assert env.state()["Piggy"]["accounts"]["acc-1"] == 11.0
+
+
+def test_results_are_snapshots_at_call_time(env):
+    first = env.execute_one(FunctionCall("get_balance", {"account_id": "acc-1"}))
+    env.execute_one(FunctionCall("deposit", {"account_id": "acc-1", "amount": 1}))
+    assert first.output["balance"] == 10.0
+
+
+def test_bad_environments_are_refused(piggy_class):
+    with pytest.raises(ExecutionError, match="toolkit 'Piggy' appears twice"):
+        Environment([piggy_class(), piggy_class()])
+    with pytest.raises(ExecutionError, match=r"initial state names toolkit\(s\) \['Bank'\]"):
+        Environment.from_state([piggy_class], {"Bank": {}})
+
+
+def test_function_name_collisions_are_refused(piggy_class):
+    twin = type("Twin", (piggy_class,), {})
+    with pytest.raises(ExecutionError, match="function 'deposit' is defined by both Piggy and Twin"):
+        Environment([piggy_class(), twin()])
