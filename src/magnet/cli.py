@@ -17,7 +17,7 @@ from pathlib import Path
 from magnet.errors import MagnetError
 from magnet.tools.calls import parse_calls
 from magnet.tools.executor import Environment
-from magnet.tools.pool import chaining_pairs, pool_stats
+from magnet.tools.pool import ChainPair, chaining_pairs, pool_stats
 from magnet.tools.spec import save_specs
 from magnet.tools.toolkit import Toolkit
 
@@ -64,15 +64,24 @@ def cmd_pool(args: argparse.Namespace) -> int:
         f"over {stats.chaining_function_pairs} function pairs, {stats.cross_toolkit_pairs} across toolkits"
     )
     print(
+        f"  through identifiers (*_id, email): {stats.identifier_function_pairs} function pairs, "
+        f"{stats.identifier_cross_toolkit_pairs} across toolkits"
+    )
+    print(
         f"functions with a successor: {stats.functions_with_successor}/{stats.functions}; "
         f"with a predecessor: {stats.functions_with_predecessor}/{stats.functions}"
     )
     if args.examples:
         specs = [spec for klass in classes for spec in klass.specs()]
         owner = {spec.name: spec.toolkit for spec in specs}
-        pairs = [pair for pair in chaining_pairs(specs) if owner[pair.source] != owner[pair.target]]
-        print(f"\nexamples of cross-toolkit chains (first {args.examples}):")
-        for pair in pairs[: args.examples]:
+        # One example per (source toolkit, target toolkit), identifier chains only: the informative ones.
+        examples: dict[tuple[str | None, str | None], ChainPair] = {}
+        for pair in chaining_pairs(specs):
+            key = (owner[pair.source], owner[pair.target])
+            if pair.through_identifier and key[0] != key[1]:
+                examples.setdefault(key, pair)
+        print(f"\nexamples of cross-toolkit chains through identifiers (first {args.examples}):")
+        for pair in list(examples.values())[: args.examples]:
             print(
                 f"  {owner[pair.source]}.{pair.source} -> {pair.field} -> "
                 f"{owner[pair.target]}.{pair.target}({pair.parameter}=...)"

@@ -2,9 +2,10 @@
 for training.
 
 A *chaining pair* (f, g) is a pair of functions where a field of f's response can be passed as a parameter of
-g: same name (or g's parameter ends with ``_<field>``, as ``from_account_id`` takes an ``account_id``) and a
-compatible JSON type. This is the cheap, offline signal the function graph's schema judge refines; counting
-the pairs tells whether a pool can yield multi-turn paths at all.
+g: same name (or g's parameter ends with ``_<field>``, as ``from_account_id`` takes an ``account_id``; a bare
+``id`` field matches only an ``id`` parameter) and a compatible JSON type. This is the cheap, offline signal
+that the function graph's schema judge refines; counting the pairs tells whether a pool can yield multi-turn
+paths at all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from magnet.tools.toolkit import Toolkit
 logger = logging.getLogger(__name__)
 
 
+IDENTIFIER_FIELDS = ("email",)
+
+
 @dataclass(frozen=True)
 class ChainPair:
     """f's response field ``field`` can feed g's parameter ``parameter``."""
@@ -30,6 +34,12 @@ class ChainPair:
     target: str
     field: str
     parameter: str
+
+    @property
+    def through_identifier(self) -> bool:
+        """True when the shared value identifies a record (``*_id``, ``id``, ``email``): the strongest chains,
+        unlike generic names such as ``title`` or ``date`` that match whether or not the functions relate."""
+        return self.field == "id" or self.field.endswith("_id") or self.field in IDENTIFIER_FIELDS
 
 
 def response_fields(schema: Mapping[str, Any] | None) -> Iterator[tuple[str, str | None]]:
@@ -85,7 +95,8 @@ def chaining_pairs(specs: Iterable[FunctionSpec]) -> list[ChainPair]:
             for parameter, schema in target.properties.items():
                 parameter_type = schema.get("type") if isinstance(schema, Mapping) else None
                 for field_name, field_type in fields:
-                    named = parameter == field_name or parameter.endswith(f"_{field_name}")
+                    # A bare "id" says nothing about what it identifies: it matches only a parameter "id".
+                    named = parameter == field_name or (field_name != "id" and parameter.endswith(f"_{field_name}"))
                     if named and _compatible(field_type, parameter_type):
                         pairs.append(ChainPair(source.name, target.name, field_name, parameter))
                         break
@@ -104,6 +115,8 @@ class PoolStats:
     cross_toolkit_pairs: int
     functions_with_successor: int
     functions_with_predecessor: int
+    identifier_function_pairs: int
+    identifier_cross_toolkit_pairs: int
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""
@@ -117,6 +130,7 @@ def pool_stats(toolkit_classes: Iterable[type[Toolkit]]) -> PoolStats:
     owner = {spec.name: spec.toolkit for spec in specs}
     pairs = chaining_pairs(specs)
     function_pairs = {(pair.source, pair.target) for pair in pairs}
+    identifier_pairs = {(pair.source, pair.target) for pair in pairs if pair.through_identifier}
     return PoolStats(
         toolkits=len(classes),
         functions=len(specs),
@@ -126,6 +140,8 @@ def pool_stats(toolkit_classes: Iterable[type[Toolkit]]) -> PoolStats:
         cross_toolkit_pairs=len({(s, t) for s, t in function_pairs if owner[s] != owner[t]}),
         functions_with_successor=len({s for s, _ in function_pairs}),
         functions_with_predecessor=len({t for _, t in function_pairs}),
+        identifier_function_pairs=len(identifier_pairs),
+        identifier_cross_toolkit_pairs=len({(s, t) for s, t in identifier_pairs if owner[s] != owner[t]}),
     )
 
 

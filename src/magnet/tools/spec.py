@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -424,6 +425,21 @@ def parse_docstring(text: str | None) -> Docstring:
     return Docstring(summary=summary, params=params, returns=" ".join(returns))
 
 
+def _typeddict_descriptions(typed_dict: Any) -> dict[str, str]:
+    """Field descriptions for a TypedDict: its own ``Attributes:`` section first, then those of the TypedDicts
+    it extends, then those of any TypedDict in the same module documenting a field of the same name (before
+    Python 3.12 a TypedDict does not record its bases, so an extended TypedDict is found that way)."""
+    described: dict[str, str] = {}
+    module = sys.modules.get(typed_dict.__module__)
+    related = [base for base in getattr(typed_dict, "__orig_bases__", ()) if typing.is_typeddict(base)]
+    related += [value for value in vars(module).values() if typing.is_typeddict(value)] if module else []
+    for other in reversed(related):
+        if other is not typed_dict:
+            described.update(parse_docstring(other.__doc__).params)
+    described.update(parse_docstring(typed_dict.__doc__).params)
+    return described
+
+
 def python_type_to_schema(annotation: Any, where: str) -> dict[str, Any]:
     """JSON Schema for a Python annotation: builtins, ``list[X]``, ``dict[str, X]``, ``Literal``, ``X | None``,
     ``TypedDict`` (object with its fields, described by the TypedDict's docstring ``Attributes:``)."""
@@ -455,7 +471,7 @@ def python_type_to_schema(annotation: Any, where: str) -> dict[str, Any]:
         return schema
     if typing.is_typeddict(annotation):
         hints = typing.get_type_hints(annotation)
-        described = parse_docstring(annotation.__doc__).params
+        described = _typeddict_descriptions(annotation)
         properties = {}
         for key, hint in hints.items():
             properties[key] = python_type_to_schema(hint, where)
