@@ -43,7 +43,7 @@ demo: install
 	$(VENV)/bin/magnet pool
 	$(VENV)/bin/magnet pool --bfcl
 	$(VENV)/bin/magnet call "[search_contacts(query='Chen'), find_free_slot(date='2026-03-02', duration_minutes=45)]"
-	$(VENV)/bin/magnet call "[create_event(title='Design review', start='2026-03-02T11:00', duration_minutes=45, attendees=['chen.wei@example.com']), set_reminder(event_id='evt-0004', minutes_before=10), get_event(event_id='evt-9999')]"
+	$(VENV)/bin/magnet call --allow-errors "[create_event(title='Design review', start='2026-03-02T11:00', duration_minutes=45, attendees=['chen.wei@example.com']), set_reminder(event_id='evt-0004', minutes_before=10), get_event(event_id='evt-9999')]"
 
 bench: install
 	$(PY) benchmarks/run_all.py

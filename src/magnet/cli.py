@@ -81,6 +81,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
             if pair.through_identifier and key[0] != key[1]:
                 examples.setdefault(key, pair)
         print(f"\nexamples of cross-toolkit chains through identifiers (first {args.examples}):")
+        if not examples:
+            print("  (none)")
         for pair in list(examples.values())[: args.examples]:
             print(
                 f"  {owner[pair.source]}.{pair.source} -> {pair.field} -> "

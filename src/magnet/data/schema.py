@@ -319,7 +319,7 @@ def _validate_messages(
                     problems.append(f"{spot}.id: {call_id!r} is used twice in one message")
                 if not isinstance(name, str) or not name:
                     problems.append(f"{spot}.function.name: missing")
-                elif tool_names and name not in tool_names:
+                elif name not in tool_names:
                     problems.append(f"{spot}.function.name: {name!r} is not among the row's tools")
                 if not isinstance(body.get("arguments"), Mapping):
                     problems.append(

@@ -13,6 +13,7 @@ names and the calls are dispatched to the original methods.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import importlib.resources
 import inspect
@@ -161,6 +162,24 @@ def _jsonable(value: Any, ancestors: frozenset[int] = frozenset()) -> Any:
     return repr(value)
 
 
+@functools.cache
+def _func_docs(class_name: str) -> tuple[FunctionSpec, ...]:
+    """BFCL's func docs of one class, read once per process (they are package data)."""
+    return tuple(load_bfcl_func_docs(bfcl_data_dir() / "multi_turn_func_doc" / BFCL_CLASSES[class_name].doc_file))
+
+
+@functools.cache
+def _signature_order(class_name: str) -> dict[str, tuple[str, ...]]:
+    """Parameter names in signature order for every public method of a BFCL class (read once per process)."""
+    module = importlib.import_module(f"{SOURCE_PACKAGE}.{BFCL_CLASSES[class_name].module}")
+    klass = getattr(module, class_name)
+    return {
+        name: tuple(parameter for parameter in inspect.signature(method).parameters if parameter != "self")
+        for name, method in inspect.getmembers(klass, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
 class BFCLToolkit(Toolkit):
     """Base of the generated BFCL toolkits: delegates to an instance of the BFCL class ``bfcl_class``."""
 
@@ -204,10 +223,12 @@ class BFCLToolkit(Toolkit):
 
     @classmethod
     def specs(cls) -> list[FunctionSpec]:
+        cached = cls.__dict__.get("_magnet_specs")
+        if cached is not None:
+            return list(cached)
         info = BFCL_CLASSES[cls.bfcl_class]
-        path = bfcl_data_dir() / "multi_turn_func_doc" / info.doc_file
         specs = []
-        for spec in load_bfcl_func_docs(path):
+        for spec in _func_docs(cls.bfcl_class):
             specs.append(
                 FunctionSpec(
                     name=cls.rename.get(spec.name, spec.name),
@@ -219,24 +240,27 @@ class BFCLToolkit(Toolkit):
                     toolkit=cls.bfcl_class,
                 )
             )
+        cls._magnet_specs = tuple(specs)
         return specs
+
+    @classmethod
+    def spec(cls, name: str) -> FunctionSpec | None:
+        """The spec of function ``name`` (by its possibly rewritten name), or None."""
+        by_name = cls.__dict__.get("_magnet_spec_index")
+        if by_name is None:
+            by_name = cls._magnet_spec_index = {spec.name: spec for spec in cls.specs()}
+        return by_name.get(name)
 
     @classmethod
     def parameter_order(cls) -> dict[str, list[str]]:
         """Parameter names in the Python signature's order, per function (binds positional arguments)."""
-        module = importlib.import_module(f"{SOURCE_PACKAGE}.{BFCL_CLASSES[cls.bfcl_class].module}")
-        klass = getattr(module, cls.bfcl_class)
-        order = {}
-        for spec in cls.specs():
-            method = getattr(klass, cls.original_name(spec.name))
-            order[spec.name] = [name for name in inspect.signature(method).parameters if name != "self"]
-        return order
+        order = _signature_order(cls.bfcl_class)
+        return {spec.name: list(order[cls.original_name(spec.name)]) for spec in cls.specs()}
 
     def dispatch(self, name: str):
-        original = self.original_name(name)
-        if original not in {self.original_name(spec.name) for spec in self.specs()}:
+        if self.spec(name) is None:
             raise ToolkitError(f"{self.bfcl_class} has no function {name!r}")
-        return getattr(self.instance, original)
+        return getattr(self.instance, self.original_name(name))
 
 
 def _validate_rewrite(class_name: str, rewrite: Mapping[str, Any], known: set[str]) -> tuple[dict, dict]:

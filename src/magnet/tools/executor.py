@@ -39,36 +39,64 @@ _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
 
 @dataclass(frozen=True)
 class CallResult:
-    """What one call returned: the output (a JSON value; ``{"error": ...}`` on failure) and how it went."""
+    """What one call returned, frozen at call time.
+
+    ``output`` is a JSON value (``{"error": ...}`` on failure); ``content`` is the text a tool message shows,
+    formatted exactly as BFCL's executor formats results (a string as it is, a dict as ``json.dumps``, anything
+    else as ``str``), so that training data and BFCL evaluation show a model the same text.
+    """
 
     call: FunctionCall
     output: Any
     error: str | None = None
     toolkit: str | None = None
     seconds: float = 0.0
+    content: str = ""
+
+    @classmethod
+    def freeze(
+        cls, call: FunctionCall, output: Any, error: str | None, toolkit: str | None, seconds: float = 0.0
+    ) -> CallResult:
+        """A result from what a tool returned. A tool may return its own stored objects (BFCL's classes do), which
+        later calls change; text and output are taken now, so a result never changes after the call."""
+        return cls(call, _json_snapshot(output), error, toolkit, seconds, _bfcl_text(output))
 
     @property
     def ok(self) -> bool:
         """True when the call ran and its output is not an error."""
         return self.error is None
 
-    @property
-    def content(self) -> str:
-        """The output as the text of a tool message, formatted exactly as BFCL's executor formats results
-        (a string as it is, a dict as ``json.dumps``, anything else as ``str``), so that training data and
-        BFCL evaluation show a model the same text."""
-        if isinstance(self.output, str):
-            return self.output
-        if isinstance(self.output, dict):
-            try:
-                return json.dumps(self.output)
-            except (TypeError, ValueError):
-                return str(self.output)
-        return str(self.output)
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for logs and episode files."""
-        return {"call": self.call.to_dict(), "output": self.output, "error": self.error, "toolkit": self.toolkit}
+        return {
+            "call": self.call.to_dict(),
+            "output": self.output,
+            "error": self.error,
+            "toolkit": self.toolkit,
+            "content": self.content,
+        }
+
+
+def _bfcl_text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, dict):
+        try:
+            return json.dumps(output)
+        except (TypeError, ValueError):
+            return str(output)
+    return str(output)
+
+
+def _json_snapshot(output: Any) -> Any:
+    """A JSON copy of an output (fast); objects JSON cannot hold are deep-copied, or as a last resort repr'd."""
+    try:
+        return json.loads(json.dumps(output))
+    except (TypeError, ValueError):
+        try:
+            return copy.deepcopy(output)
+        except Exception:
+            return repr(output)
 
 
 def type_problem(value: Any, schema: Mapping[str, Any], where: str) -> str | None:
@@ -302,15 +330,8 @@ class Environment:
                 call, toolkit_name, f"{call.name} raised {type(error).__name__}: {error}", time.perf_counter() - started
             )
         seconds = time.perf_counter() - started
-        # A tool may return its own stored objects (BFCL's classes do); later calls would then change a result
-        # already handed out. Results are snapshots at call time.
-        try:
-            output = copy.deepcopy(output)
-        except Exception:
-            output = repr(output)
-        if isinstance(output, Mapping) and set(output) == {"error"}:
-            return CallResult(call, dict(output), str(output["error"]), toolkit_name, seconds)
-        return CallResult(call, output, None, toolkit_name, seconds)
+        message = str(output["error"]) if isinstance(output, Mapping) and set(output) == {"error"} else None
+        return CallResult.freeze(call, output, message, toolkit_name, seconds)
 
     def _available_hint(self) -> str:
         names = sorted(name for name in self._specs if name not in self.hidden)
@@ -319,4 +340,4 @@ class Environment:
 
 
 def _failure(call: FunctionCall, toolkit: str | None, message: str, seconds: float = 0.0) -> CallResult:
-    return CallResult(call, {"error": message}, message, toolkit, seconds)
+    return CallResult.freeze(call, {"error": message}, message, toolkit, seconds)

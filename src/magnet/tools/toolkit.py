@@ -59,9 +59,6 @@ def error(message: str) -> dict[str, str]:
     return {"error": message}
 
 
-T = TypeVar("T", bound="Toolkit")
-
-
 class Toolkit:
     """Base class of every executable toolkit.
 
@@ -75,6 +72,8 @@ class Toolkit:
     description: ClassVar[str] = ""
     # True for benchmark toolkits (BFCL's classes): training on them needs an explicit opt-in.
     evaluation_only: ClassVar[bool] = False
+    _magnet_methods: ClassVar[dict[str, str]]
+    _magnet_specs: ClassVar[tuple[FunctionSpec, ...]]
 
     def __init__(self, state: Mapping[str, Any] | None = None):
         self.data: dict[str, Any] = copy.deepcopy(self.default_state())
@@ -100,7 +99,8 @@ class Toolkit:
         return cls.default_state()
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        """Replace the keys of the state given in ``state`` (BFCL's ``_load_scenario``); others keep defaults.
+        """Replace the keys given in ``state`` (like BFCL's ``_load_scenario``); the other keys keep their current
+        values, which for a fresh instance are the defaults.
 
         An unknown key raises ``ToolkitError``: a misspelt key would otherwise be ignored silently.
         """
@@ -126,6 +126,9 @@ class Toolkit:
         Public methods are functions; so is a private one marked with ``@function`` (its name then comes
         from the decorator or the attribute without underscores).
         """
+        cached = cls.__dict__.get("_magnet_methods")
+        if cached is not None:
+            return cached
         base_names = set(dir(Toolkit))
         methods: dict[str, str] = {}
         for klass in reversed(cls.__mro__):
@@ -137,6 +140,7 @@ class Toolkit:
                     continue
                 name = (marked or {}).get("name") or attribute.lstrip("_")
                 methods[name] = attribute
+        cls._magnet_methods = methods  # per class: a subclass has its own entry in its own __dict__
         return methods
 
     @classmethod
@@ -146,7 +150,13 @@ class Toolkit:
 
     @classmethod
     def specs(cls) -> list[FunctionSpec]:
-        """One spec per function, with the toolkit's category and tool class unless a method overrides them."""
+        """One spec per function, with the toolkit's category and tool class unless a method overrides them.
+
+        Built once per class (environments are built per episode); treat the returned specs as read-only.
+        """
+        cached = cls.__dict__.get("_magnet_specs")
+        if cached is not None:
+            return list(cached)
         specs = []
         problems: list[str] = []
         for name, attribute in cls._methods().items():
@@ -161,6 +171,7 @@ class Toolkit:
                 problems.extend(f"{cls.toolkit_name()}: {p}" for p in error_.problems)
         if problems:
             raise SpecError(problems)
+        cls._magnet_specs = tuple(specs)
         return specs
 
     @classmethod
