@@ -88,3 +88,11 @@ class Piggy(Toolkit):
 def piggy_class() -> type[Piggy]:
     """The toy toolkit class."""
     return Piggy
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """A tiny random Qwen2 model with a real BPE tokenizer and the stock Qwen2.5 chat template (built offline)."""
+    from magnet.testing import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-qwen")))

@@ -46,3 +46,20 @@ class DatasetError(MagnetError):
         count = len(self.problems)
         header = "invalid row" if count == 1 else f"{count} problems in rows"
         super().__init__(header + ":\n  " + "\n  ".join(self.problems))
+
+
+class TeacherError(MagnetError):
+    """A model request failed for good (after its retries); ``cause`` says why (``rate_limit``, ``timeout``, ...)."""
+
+    def __init__(self, message: str, *, cause: str):
+        self.cause = cause
+        super().__init__(message)
+
+
+class StepError(MagnetError):
+    """A teacher's answer to a step could not be parsed, even after showing it the error (``attempts`` tries)."""
+
+    def __init__(self, message: str, *, step: str, attempts: int):
+        self.step = step
+        self.attempts = attempts
+        super().__init__(message)

@@ -268,3 +268,42 @@ def to_tool_calls(
         call.to_tool_call(f"{id_prefix}_{index}", arguments_as_json=arguments_as_json)
         for index, call in enumerate(calls)
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hermes / Qwen2.5 tagged form: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
+# ---------------------------------------------------------------------------------------------------------------
+
+_TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+
+
+def parse_tagged_tool_calls(text: str) -> tuple[str, list[FunctionCall], list[str]]:
+    """Split a Qwen2.5 (Hermes) style answer into its text, its ``<tool_call>`` blocks and their problems.
+
+    Returns ``(text outside the blocks, calls that parsed, one message per block that did not)``, so that a
+    caller can tell a model's malformed call from a plain answer.
+    """
+    calls: list[FunctionCall] = []
+    problems: list[str] = []
+    for index, match in enumerate(_TAGGED.finditer(text)):
+        try:
+            body = json.loads(match.group(1))
+        except json.JSONDecodeError as error:
+            problems.append(f"<tool_call> #{index}: not valid JSON ({error.msg} at column {error.colno})")
+            continue
+        if not isinstance(body, Mapping) or not isinstance(body.get("name"), str):
+            problems.append(f'<tool_call> #{index}: expected {{"name": ..., "arguments": {{...}}}}')
+            continue
+        arguments = body.get("arguments") or {}
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                problems.append(f"<tool_call> #{index} ({body['name']}): arguments are not valid JSON")
+                continue
+        if not isinstance(arguments, Mapping):
+            problems.append(f"<tool_call> #{index} ({body['name']}): arguments must be an object")
+            continue
+        calls.append(FunctionCall(body["name"], dict(arguments)))
+    remaining = _TAGGED.sub("", text).strip()
+    return remaining, calls, problems

@@ -559,3 +559,102 @@ def save_specs(specs: Iterable[FunctionSpec], path: str | Path) -> None:
         )
         rows.append(row)
     Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# StableToolBench API folders
+# ---------------------------------------------------------------------------------------------------------------
+
+_STB_TYPES = {
+    "STRING": "string",
+    "NUMBER": "number",
+    "INTEGER": "integer",
+    "BOOLEAN": "boolean",
+    "ARRAY": "array",
+    "OBJECT": "object",
+    "ENUM": "string",
+    "DATE (YYYY-MM-DD)": "string",
+    "TIME (24-HOUR HH:MM)": "string",
+    "GEOPOINT (LATITUDE, LONGITUDE)": "string",
+    "FLOAT": "number",
+    "LIST": "array",
+    "DICT": "object",
+}
+
+
+def _stb_identifier(text: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", text.strip()).strip("_").lower()
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"f_{cleaned}"
+
+
+def _from_stb_api(entry: Any, source: str, index: int) -> dict:
+    tool, category, api = entry
+    if not isinstance(api, Mapping) or not isinstance(api.get("name"), str):
+        raise SpecError(f"{source}: api_list[{index}]: expected an object with a 'name'")
+    name = f"{_stb_identifier(api['name'])}_for_{_stb_identifier(tool.get('tool_name', 'tool'))}"[:MAX_NAME_LENGTH]
+    where = _where(source, name, index)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    problems = []
+    for group, is_required in (("required_parameters", True), ("optional_parameters", False)):
+        for position, parameter in enumerate(api.get(group) or []):
+            if not isinstance(parameter, Mapping) or not isinstance(parameter.get("name"), str):
+                problems.append(f"{where}: $.{group}[{position}]: expected an object with a 'name'")
+                continue
+            kind = _STB_TYPES.get(str(parameter.get("type", "STRING")).upper(), "string")
+            schema: dict[str, Any] = {"type": kind, "description": parameter.get("description") or ""}
+            if parameter.get("default") not in (None, ""):
+                schema["default"] = parameter["default"]
+            properties[parameter["name"]] = schema
+            if is_required:
+                required.append(parameter["name"])
+    if problems:
+        raise SpecError(problems)
+    description = " ".join(part for part in (tool.get("tool_description"), api.get("description")) if part)
+    return {
+        "name": name,
+        "description": description,
+        "parameters": {"type": "object", "properties": properties, "required": required},
+        "response": api.get("response_schema") or None,
+        "category": category,
+        "tool_class": tool.get("tool_name"),
+        "toolkit": f"stb:{tool.get('tool_name')}",
+    }
+
+
+def load_stabletoolbench(folder: str | Path) -> list[FunctionSpec]:
+    """Specs from a StableToolBench-style folder: ``<category>/<tool>.json``, each ``{"tool_name",
+    "tool_description", "api_list": [{"name", "description", "required_parameters", "optional_parameters"}]}``.
+
+    Names become ``<api>_for_<tool>`` (as StableToolBench does), the folder gives the category and the tool
+    name the tool class. These functions have no implementation: ``magnet.synthesis.simulate`` executes them.
+    Every bad file and API is reported at once.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise SpecError(f"{root}: not a folder")
+    entries: list[tuple[int, Any]] = []
+    problems: list[str] = []
+    specs: list[FunctionSpec] = []
+    for path in sorted(root.rglob("*.json")):
+        category = path.parent.name if path.parent != root else "misc"
+        try:
+            tool = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            problems.append(f"{path}: not valid JSON ({error})")
+            continue
+        if not isinstance(tool, Mapping) or not isinstance(tool.get("api_list"), list):
+            problems.append(f"{path}: expected an object with an 'api_list' list")
+            continue
+        entries = [(index, (tool, category, api)) for index, api in enumerate(tool["api_list"])]
+        try:
+            specs.extend(_load_all(entries, _from_stb_api, str(path)))
+        except SpecError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise SpecError(problems)
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SpecError(f"{root}: function names {duplicates} occur in more than one tool file")
+    return specs

@@ -1,0 +1,1 @@
+"""Talking to models: teachers, the request cache and usage accounting, shared by synthesis and evaluation."""

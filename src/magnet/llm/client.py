@@ -1,0 +1,381 @@
+"""Teachers: one protocol for every model Magnet asks something of.
+
+``Teacher.complete(messages, tools=None, *, step, context, **params) -> Completion`` is all a synthesis step or an
+evaluation runner needs. ``OpenAITeacher`` talks to any OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp,
+hosted APIs); ``HFTeacher`` (``magnet.llm.local``) runs a local transformers model; the offline backend
+(``magnet.synthesis.offline``) answers every step deterministically with no model at all. Whatever the teacher,
+requests go through the same cache and the same usage accounting, keyed by the step that made them.
+
+``step`` names the synthesis step (for accounting and the cache's bookkeeping); ``context`` carries the step's
+structured inputs, which only the offline backend reads: real models see the rendered messages alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from magnet.errors import CallParseError, TeacherError
+from magnet.llm.cache import RequestCache, request_key
+from magnet.llm.usage import UsageTracker
+from magnet.tools.calls import FunctionCall, parse_tool_calls
+
+logger = logging.getLogger(__name__)
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer: text, parsed tool calls, token counts, latency and why generation stopped."""
+
+    text: str = ""
+    tool_calls: tuple[FunctionCall, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency: float = 0.0
+    finish_reason: str | None = None
+    model: str = ""
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the cache stores (``cached`` and ``latency`` describe one delivery, not the answer)."""
+        return {
+            "text": self.text,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, cached: bool = False) -> Completion:
+        """Inverse of ``to_dict``."""
+        return cls(
+            text=data.get("text", ""),
+            tool_calls=tuple(FunctionCall.from_dict(c) for c in data.get("tool_calls", [])),
+            prompt_tokens=data.get("prompt_tokens", 0),
+            completion_tokens=data.get("completion_tokens", 0),
+            finish_reason=data.get("finish_reason"),
+            model=data.get("model", ""),
+            cached=cached,
+        )
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """Anything that answers chat messages. ``name`` labels the data it produces (``meta.teacher``)."""
+
+    name: str
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        step: str = "default",
+        context: Any = None,
+        **params: Any,
+    ) -> Completion:
+        """Answer ``messages`` (OpenAI chat format), optionally offering ``tools`` (OpenAI function tools)."""
+        ...
+
+
+class CachingTeacher:
+    """Base of the model-backed teachers: parameters, the request cache and usage accounting.
+
+    Subclasses implement ``_request``; ``complete`` looks the request up in the cache first and stores what
+    ``_request`` answers, so a rerun sends nothing it already sent.
+    """
+
+    name: str = "teacher"
+    model: str = ""
+
+    def __init__(
+        self,
+        *,
+        cache: RequestCache | None = None,
+        usage: UsageTracker | None = None,
+        default_params: Mapping[str, Any] | None = None,
+    ):
+        self.cache = cache
+        self.usage = usage if usage is not None else UsageTracker()
+        self.default_params = dict(default_params or {})
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        step: str = "default",
+        context: Any = None,
+        **params: Any,
+    ) -> Completion:
+        """Answer from the cache, or ask the model and cache the answer."""
+        del context  # models read the messages only
+        merged = {**self.default_params, **params}
+        key = request_key(self.model, messages, tools, merged) if self.cache is not None else None
+        if key is not None:
+            stored = self.cache.get(key)
+            if stored is not None:
+                self.usage.record_cache_hit(step)
+                return Completion.from_dict(stored, cached=True)
+        completion = await self._request(list(messages), list(tools) if tools else None, merged, step)
+        if key is not None:
+            self.cache.put(key, completion.to_dict(), model=self.model, step=step)
+        return completion
+
+    async def _request(
+        self,
+        messages: list[Mapping[str, Any]],
+        tools: list[Mapping[str, Any]] | None,
+        params: dict[str, Any],
+        step: str,
+    ) -> Completion:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release what the teacher holds for the running event loop (connections); nothing by default."""
+
+
+def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Magnet's messages as the chat-completions API wants them: tool-call arguments as JSON strings, unused
+    (``None``) keys left out."""
+    converted = []
+    for message in messages:
+        out = {key: value for key, value in message.items() if value is not None}
+        if out.get("tool_calls"):
+            calls = []
+            for call in out["tool_calls"]:
+                function = dict(call["function"])
+                if not isinstance(function.get("arguments"), str):
+                    function["arguments"] = json.dumps(function.get("arguments") or {}, ensure_ascii=False)
+                calls.append({"type": "function", "id": call.get("id", ""), "function": function})
+            out["tool_calls"] = calls
+        elif "tool_calls" in out:
+            del out["tool_calls"]
+        if out.get("role") == "assistant" and "content" not in out:
+            out["content"] = None
+        converted.append(out)
+    return converted
+
+
+class _MalformedAnswer(Exception):
+    """The endpoint answered, but not with something usable (bad JSON, a cut-off tool call)."""
+
+    def __init__(self, cause: str, detail: str):
+        self.cause = cause
+        super().__init__(detail)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a 429 asks for: ``retry-after-ms`` or ``retry-after`` (seconds), if present and numeric."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+class OpenAITeacher(CachingTeacher):
+    """A model behind an OpenAI-compatible chat-completions endpoint, through ``openai.AsyncOpenAI``.
+
+    Parameters
+    ----------
+    model:
+        The model name the endpoint serves.
+    base_url:
+        The endpoint (``http://127.0.0.1:8000/v1`` for a local vLLM); ``None`` for OpenAI's.
+    api_key_env:
+        Name of the environment variable holding the key. The key is read when the client is built and handed
+        to the ``openai`` client only: it is never stored on the teacher, cached, logged or written. Local
+        endpoints without a key get a placeholder.
+    max_concurrency:
+        Requests in flight at once (a semaphore; retries wait outside it).
+    timeout:
+        Seconds one attempt may take.
+    max_retries:
+        Further attempts after a 429, a 5xx, a timeout, a connection error or a malformed answer, with
+        exponential backoff and jitter (a 429's ``Retry-After`` is honoured); other 4xx fail at once.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int = 16,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        seed: int = 0,
+        cache: RequestCache | None = None,
+        usage: UsageTracker | None = None,
+        default_params: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(cache=cache, usage=usage, default_params=default_params)
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.name = f"openai:{model}"
+        self._jitter = random.Random(seed)
+        self._per_loop: tuple[asyncio.AbstractEventLoop, Any, asyncio.Semaphore] | None = None
+        self._retired: list[Any] = []
+        if not os.environ.get(api_key_env) and not self._is_local():
+            raise TeacherError(
+                f"OpenAITeacher({model!r}): the environment variable {api_key_env} is not set; export the API key "
+                "there (it is read from the environment only, never from files or arguments)",
+                cause="configuration",
+            )
+
+    def __repr__(self) -> str:
+        return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
+
+    def _is_local(self) -> bool:
+        return bool(self.base_url) and any(host in self.base_url for host in LOCAL_HOSTS)
+
+    def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
+        """The client and semaphore of the running event loop (both are bound to a loop)."""
+        import httpx2  # openai's HTTP library
+        import openai
+
+        loop = asyncio.get_running_loop()
+        if self._per_loop is None or self._per_loop[0] is not loop:
+            # A pool sized to the concurrency: httpx scans its whole pool for every request, and openai's
+            # default pool (1,000 connections) costs more CPU than the requests themselves at high concurrency.
+            http_client = openai.DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(
+                    max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+                ),
+                timeout=self.timeout,
+            )
+            client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=os.environ.get(self.api_key_env) or "EMPTY",
+                timeout=self.timeout,
+                max_retries=0,
+                http_client=http_client,
+            )
+            if self._per_loop is not None:
+                # A client of a finished loop cannot be closed any more, and if garbage-collected while another
+                # loop runs, openai schedules its close on that loop, which fails noisily: keep it referenced.
+                self._retired.append(self._per_loop[1])
+            self._per_loop = (loop, client, asyncio.Semaphore(self.max_concurrency))
+        return self._per_loop[1], self._per_loop[2]
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running event loop (call it before the loop ends)."""
+        if self._per_loop is not None and self._per_loop[0] is asyncio.get_running_loop():
+            await self._per_loop[1].close()
+            self._per_loop = None
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.backoff_max, retry_after) * (1 + 0.1 * self._jitter.random())
+        ceiling = min(self.backoff_max, self.backoff_initial * 2**attempt)
+        return ceiling * (0.5 + 0.5 * self._jitter.random())
+
+    async def _request(
+        self,
+        messages: list[Mapping[str, Any]],
+        tools: list[Mapping[str, Any]] | None,
+        params: dict[str, Any],
+        step: str,
+    ) -> Completion:
+        import openai
+
+        client, semaphore = self._loop_state()
+        payload: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(messages), **params}
+        if tools:
+            payload["tools"] = tools
+        for attempt in range(self.max_retries + 1):
+            retry_after = None
+            async with semaphore:
+                self.usage.record_request(step)
+                started = time.perf_counter()
+                try:
+                    # The client's own POST, with the payload already in wire format and the body returned as
+                    # bytes: the typed ``chat.completions.create`` re-walks every message against its TypedDicts
+                    # and builds pydantic models of the answer, which at high concurrency costs more CPU than the
+                    # request itself. Status errors are still the client's.
+                    body = await client.post("/chat/completions", cast_to=bytes, body=payload)
+                    completion = _completion_from_body(body, time.perf_counter() - started, self.model)
+                except openai.RateLimitError as error:
+                    cause, detail = "rate_limit", str(error)
+                    retry_after = retry_after_seconds(error.response.headers if error.response else None)
+                except openai.APITimeoutError:
+                    cause, detail = "timeout", f"no answer within {self.timeout:g} s"
+                except openai.APIConnectionError as error:
+                    cause, detail = "connection", str(error)
+                except openai.APIStatusError as error:
+                    if error.status_code < 500:
+                        self.usage.record_failure(step, f"http_{error.status_code}")
+                        raise TeacherError(
+                            f"{self.name} refused the request ({error.status_code}): {error}",
+                            cause=f"http_{error.status_code}",
+                        ) from None
+                    cause, detail = "server_error", f"{error.status_code}: {error}"
+                except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as error:
+                    cause, detail = "malformed_response", f"{type(error).__name__}: {error}"
+                except _MalformedAnswer as error:
+                    cause, detail = error.cause, str(error)
+                else:
+                    self.usage.record_answer(
+                        step, self.model, completion.prompt_tokens, completion.completion_tokens, completion.latency
+                    )
+                    return completion
+            if attempt == self.max_retries:
+                self.usage.record_failure(step, cause)
+                raise TeacherError(f"{self.name}: {cause} after {attempt + 1} attempts ({detail})", cause=cause)
+            self.usage.record_retry(step, cause)
+            logger.debug("%s %s attempt %d failed (%s); retrying", self.name, step, attempt + 1, cause)
+            await asyncio.sleep(self._backoff(attempt, retry_after))
+        raise AssertionError("unreachable")
+
+
+def _completion_from_body(body: bytes, latency: float, model: str) -> Completion:
+    """A ``Completion`` from a chat-completion response body; anything else is a malformed answer (retried)."""
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        message = choice["message"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as error:
+        raise _MalformedAnswer(
+            "malformed_response", f"not a chat completion ({type(error).__name__}: {error}): {body[:120]!r}"
+        ) from None
+    try:
+        calls = tuple(parse_tool_calls(message.get("tool_calls") or []))
+    except CallParseError as error:
+        raise _MalformedAnswer("malformed_tool_call", str(error)) from None
+    usage = data.get("usage") or {}
+    return Completion(
+        text=message.get("content") or "",
+        tool_calls=calls,
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        latency=latency,
+        finish_reason=choice.get("finish_reason"),
+        model=data.get("model") or model,
+    )

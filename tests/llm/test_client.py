@@ -1,0 +1,215 @@
+"""OpenAITeacher through the real ``openai`` client against a real HTTP server on 127.0.0.1: answers, tool
+calls, retries by cause, accounting that adds up, the cache, a kill mid-run, and keys that never leak."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from magnet.errors import TeacherError
+from magnet.llm.cache import RequestCache
+from magnet.llm.client import Completion, OpenAITeacher, retry_after_seconds, to_openai_messages
+from magnet.llm.loopback import LoopbackServer
+from magnet.llm.usage import Price, UsageTracker
+from magnet.tools.calls import FunctionCall
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def _teacher(server: LoopbackServer, **options) -> OpenAITeacher:
+    options.setdefault("timeout", 2.0)
+    options.setdefault("backoff_initial", 0.01)
+    return OpenAITeacher("loopback", base_url=server.base_url, **options)
+
+
+async def _ask_many(teacher: OpenAITeacher, count: int) -> list[Completion | TeacherError]:
+    async def ask(index: int):
+        try:
+            return await teacher.complete([{"role": "user", "content": f"request {index}"}], step="probe")
+        except TeacherError as error:
+            return error
+
+    return await asyncio.gather(*(ask(i) for i in range(count)))
+
+
+def test_text_and_native_tool_calls():
+    with LoopbackServer() as server:
+        teacher = _teacher(server)
+        text = asyncio.run(teacher.complete([{"role": "user", "content": "hello there"}]))
+        assert text.text == "echo: hello there" and text.finish_reason == "stop"
+        assert text.prompt_tokens == 2 and text.completion_tokens == 3
+        call = asyncio.run(
+            teacher.complete([{"role": "user", "content": 'call: get_weather {"city": "Paris"}'}], tools=[WEATHER_TOOL])
+        )
+        assert call.tool_calls == (FunctionCall("get_weather", {"city": "Paris"}),)
+        assert server.received[-1]["tools"] == [WEATHER_TOOL]
+
+
+def test_assistant_tool_calls_are_sent_with_json_string_arguments():
+    messages = [
+        {"role": "user", "content": "hi", "name": None},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"type": "function", "id": "c0", "function": {"name": "f", "arguments": {"x": 1}}}],
+        },
+        {"role": "tool", "content": "{}", "tool_call_id": "c0", "name": "f"},
+    ]
+    converted = to_openai_messages(messages)
+    assert converted[0] == {"role": "user", "content": "hi"}
+    assert converted[1]["tool_calls"][0]["function"]["arguments"] == '{"x": 1}'
+    with LoopbackServer() as server:
+        asyncio.run(_teacher(server).complete(messages))
+        assert server.outcomes["ok"] == 1
+
+
+@pytest.mark.slow
+def test_faults_are_retried_and_every_request_is_accounted_for():
+    faults = {
+        "error_500": 0.10,
+        "rate_limit_429": 0.05,
+        "hang": 0.05,
+        "malformed_json": 0.05,
+        "truncated_tool_call": 0.05,
+    }
+    with LoopbackServer(faults=faults, hang_seconds=3.0, retry_after=0.02, seed=1) as server:
+        teacher = _teacher(server, timeout=0.4, max_concurrency=64, max_retries=6)
+        results = asyncio.run(_ask_many(teacher, 500))
+        answered = [r for r in results if isinstance(r, Completion)]
+        failed = [r for r in results if isinstance(r, TeacherError)]
+        usage = teacher.usage.step("probe")
+        assert len(answered) + len(failed) == 500
+        assert usage.answered == len(answered) and sum(usage.failures.values()) == len(failed)
+        assert all(error.cause in usage.failures for error in failed)
+        # Every attempt the client made ended as an answer, a retry or a final failure ...
+        assert usage.requests == usage.answered + sum(usage.retries.values()) + sum(usage.failures.values())
+        # ... and the server saw no more than that (a client timeout can fire before a request is read).
+        assert server.requests <= usage.requests and server.outcomes["ok"] >= usage.answered
+        assert usage.retries["server_error"] > 0 and usage.retries["rate_limit"] > 0
+        assert usage.retries["timeout"] > 0 and usage.retries["malformed_response"] > 0
+        assert usage.retries["malformed_tool_call"] > 0
+        assert all(c.text.startswith("echo: request") for c in answered)
+
+
+def test_retry_after_is_honoured_then_the_failure_reports_its_cause():
+    assert retry_after_seconds({"retry-after": "2"}) == 2.0
+    assert retry_after_seconds({"retry-after-ms": "150", "retry-after": "9"}) == 0.15
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    with LoopbackServer(faults={"rate_limit_429": 1.0}, retry_after=0.2) as server:
+        teacher = _teacher(server, max_retries=2)
+        started = time.perf_counter()
+        with pytest.raises(TeacherError, match="rate_limit after 3 attempts") as caught:
+            asyncio.run(teacher.complete([{"role": "user", "content": "x"}], step="s"))
+        assert time.perf_counter() - started >= 0.4
+        assert caught.value.cause == "rate_limit"
+        assert teacher.usage.step("s").retries["rate_limit"] == 2 and server.requests == 3
+
+
+def test_client_errors_are_not_retried():
+    with LoopbackServer() as server:
+        teacher = _teacher(server, max_retries=5)
+        with pytest.raises(TeacherError, match="refused the request \\(400\\)") as caught:
+            asyncio.run(teacher.complete([{"role": "user", "content": "x"}], stream=True))
+        assert caught.value.cause == "http_400"
+        assert server.requests == 1 and server.outcomes["bad_request"] == 1  # one attempt, no retry
+
+
+def test_a_second_identical_run_makes_no_requests(tmp_path):
+    with LoopbackServer(latency=0.01) as server:
+        first = _teacher(server, cache=RequestCache(tmp_path / "cache.sqlite"), max_concurrency=16)
+        asyncio.run(_ask_many(first, 50))
+        assert server.requests == 50
+        again = _teacher(server, cache=RequestCache(tmp_path / "cache.sqlite"))
+        results = asyncio.run(_ask_many(again, 50))
+        assert server.requests == 50
+        assert again.cache.stats.hit_rate == 1.0 and all(r.cached for r in results)
+        assert again.usage.step("probe").cache_hits == 50 and again.usage.step("probe").requests == 0
+        changed = asyncio.run(again.complete([{"role": "user", "content": "request 1"}], step="probe", temperature=0.7))
+        assert not changed.cached and server.requests == 51  # sampling parameters are part of the key
+
+
+RUNNER = textwrap.dedent("""
+    import asyncio, sys
+    from magnet.llm.cache import RequestCache
+    from magnet.llm.client import OpenAITeacher
+
+    async def main():
+        teacher = OpenAITeacher("loopback", base_url=sys.argv[1], cache=RequestCache(sys.argv[2]),
+                                max_concurrency=int(sys.argv[3]))
+        await asyncio.gather(*(teacher.complete([{"role": "user", "content": f"request {i}"}]) for i in range(200)))
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.slow
+def test_a_killed_run_repeats_at_most_the_requests_in_flight(tmp_path):
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    cache_path = tmp_path / "cache.sqlite"
+    concurrency = 8
+    with LoopbackServer(latency=0.05) as server:
+        process = subprocess.Popen([sys.executable, str(script), server.base_url, str(cache_path), str(concurrency)])
+        deadline = time.time() + 60
+        while server.outcomes["ok"] < 60 and time.time() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        sent_before = server.requests
+        assert 60 <= sent_before < 200
+        teacher = OpenAITeacher(
+            "loopback", base_url=server.base_url, cache=RequestCache(cache_path), max_concurrency=concurrency
+        )
+
+        async def rerun():
+            await asyncio.gather(*(teacher.complete([{"role": "user", "content": f"request {i}"}]) for i in range(200)))
+
+        asyncio.run(rerun())
+        repeated = server.requests - 200
+        assert 0 <= repeated <= concurrency
+        assert len(RequestCache(cache_path)) == 200
+
+
+def test_api_keys_never_reach_any_file(tmp_path, monkeypatch):
+    secret = "sk-magnet-test-0123456789-SECRET"
+    monkeypatch.setenv("MAGNET_TEST_KEY", secret)
+    with LoopbackServer() as server:
+        usage = UsageTracker(prices={"loopback": Price(1.0, 2.0)})
+        teacher = OpenAITeacher(
+            "loopback",
+            base_url=server.base_url,
+            api_key_env="MAGNET_TEST_KEY",
+            cache=RequestCache(tmp_path / "cache.sqlite"),
+            usage=usage,
+        )
+        asyncio.run(teacher.complete([{"role": "user", "content": "hello"}], step="probe"))
+        usage.save(tmp_path / "usage.json")
+        teacher.cache.close()
+    assert secret not in repr(teacher) and secret not in str(vars(teacher))
+    written = list(Path(tmp_path).rglob("*"))
+    assert written
+    for path in written:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_hosted_endpoint_without_a_key_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(TeacherError, match="the environment variable NO_SUCH_KEY_VAR is not set"):
+        OpenAITeacher("gpt-4o", api_key_env="NO_SUCH_KEY_VAR")
+    os.environ.pop("NO_SUCH_KEY_VAR", None)
