@@ -47,3 +47,33 @@ def test_bad_input_is_a_message_not_a_traceback(capsys):
     assert "only literal values are allowed" in capsys.readouterr().err
     assert main(["pool", "--toolkits", "Nope"]) == 2
     assert "unknown toolkit(s) ['Nope']" in capsys.readouterr().err
+
+
+def test_label_with_an_openai_endpoint_caches_and_reports(tmp_path, capsys):
+    from magnet.llm.loopback import LoopbackServer, Reply
+
+    specs = tmp_path / "tools.json"
+    assert main(["specs", "--out", str(specs), "--toolkits", "Bank"]) == 0
+    reply = Reply(content="Category: Finance\nTool class: Banking tool")
+    with LoopbackServer([reply]) as server:
+        options = ["--teacher", "openai", "--model", "loopback", "--base-url", server.base_url,
+                   "--cache", str(tmp_path / "cache.sqlite")]
+        out = tmp_path / "labelled.json"
+        assert main(["label", "--specs", str(specs), "--out", str(out), "--all", *options]) == 0
+        first = server.requests
+        assert main(["label", "--specs", str(specs), "--out", str(out), "--all", *options]) == 0
+        assert server.requests == first  # the rerun is answered by the cache
+    labelled = load_openai_tools(out)
+    assert {(s.category, s.tool_class) for s in labelled} == {("Finance", "Banking tool")}
+    usage = json.loads((tmp_path / "labelled.json.usage.json").read_text())
+    assert usage["steps"]["label_category"]["cache_hits"] == len(labelled)
+    capsys.readouterr()
+    assert main(["cache", "stats", str(tmp_path / "cache.sqlite")]) == 0
+    assert f"label_category  {len(labelled)}" in capsys.readouterr().out
+
+
+def test_teacher_options_are_checked(tmp_path, capsys):
+    assert main(["label", "--specs", "x.json", "--out", str(tmp_path / "o.json"), "--teacher", "openai"]) == 2
+    assert "--teacher openai needs --model" in capsys.readouterr().err
+    assert main(["label", "--out", str(tmp_path / "o.json")]) == 2
+    assert "give exactly one of --specs" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """The ``magnet`` command.
 
 Sub-commands so far: ``pool`` (what the function pool holds and how its functions chain), ``specs`` (write the
-pool's specs as OpenAI tools JSON) and ``call`` (execute calls in BFCL's text form against the pool). The
-synthesis, training and evaluation sub-commands join as their stages land.
+pool's specs as OpenAI tools JSON), ``call`` (execute calls in BFCL's text form against the pool), ``label``
+(category and tool class of functions, from a teacher) and ``cache stats``. The synthesis, training and
+evaluation sub-commands join as their stages land.
 """
 
 from __future__ import annotations
@@ -114,6 +115,150 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) or args.allow_errors else 1
 
 
+def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every command that asks a model shares."""
+    group = parser.add_argument_group("teacher")
+    group.add_argument(
+        "--teacher",
+        choices=["offline", "openai", "hf"],
+        default="offline",
+        help="offline: deterministic rules, no model (default); openai: any OpenAI-compatible "
+        "endpoint (vLLM, SGLang, hosted); hf: a local transformers model",
+    )
+    group.add_argument("--model", help="model name (openai) or path (hf)")
+    group.add_argument("--base-url", help="endpoint, e.g. http://127.0.0.1:8000/v1 (openai; default OpenAI's)")
+    group.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the API key (the key itself is never written)",
+    )
+    group.add_argument("--max-concurrency", type=int, default=16, help="requests in flight at once")
+    group.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take")
+    group.add_argument("--max-retries", type=int, default=6, help="retries on 429/5xx/timeouts/malformed answers")
+    group.add_argument("--temperature", type=float, default=None, help="sampling temperature sent to the model")
+    group.add_argument("--cache", default=".magnet/cache.sqlite", help="request cache (SQLite file)")
+    group.add_argument("--no-cache", action="store_true", help="ask the model even for requests already answered")
+    group.add_argument(
+        "--price",
+        nargs=2,
+        type=float,
+        metavar=("PROMPT", "COMPLETION"),
+        help="price per million prompt and completion tokens, to report cost",
+    )
+
+
+def teacher_from_args(args: argparse.Namespace):
+    """The teacher the options describe, with its cache and usage tracker."""
+    from magnet.llm.usage import Price, UsageTracker
+
+    prices = {args.model: Price(*args.price)} if args.price and args.model else None
+    usage = UsageTracker(prices=prices)
+    if args.teacher == "offline":
+        from magnet.synthesis.offline import OfflineTeacher
+
+        return OfflineTeacher(usage=usage)
+    if not args.model:
+        raise MagnetError(f"--teacher {args.teacher} needs --model")
+    from magnet.llm.cache import RequestCache
+
+    cache = None if args.no_cache else RequestCache(args.cache)
+    params = {} if args.temperature is None else {"temperature": args.temperature}
+    if args.teacher == "openai":
+        from magnet.llm.client import OpenAITeacher
+
+        return OpenAITeacher(
+            args.model,
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
+            max_concurrency=args.max_concurrency,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            cache=cache,
+            usage=usage,
+            default_params=params,
+        )
+    from magnet.llm.local import HFTeacher
+
+    return HFTeacher(args.model, cache=cache, usage=usage, default_params=params)
+
+
+def _load_specs(args: argparse.Namespace):
+    from magnet.tools.spec import load_openai_tools, load_stabletoolbench
+
+    if bool(args.specs) == bool(args.stb):
+        raise MagnetError("give exactly one of --specs (OpenAI tools JSON) and --stb (StableToolBench folder)")
+    return load_openai_tools(args.specs) if args.specs else load_stabletoolbench(args.stb)
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    """Give functions a category and a tool class with the teacher (the paper's labelling step)."""
+    import asyncio
+    import dataclasses
+
+    from tqdm.auto import tqdm
+
+    from magnet.errors import StepError, TeacherError
+    from magnet.synthesis.steps import LABEL, LabelInputs, run_step
+
+    teacher = teacher_from_args(args)
+    specs = _load_specs(args)
+    todo = [spec for spec in specs if args.all or not (spec.category and spec.tool_class)]
+
+    async def label_all():
+        semaphore = asyncio.Semaphore(args.max_concurrency)
+        progress = tqdm(total=len(todo), desc="label", unit="fn")
+
+        async def label(spec):
+            async with semaphore:
+                try:
+                    result = await run_step(teacher, LABEL, LabelInputs(spec))
+                    return spec.name, result.value, None
+                except (StepError, TeacherError) as error:
+                    return spec.name, None, str(error)
+                finally:
+                    progress.update()
+
+        try:
+            return await asyncio.gather(*(label(spec) for spec in todo))
+        finally:
+            progress.close()
+            if hasattr(teacher, "aclose"):
+                await teacher.aclose()
+
+    outcomes = {name: (label, error) for name, label, error in asyncio.run(label_all())}
+    labelled, failed = [], []
+    for spec in specs:
+        label, error = outcomes.get(spec.name, (None, None))
+        if error:
+            failed.append(f"{spec.name}: {error}")
+        if label is not None:
+            spec = dataclasses.replace(spec, category=label.category, tool_class=label.tool_class)
+        labelled.append(spec)
+    save_specs(labelled, args.out)
+    usage_path = Path(f"{args.out}.usage.json")
+    teacher.usage.save(usage_path)
+    print(f"labelled {len(todo) - len(failed)}/{len(todo)} functions ({len(specs)} in all) -> {args.out}")
+    for line in failed:
+        print(f"  not labelled: {line}")
+    print(teacher.usage.format_table())
+    print(f"usage saved to {usage_path}")
+    return 1 if failed else 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Show what a request cache holds."""
+    from magnet.llm.cache import RequestCache
+
+    if not Path(args.path).exists():
+        raise MagnetError(f"{args.path}: no such cache file")
+    with RequestCache(args.path) as cache:
+        counts = cache.counts_by_step()
+        print(f"{args.path}: {sum(counts.values())} answers")
+        if counts:
+            print(_table(["step", "answers"], sorted(counts.items())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``magnet`` command."""
     parser = argparse.ArgumentParser(prog="magnet", description=__doc__.split("\n\n")[0])
@@ -143,6 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--final-state", action="store_true", help="print the state after the calls")
     call.add_argument("--allow-errors", action="store_true", help="exit 0 even when a call returns an error")
     call.set_defaults(run=cmd_call)
+
+    label = commands.add_parser("label", help="label functions with a category and tool class using a teacher")
+    label.add_argument("--specs", help="OpenAI tools JSON file")
+    label.add_argument("--stb", help="StableToolBench-style folder of tool JSON files")
+    label.add_argument("--out", required=True, help="output JSON file (specs with category and tool_class)")
+    label.add_argument("--all", action="store_true", help="relabel functions that already have labels")
+    add_teacher_arguments(label)
+    label.set_defaults(run=cmd_label)
+
+    cache = commands.add_parser("cache", help="inspect a request cache")
+    cache.add_argument("action", choices=["stats"], help="what to show")
+    cache.add_argument("path", nargs="?", default=".magnet/cache.sqlite", help="the cache file")
+    cache.set_defaults(run=cmd_cache)
     return parser
 
 
