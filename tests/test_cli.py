@@ -56,8 +56,16 @@ def test_label_with_an_openai_endpoint_caches_and_reports(tmp_path, capsys):
     assert main(["specs", "--out", str(specs), "--toolkits", "Bank"]) == 0
     reply = Reply(content="Category: Finance\nTool class: Banking tool")
     with LoopbackServer([reply]) as server:
-        options = ["--teacher", "openai", "--model", "loopback", "--base-url", server.base_url,
-                   "--cache", str(tmp_path / "cache.sqlite")]
+        options = [
+            "--teacher",
+            "openai",
+            "--model",
+            "loopback",
+            "--base-url",
+            server.base_url,
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+        ]
         out = tmp_path / "labelled.json"
         assert main(["label", "--specs", str(specs), "--out", str(out), "--all", *options]) == 0
         first = server.requests
