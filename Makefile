@@ -38,18 +38,28 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-# What exists so far, end to end on CPU: the function pool, its chains, and calls executed against it.
+DEMO_DIR ?= runs/demo
+
+# What exists so far, end to end on CPU: the function pool, its chains, calls executed against it, the function
+# graph (schema judge) and reshaped signature paths.
 demo: install
+	mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/magnet pool
 	$(VENV)/bin/magnet pool --bfcl
 	$(VENV)/bin/magnet call "[search_contacts(query='Chen'), find_free_slot(date='2026-03-02', duration_minutes=45)]"
 	$(VENV)/bin/magnet call --allow-errors "[create_event(title='Design review', start='2026-03-02T11:00', duration_minutes=45, attendees=['chen.wei@example.com']), set_reminder(event_id='evt-0004', minutes_before=10), get_event(event_id='evt-9999')]"
+	$(VENV)/bin/magnet graph build --pool builtin --judge schema --out $(DEMO_DIR)/graph.json
+	$(VENV)/bin/magnet graph draw $(DEMO_DIR)/graph.json --out $(DEMO_DIR)/graph.png
+	$(VENV)/bin/magnet graph draw $(DEMO_DIR)/graph.json --focus place_order --out $(DEMO_DIR)/place_order.png
+	$(VENV)/bin/magnet paths sample --graph $(DEMO_DIR)/graph.json --walks-per-function 3 --out $(DEMO_DIR)/paths.jsonl
+	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl"
 
 bench: install
 	$(PY) benchmarks/run_all.py
 
 lock:
-	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse)==" | sed 's/+cpu//' > constraints.txt.new
+	grep "^#" constraints.txt > constraints.txt.new
+	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse)==" | sed 's/+cpu//' >> constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:

@@ -85,3 +85,28 @@ def test_teacher_options_are_checked(tmp_path, capsys):
     assert "--teacher openai needs --model" in capsys.readouterr().err
     assert main(["label", "--out", str(tmp_path / "o.json")]) == 2
     assert "give exactly one of --specs" in capsys.readouterr().err
+
+
+def test_graph_and_paths_commands(tmp_path, capsys):
+    graph = tmp_path / "graph.json"
+    assert main(["graph", "build", "--out", str(graph)]) == 0
+    out = capsys.readouterr().out
+    assert "functions: 121" in out and "with an out-edge" in out
+    assert main(["graph", "stats", str(graph), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["nodes"] == 121
+    assert main(["graph", "draw", str(graph), "--out", str(tmp_path / "g.png"), "--focus", "create_event"]) == 0
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    paths = tmp_path / "paths.jsonl"
+    assert main(["paths", "sample", "--graph", str(graph), "--out", str(paths), "--n", "20", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "20 walks -> 20 plain + 20 split paths" in out and "turns/path" in out
+    rows = [json.loads(line) for line in paths.read_text().splitlines()]
+    assert [row["variant"] for row in rows[:2]] == ["plain", "split"] and rows[1]["plain"] == rows[0]["id"]
+    first = paths.read_text()
+    assert main(["paths", "sample", "--graph", str(graph), "--out", str(paths), "--n", "20", "--seed", "1"]) == 0
+    assert paths.read_text() == first  # same graph and seed: byte-identical paths
+
+
+def test_bfcl_pool_needs_an_explicit_opt_in_for_training_graphs(tmp_path, capsys):
+    assert main(["graph", "build", "--pool", "bfcl", "--out", str(tmp_path / "g.json")]) == 2
+    assert "are the evaluation pool" in capsys.readouterr().err

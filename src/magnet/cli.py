@@ -259,6 +259,137 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pool_specs(args: argparse.Namespace):
+    """The specs named by --pool: builtin, bfcl (evaluation pool; training use needs --allow-bfcl), or a file."""
+    if args.pool == "builtin":
+        from magnet.tools.builtin import BUILTIN_TOOLKITS
+
+        return [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
+    if args.pool == "bfcl":
+        from magnet.tools.bfcl import bfcl_toolkits
+        from magnet.tools.pool import check_training_pool
+
+        classes = bfcl_toolkits(for_training=args.allow_bfcl)
+        check_training_pool(classes, allow_evaluation_toolkits=args.allow_bfcl)
+        return [spec for klass in classes for spec in klass.specs()]
+    from magnet.tools.spec import load_openai_tools, load_stabletoolbench
+
+    path = Path(args.pool)
+    return load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path)
+
+
+def cmd_graph_build(args: argparse.Namespace) -> int:
+    """Build the function graph of a pool with the schema or the LLM judge."""
+    import asyncio
+
+    from magnet.synthesis.graph import GraphConfig, LLMJudge, SchemaJudge, build_graph
+
+    specs = _pool_specs(args)
+    teacher = teacher_from_args(args)
+    judge = SchemaJudge(args.min_score) if args.judge == "schema" else LLMJudge(teacher)
+    config = GraphConfig(
+        candidates=args.candidates,
+        min_class_size=args.min_class_size,
+        seed=args.seed,
+        min_score=args.min_score,
+        max_concurrency=args.max_concurrency,
+    )
+
+    async def build():
+        try:
+            return await build_graph(specs, judge, config, teacher=teacher)
+        finally:
+            if hasattr(teacher, "aclose"):
+                await teacher.aclose()
+
+    graph = asyncio.run(build())
+    graph.save(args.out)
+    _print_graph_stats(graph)
+    print(f"graph written to {args.out}")
+    if args.judge == "llm" or any(not (s.category and s.tool_class) for s in specs):
+        print(teacher.usage.format_table())
+        teacher.usage.save(f"{args.out}.usage.json")
+    return 0
+
+
+def _print_graph_stats(graph) -> None:
+    stats = graph.stats()
+    share = stats.with_out_edge / stats.nodes if stats.nodes else 0.0
+    print(
+        f"functions: {stats.nodes}   edges: {stats.edges} ({stats.nested_edges} nested)   "
+        f"with an out-edge: {stats.with_out_edge} ({share:.0%})   isolated: {len(stats.isolated)}"
+    )
+    print("out-degree distribution: " + ", ".join(f"{d}: {n}" for d, n in stats.out_degree.items()))
+    print("edges per category: " + ", ".join(f"{c}: {n}" for c, n in stats.edges_per_category.items()))
+
+
+def cmd_graph_stats(args: argparse.Namespace) -> int:
+    """Print a saved graph's statistics."""
+    from magnet.synthesis.graph import FunctionGraph
+
+    graph = FunctionGraph.load(args.graph)
+    if args.json:
+        print(json.dumps(graph.stats().to_dict(), indent=2))
+    else:
+        _print_graph_stats(graph)
+    return 0
+
+
+def cmd_graph_draw(args: argparse.Namespace) -> int:
+    """Draw a saved graph, or one function's neighbourhood, as a PNG."""
+    from magnet.synthesis.graph import FunctionGraph
+
+    out = FunctionGraph.load(args.graph).draw(args.out, focus=args.focus, radius=args.radius)
+    print(f"picture written to {out}")
+    return 0
+
+
+def cmd_paths_sample(args: argparse.Namespace) -> int:
+    """Sample signature paths by random walks, reshape them (Merge, Insert; Split on a copy) and write both."""
+    import random
+
+    from tqdm.auto import tqdm
+
+    from magnet.synthesis.graph import FunctionGraph
+    from magnet.synthesis.operations import OperationConfig, reshape
+    from magnet.synthesis.paths import path_stats, sample_paths
+
+    graph = FunctionGraph.load(args.graph)
+    walks = sample_paths(
+        graph,
+        steps=args.steps,
+        walks_per_function=args.walks_per_function,
+        seed=args.seed,
+        min_functions=args.min_functions,
+        limit=args.n,
+    )
+    config = OperationConfig(
+        p_merge=args.p_merge, p_insert=args.p_insert, p_insert_later=args.p_insert_later, p_miss_func=args.p_miss_func
+    )
+    rng = random.Random(args.seed)
+    plain, split = [], []
+    for walk in tqdm(walks, desc="operations", unit="path"):
+        enhanced, with_split = reshape(walk, graph, rng, config)
+        plain.append(enhanced)
+        split.append(with_split)
+    out = Path(args.out)
+    temporary = out.with_suffix(out.suffix + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for enhanced, with_split in zip(plain, split, strict=True):
+            handle.write(json.dumps({**enhanced.to_dict(), "variant": "plain"}) + "\n")
+            handle.write(json.dumps({**with_split.to_dict(), "variant": "split", "plain": enhanced.id}) + "\n")
+    temporary.replace(out)
+    print(f"{len(walks)} walks -> {len(plain)} plain + {len(split)} split paths written to {out}")
+    for name, paths in (("walks", walks), ("plain", plain), ("split", split)):
+        stats = path_stats(paths)
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in stats.get("share_with", {}).items())
+        print(
+            f"  {name:5}: {stats.get('turns_per_path', 0)} turns/path, {stats.get('functions_per_path', 0)} "
+            f"functions/path, {stats.get('functions_per_turn', 0)} functions/turn; paths with {shares}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``magnet`` command."""
     parser = argparse.ArgumentParser(prog="magnet", description=__doc__.split("\n\n")[0])
@@ -296,6 +427,62 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--all", action="store_true", help="relabel functions that already have labels")
     add_teacher_arguments(label)
     label.set_defaults(run=cmd_label)
+
+    graph = commands.add_parser("graph", help="build, inspect and draw the function graph")
+    graph_commands = graph.add_subparsers(dest="graph_command", required=True)
+    build = graph_commands.add_parser("build", help="build the function graph of a pool")
+    build.add_argument(
+        "--pool", default="builtin", help="builtin, bfcl, an OpenAI tools JSON file or a StableToolBench folder"
+    )
+    build.add_argument(
+        "--allow-bfcl",
+        action="store_true",
+        help="allow BFCL's evaluation classes in a training graph (contaminates BFCL scores)",
+    )
+    build.add_argument(
+        "--judge",
+        choices=["schema", "llm"],
+        default="schema",
+        help="schema: offline field/parameter matching; llm: the paper's prompts via the teacher",
+    )
+    build.add_argument("--candidates", type=int, default=30, help="candidates judged per function")
+    build.add_argument(
+        "--min-class-size",
+        type=int,
+        default=5,
+        help="below this many functions in a tool class, candidates come from the whole category",
+    )
+    build.add_argument("--min-score", type=float, default=0.5, help="schema judge: lowest score kept as an edge")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--out", required=True, help="graph JSON file")
+    add_teacher_arguments(build)
+    build.set_defaults(run=cmd_graph_build)
+    stats = graph_commands.add_parser("stats", help="print a graph's statistics")
+    stats.add_argument("graph", help="graph JSON file")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=cmd_graph_stats)
+    draw = graph_commands.add_parser("draw", help="draw a graph (or one function's neighbourhood) as PNG")
+    draw.add_argument("graph", help="graph JSON file")
+    draw.add_argument("--out", required=True, help="PNG file")
+    draw.add_argument("--focus", help="draw only this function and its neighbours")
+    draw.add_argument("--radius", type=int, default=1, help="hops around --focus")
+    draw.set_defaults(run=cmd_graph_draw)
+
+    paths = commands.add_parser("paths", help="sample and reshape function signature paths")
+    paths_commands = paths.add_subparsers(dest="paths_command", required=True)
+    sample = paths_commands.add_parser("sample", help="random walks + Merge/Insert (+ Split on a copy)")
+    sample.add_argument("--graph", required=True, help="graph JSON file")
+    sample.add_argument("--out", required=True, help="paths JSONL file (a plain and a split line per walk)")
+    sample.add_argument("--n", type=int, default=None, help="at most this many walks")
+    sample.add_argument("--steps", type=int, default=7, help="the paper's S: steps per random walk")
+    sample.add_argument("--walks-per-function", type=int, default=1, help="walks started from each function")
+    sample.add_argument("--min-functions", type=int, default=2, help="drop shorter walks")
+    sample.add_argument("--p-merge", type=float, default=0.3)
+    sample.add_argument("--p-insert", type=float, default=1.0)
+    sample.add_argument("--p-insert-later", type=float, default=0.3)
+    sample.add_argument("--p-miss-func", type=float, default=0.5)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(run=cmd_paths_sample)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")

@@ -1,0 +1,157 @@
+"""The function graph: candidates, the schema and LLM judges, save/load, stats and pictures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from magnet.errors import MagnetError
+from magnet.llm.cache import RequestCache
+from magnet.llm.client import OpenAITeacher
+from magnet.llm.loopback import LoopbackServer, Reply
+from magnet.synthesis.graph import (
+    FunctionGraph,
+    GraphConfig,
+    LLMJudge,
+    SchemaJudge,
+    build_graph,
+    sample_candidates,
+)
+from magnet.synthesis.offline import OfflineTeacher
+from magnet.tools.builtin import BUILTIN_TOOLKITS
+from magnet.tools.spec import FunctionSpec
+
+SPECS = [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
+
+
+@pytest.fixture(scope="module")
+def builtin_graph() -> FunctionGraph:
+    return asyncio.run(build_graph(SPECS, SchemaJudge(), progress=False))
+
+
+def test_candidates_share_category_and_class_or_fall_back_to_category():
+    specs = [FunctionSpec(f"a{i}", "", category="Food", tool_class="Recipe tool") for i in range(8)]
+    specs += [FunctionSpec("lonely", "", category="Food", tool_class="Rare tool")]
+    candidates = sample_candidates(specs, GraphConfig(candidates=5, min_class_size=3))
+    assert len(candidates["a0"]) == 5 and "a0" not in candidates["a0"] and "lonely" not in candidates["a0"]
+    assert len(candidates["lonely"]) == 5 and all(name.startswith("a") for name in candidates["lonely"])
+    assert candidates == sample_candidates(specs, GraphConfig(candidates=5, min_class_size=3))
+
+
+def test_schema_judge_finds_real_chains_with_reasons(builtin_graph):
+    edge = builtin_graph.edge("create_event", "set_reminder")
+    assert edge.judge == "schema" and edge.score == 1.0 and edge.nested
+    assert "create_event returns event_id (string), set_reminder takes required event_id" in edge.reason
+    assert "search_contacts" not in builtin_graph.successors("create_event")
+    stats = builtin_graph.stats()
+    assert stats.nodes == len(SPECS) and stats.with_out_edge >= 0.9 * stats.nodes
+    assert sum(count for degree, count in stats.out_degree.items()) == stats.nodes
+
+
+def test_generic_names_need_agreeing_descriptions():
+    task = FunctionSpec(
+        "create_task",
+        "",
+        {
+            "type": "object",
+            "properties": {"title": {"type": "string", "description": "Title of the task."}},
+            "required": ["title"],
+        },
+        response={"type": "object", "properties": {"title": {"type": "string", "description": "Task title."}}},
+    )
+    job = FunctionSpec(
+        "update_title",
+        "",
+        {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string", "description": "New job title of the employee, e.g. 'Engineer'."}
+            },
+            "required": ["title"],
+        },
+    )
+    note = FunctionSpec(
+        "create_note",
+        "",
+        {
+            "type": "object",
+            "properties": {"title": {"type": "string", "description": "Title of the note for the task."}},
+            "required": ["title"],
+        },
+    )
+    edges = asyncio.run(SchemaJudge().related(task, [job, note]))
+    assert [edge.target for edge in edges] == ["create_note"]
+
+
+def test_graph_saves_and_loads_exactly(builtin_graph, tmp_path):
+    path = tmp_path / "graph.json"
+    builtin_graph.save(path)
+    loaded = FunctionGraph.load(path)
+    assert loaded.edges() == builtin_graph.edges() and loaded.specs == builtin_graph.specs
+    assert loaded.stats() == builtin_graph.stats()
+
+
+def test_bad_graph_files_are_named(tmp_path):
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(MagnetError, match="not a Magnet function graph"):
+        FunctionGraph.load(path)
+    path.write_text("{")
+    with pytest.raises(MagnetError, match=r"graph\.json: cannot read the function graph"):
+        FunctionGraph.load(path)
+
+
+def test_pictures_are_pngs(builtin_graph, tmp_path):
+    whole = builtin_graph.draw(tmp_path / "graph.png")
+    focus = builtin_graph.draw(tmp_path / "focus.png", focus="place_order")
+    for picture in (whole, focus):
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(MagnetError, match="'nope' is not in the graph"):
+        builtin_graph.draw(tmp_path / "x.png", focus="nope")
+
+
+def test_llm_judge_through_the_offline_backend_matches_the_schema_relation():
+    subset = [spec for spec in SPECS if spec.toolkit == "Calendar"]
+    graph = asyncio.run(build_graph(subset, LLMJudge(OfflineTeacher()), progress=False))
+    assert "set_reminder" in graph.successors("create_event")
+    assert graph.edge("create_event", "set_reminder").nested
+
+
+def test_llm_judge_through_an_endpoint_is_cached(tmp_path):
+    subset = [spec for spec in SPECS if spec.toolkit == "Calendar"]
+
+    def answer(request):
+        prompt = request["messages"][-1]["content"]
+        if "Target function:" in prompt:
+            target = json.loads(prompt.split("Target function:\n", 1)[1].split("\n", 1)[0])["name"]
+            return Reply(content=json.dumps({target: ["set_reminder"] if target == "create_event" else []}))
+        return Reply(content="yes\nthe event id comes from the new event")
+
+    with LoopbackServer(answer) as server:
+
+        def teacher():
+            return OpenAITeacher("judge", base_url=server.base_url, cache=RequestCache(tmp_path / "cache.sqlite"))
+
+        graph = asyncio.run(build_graph(subset, LLMJudge(teacher()), progress=False))
+        sent = server.requests
+        again = asyncio.run(build_graph(subset, LLMJudge(teacher()), progress=False))
+        assert server.requests == sent  # every judgement came from the cache
+    assert [(e.source, e.target) for e in graph.edges()] == [("create_event", "set_reminder")]
+    edge = graph.edge("create_event", "set_reminder")
+    assert edge.judge == "llm:openai:judge" and edge.nested and "comes from the new event" in edge.nested_reason
+    assert again.edges() == graph.edges()
+
+
+def test_unlabelled_functions_are_labelled_first_or_refused():
+    bare = [
+        FunctionSpec(spec.name, spec.description, spec.parameters, spec.response, toolkit=spec.toolkit)
+        for spec in SPECS
+        if spec.toolkit == "WeatherPlaces"
+    ]
+    with pytest.raises(MagnetError, match="have no category/tool class"):
+        asyncio.run(build_graph(bare, SchemaJudge(), progress=False))
+    graph = asyncio.run(build_graph(bare, SchemaJudge(), teacher=OfflineTeacher(), progress=False))
+    assert {spec.category for spec in graph.specs} == {"misc"}
+    assert {spec.tool_class for spec in graph.specs} == {"WeatherPlaces tool"}
