@@ -352,7 +352,7 @@ def cmd_paths_sample(args: argparse.Namespace) -> int:
 
     from magnet.synthesis.graph import FunctionGraph
     from magnet.synthesis.operations import OperationConfig, reshape
-    from magnet.synthesis.paths import path_stats, sample_paths
+    from magnet.synthesis.paths import path_stats, sample_paths, sample_single_turn
 
     graph = FunctionGraph.load(args.graph)
     walks = sample_paths(
@@ -372,14 +372,27 @@ def cmd_paths_sample(args: argparse.Namespace) -> int:
         enhanced, with_split = reshape(walk, graph, rng, config)
         plain.append(enhanced)
         split.append(with_split)
+    single_turn = sample_single_turn(
+        graph,
+        single=args.single,
+        parallel=args.parallel,
+        multiple=args.multiple,
+        irrelevance=args.irrelevance,
+        seed=args.seed,
+    )
     out = Path(args.out)
     temporary = out.with_suffix(out.suffix + ".tmp")
     with temporary.open("w", encoding="utf-8") as handle:
         for enhanced, with_split in zip(plain, split, strict=True):
             handle.write(json.dumps({**enhanced.to_dict(), "variant": "plain"}) + "\n")
             handle.write(json.dumps({**with_split.to_dict(), "variant": "split", "plain": enhanced.id}) + "\n")
+        for path in single_turn:
+            handle.write(json.dumps({**path.to_dict(), "variant": path.ops[0]}) + "\n")
     temporary.replace(out)
-    print(f"{len(walks)} walks -> {len(plain)} plain + {len(split)} split paths written to {out}")
+    print(
+        f"{len(walks)} walks -> {len(plain)} plain + {len(split)} split paths, {len(single_turn)} single-turn "
+        f"and irrelevance paths written to {out}"
+    )
     for name, paths in (("walks", walks), ("plain", plain), ("split", split)):
         stats = path_stats(paths)
         shares = ", ".join(f"{k} {v:.0%}" for k, v in stats.get("share_with", {}).items())
@@ -387,6 +400,61 @@ def cmd_paths_sample(args: argparse.Namespace) -> int:
             f"  {name:5}: {stats.get('turns_per_path', 0)} turns/path, {stats.get('functions_per_path', 0)} "
             f"functions/path, {stats.get('functions_per_turn', 0)} functions/turn; paths with {shares}"
         )
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    """Translate signature paths into executable episodes, sharded and resumable."""
+    import asyncio
+
+    from magnet.llm.cache import RequestCache
+    from magnet.synthesis.episode import Episode
+    from magnet.synthesis.graph import FunctionGraph
+    from magnet.synthesis.paths import read_paths
+    from magnet.synthesis.pipeline import Outcome, run_stage
+    from magnet.synthesis.simulate import Simulator
+    from magnet.synthesis.translate import TranslateConfig, Translator, build_registry, spec_only_functions
+
+    graph = FunctionGraph.load(args.graph)
+    paths = read_paths(Path(args.paths).read_text(encoding="utf-8").splitlines(), args.paths)[: args.limit]
+    teacher = teacher_from_args(args)
+    spec_only = spec_only_functions(graph)
+    simulator = Simulator(teacher, spec_only, store=RequestCache(args.simulation_store)) if spec_only else None
+    registry = build_registry(graph, simulator)
+    config = TranslateConfig(max_attempts=args.max_attempts, turn_attempts=args.turn_attempts, seed=args.seed)
+    translator = Translator(graph, registry, teacher, config, simulator)
+
+    async def process(path) -> Outcome:
+        result = await translator.translate(path)
+        if isinstance(result, Episode):
+            return Outcome(record=result.to_dict())
+        return Outcome(rejection=result.to_dict(), reason=result.reason)
+
+    async def run():
+        try:
+            return await run_stage(
+                "translate",
+                paths,
+                process,
+                args.out,
+                shard_size=args.shard_size,
+                max_concurrency=args.max_concurrency,
+                config={"graph": str(args.graph), "paths": str(args.paths), "seed": args.seed, "teacher": teacher.name},
+            )
+        finally:
+            if hasattr(teacher, "aclose"):
+                await teacher.aclose()
+
+    report = asyncio.run(run())
+    print(
+        f"translated {report.inputs} paths: {report.accepted} episodes, {report.rejected} rejected "
+        f"(acceptance {report.acceptance:.0%}); shards written {report.shards_done}, "
+        f"already done {report.shards_skipped}"
+    )
+    for reason, count in report.reasons.most_common():
+        print(f"  rejected {count:>5}  {reason}")
+    print(teacher.usage.format_table())
+    teacher.usage.save(Path(args.out) / "usage.json")
     return 0
 
 
@@ -481,8 +549,29 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--p-insert", type=float, default=1.0)
     sample.add_argument("--p-insert-later", type=float, default=0.3)
     sample.add_argument("--p-miss-func", type=float, default=0.5)
+    sample.add_argument("--single", type=int, default=0, help="single-turn paths with one call")
+    sample.add_argument("--parallel", type=int, default=0, help="single-turn paths: one function, several calls")
+    sample.add_argument("--multiple", type=int, default=0, help="single-turn paths: two related functions")
+    sample.add_argument("--irrelevance", type=int, default=0, help="requests no offered function can serve")
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(run=cmd_paths_sample)
+
+    translate = commands.add_parser("translate", help="back-and-forth translation: paths -> executable episodes")
+    translate.add_argument("--graph", required=True, help="graph JSON file the paths come from")
+    translate.add_argument("--paths", required=True, help="paths JSONL file (magnet paths sample)")
+    translate.add_argument("--out", required=True, help="output folder (shards + manifest; rerun to resume)")
+    translate.add_argument("--limit", type=int, default=None, help="translate only the first N paths")
+    translate.add_argument("--shard-size", type=int, default=100)
+    translate.add_argument("--max-attempts", type=int, default=3, help="retries of a step with the error shown")
+    translate.add_argument("--turn-attempts", type=int, default=3, help="times a failing turn is started over")
+    translate.add_argument("--seed", type=int, default=0)
+    translate.add_argument(
+        "--simulation-store",
+        default=".magnet/simulated.sqlite",
+        help="outputs of spec-only functions (kept across runs)",
+    )
+    add_teacher_arguments(translate)
+    translate.set_defaults(run=cmd_translate)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")

@@ -55,7 +55,7 @@ def test_translated_turns_execute_and_chain_on_earlier_outputs():
     history = (TurnRecord(query, calls, (result.content,)),)
     second = TranslateInputs((SPECS["set_reminder"],), history=history, state=env.state(), seed=3)
     query_2 = _run(BACK_TRANSLATE, second)
-    assert "the event id you just got" in query_2  # referred to indirectly, never named
+    assert "the event id from your last answer" in query_2  # referred to indirectly, never named
     [reminder] = _run(FORTH_TRANSLATE, second)
     assert reminder.arguments["event_id"] == result.output["event_id"]
     assert env.execute_one(reminder).ok
@@ -72,13 +72,24 @@ def test_translation_is_deterministic_and_seeded():
     assert len(seeds) > 1
 
 
-def test_miss_param_query_leaves_a_value_out():
+def test_miss_param_leaves_a_value_out_and_the_next_turn_supplies_it():
     env = Environment.from_state(BUILTIN_TOOLKITS)
-    full = _run(BACK_TRANSLATE, TranslateInputs((SPECS["create_event"],), state=env.state(), seed=1))
-    split = _run(
-        BACK_TRANSLATE, TranslateInputs((SPECS["create_event"],), state=env.state(), seed=1, split="miss_param")
-    )
-    assert full.count('"') > split.count('"')
+    base = TranslateInputs((SPECS["create_event"],), state=env.state(), seed=1, missing=("start",))
+    [(call, _)] = plan_turn(base)
+    start = json.dumps(call.arguments["start"])
+    full = _run(BACK_TRANSLATE, base)
+    withheld = _run(BACK_TRANSLATE, TranslateInputs(**{**vars(base), "split": "miss_param"}))
+    supplied = _run(BACK_TRANSLATE, TranslateInputs(**{**vars(base), "split": "supply_param"}))
+    assert start in full and start not in withheld and start in supplied
+    assert json.dumps(call.arguments["title"]) in withheld and "title" not in supplied
+
+
+def test_parallel_variant_asks_for_several_argument_sets():
+    env = Environment.from_state(BUILTIN_TOOLKITS)
+    inputs = TranslateInputs((SPECS["get_current_weather"],), state=env.state(), seed=2, variant="parallel")
+    calls = _run(FORTH_TRANSLATE, inputs)
+    assert 2 <= len(calls) <= 3 and len({json.dumps(c.arguments) for c in calls}) == len(calls)
+    assert "for each of" in _run(BACK_TRANSLATE, inputs)
 
 
 def test_hinted_rollout_follows_hints_one_call_at_a_time():

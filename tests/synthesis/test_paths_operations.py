@@ -79,6 +79,9 @@ def test_operations_keep_their_promises(graph, seed, config):
         assert len(empty) == 1 and with_split.labels[empty[0]] in ("miss_func", "miss_param")
         assert [t for t in with_split.turns if t] == list(inserted.turns)
         assert empty[0] < len(with_split.turns) - 1  # a turn always follows the empty one
+        if with_split.labels[empty[0]] == "miss_func":  # its functions can be withheld from the start
+            before = {name for turn in with_split.turns[: empty[0]] for name in turn}
+            assert not set(with_split.turns[empty[0] + 1]) & before
 
         again = reshape(path, graph, random.Random(seed), config)
         assert again == reshape(path, graph, random.Random(seed), config)

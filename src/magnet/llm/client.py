@@ -13,6 +13,7 @@ structured inputs, which only the offline backend reads: real models see the ren
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -44,9 +45,10 @@ class Completion:
     finish_reason: str | None = None
     model: str = ""
     cached: bool = False
+    request_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """What the cache stores (``cached`` and ``latency`` describe one delivery, not the answer)."""
+        """What the cache stores (``cached``, ``latency`` and ``request_key`` describe one delivery, not the answer)."""
         return {
             "text": self.text,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
@@ -127,10 +129,11 @@ class CachingTeacher:
             stored = self.cache.get(key)
             if stored is not None:
                 self.usage.record_cache_hit(step)
-                return Completion.from_dict(stored, cached=True)
+                return dataclasses.replace(Completion.from_dict(stored, cached=True), request_key=key)
         completion = await self._request(list(messages), list(tools) if tools else None, merged, step)
         if key is not None:
             self.cache.put(key, completion.to_dict(), model=self.model, step=step)
+            completion = dataclasses.replace(completion, request_key=key)
         return completion
 
     async def _request(

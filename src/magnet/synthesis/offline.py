@@ -30,8 +30,10 @@ from magnet.synthesis.steps import (
     SimulateInputs,
     TranslateInputs,
     TurnJudgeInputs,
+    TurnRecord,
 )
 from magnet.tools.calls import FunctionCall, format_call
+from magnet.tools.executor import type_problem
 from magnet.tools.pool import chaining_pairs
 from magnet.tools.spec import FunctionSpec
 
@@ -140,32 +142,92 @@ def _synthetic(name: str, schema: Mapping[str, Any], rng: random.Random) -> Any:
     return f"{name.replace('_', ' ')} {rng.randint(1, 9)}"
 
 
+def _state_keys(name: str) -> list[str]:
+    """Keys a parameter's values may be stored under: its name, then its name without a leading qualifier
+    (``from_city`` -> ``city``, ``to_account_id`` -> ``account_id``)."""
+    keys = [name]
+    parts = name.split("_")
+    for start in range(1, len(parts)):
+        keys.append("_".join(parts[start:]))
+    return [key for key in keys if key not in ("id",)] or keys
+
+
+def _is_identifier(name: str) -> bool:
+    return name == "id" or name.endswith("_id")
+
+
+def _exists(value: Any, state_text: str) -> bool:
+    """Whether a value occurs in the (JSON) state: an id that does not is not a record."""
+    return json.dumps(value) in state_text
+
+
+def _used_calls(history: Sequence[TurnRecord]) -> set[str]:
+    return {format_call(call) for turn in history for call in turn.calls}
+
+
 def plan_turn(inputs: TranslateInputs) -> list[tuple[FunctionCall, dict[str, str]]]:
     """The calls the offline backend makes for a turn, and where each argument came from.
 
     Values come, in order of preference, from the last outputs (by parameter name, or name suffix), from the
-    environment state (values stored under that name, chosen with a seeded RNG), from the schema's enum, or
-    are synthesised from the parameter's name and type. Sources are ``"output"``, ``"state"`` or ``"given"``.
+    environment state (values stored under that name, chosen with a seeded RNG, avoiding a call already made),
+    from the schema's enum, or are synthesised from the parameter's name and type. Sources are ``"output"``,
+    ``"state"`` or ``"given"``. The plan depends only on the functions, the finished turns that made calls, the
+    state and the seed, so the turns around a Split (which make no calls) plan the same values.
     """
     latest = _parsed_outputs([o for turn in reversed(inputs.history) for o in reversed(turn.outputs)])
-    plan = []
-    for spec in inputs.functions:
-        rng = random.Random(_digest(inputs.seed, spec.name, len(inputs.history)))
+    used = _used_calls(inputs.history)
+    rounds = sum(1 for turn in inputs.history if turn.calls)
+    plan: list[tuple[FunctionCall, dict[str, str]]] = []
+    for position, spec in enumerate(inputs.functions):
+        rng = random.Random(_digest(inputs.seed, spec.name, rounds, position))
+        copies = rng.choice([2, 3]) if inputs.variant == "parallel" else 1
+        for _copy in range(copies):
+            call, sources = _plan_call(spec, latest, inputs.state, rng, used)
+            used.add(format_call(call))
+            plan.append((call, sources))
+    return plan
+
+
+def _usable(value: Any, schema: Mapping[str, Any]) -> bool:
+    """A value that fits the parameter's schema and is not empty."""
+    return value not in (None, "", [], {}) and type_problem(value, schema, "value") is None
+
+
+def _plan_call(
+    spec: FunctionSpec, latest: list[Any], state: Mapping[str, Any], rng: random.Random, used: set[str]
+) -> tuple[FunctionCall, dict[str, str]]:
+    """One call of ``spec``; up to ten draws to find one not made before (from the second draw on, an optional
+    parameter may be filled too, so that a repeated lookup asks something new)."""
+    call, sources = FunctionCall(spec.name, {}), {}
+    state_text = json.dumps(state, default=str)
+    optional = [name for name in spec.properties if name not in spec.required]
+    for attempt in range(10):
         arguments: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for name in spec.required:
+        sources = {}
+        names = list(spec.required)
+        if attempt and optional:
+            names.append(rng.choice(optional))
+        for name in names:
             schema = spec.properties.get(name, {})
-            from_output = next((v for output in latest for v in _values_in(output, name)), None)
-            if from_output is not None and (schema.get("type") != "string" or isinstance(from_output, str)):
+            from_output = next((v for output in latest for v in _values_in(output, name) if _usable(v, schema)), None)
+            fits = from_output is not None
+            if fits and _is_identifier(name) and not _exists(from_output, state_text):
+                fits = False  # an id from an output that no longer exists (cancelled, deleted) would fail
+            # Later draws may leave an earlier output aside, so a repeated function can get a new value.
+            if fits and (attempt == 0 or rng.random() < 0.5):
                 arguments[name], sources[name] = from_output, "output"
                 continue
-            from_state = sorted({json.dumps(v) for v in _values_in(dict(inputs.state), name)})
+            from_state = sorted(
+                {json.dumps(v) for key in _state_keys(name) for v in _values_in(dict(state), key) if _usable(v, schema)}
+            )
             if from_state:
                 arguments[name], sources[name] = json.loads(rng.choice(from_state)), "state"
                 continue
             arguments[name], sources[name] = _synthetic(name, schema, rng), "given"
-        plan.append((FunctionCall(spec.name, arguments), sources))
-    return plan
+        call = FunctionCall(spec.name, arguments)
+        if format_call(call) not in used:
+            break
+    return call, sources
 
 
 def _sentence(spec: FunctionSpec) -> str:
@@ -173,22 +235,38 @@ def _sentence(spec: FunctionSpec) -> str:
     return text[0].lower() + text[1:]
 
 
+def _detail(name: str, value: Any, source: str) -> str:
+    label = name.replace("_", " ")
+    return f"the {label} from your last answer" if source == "output" else f"{label} {json.dumps(value)}"
+
+
 def answer_back_translation(inputs: TranslateInputs) -> str:
-    """A templated request: each function's description, with its values stated or referred to."""
-    parts = []
+    """A templated request: each function's description with its values stated or referred to; a miss_param
+    turn leaves the ``missing`` values out, and the turn after it gives just those."""
     plan = plan_turn(inputs)
-    omitted = inputs.split == "miss_param"
-    for spec, (call, sources) in zip(inputs.functions, plan, strict=True):
-        details = []
-        for name, value in call.arguments.items():
-            label = name.replace("_", " ")
-            if sources[name] == "output":
-                details.append(f"the {label} you just got")
-            elif omitted:
-                omitted = False  # leave this value out: the assistant has to ask for it
-            else:
-                details.append(f"{label} {json.dumps(value)}")
-        parts.append(_sentence(spec) + (f" ({', '.join(details)})" if details else ""))
+    if inputs.split == "supply_param":
+        given = [
+            _detail(name, call.arguments[name], "given")
+            for call, _ in plan
+            for name in inputs.missing
+            if name in call.arguments
+        ]
+        return "Sure, " + " and ".join(dict.fromkeys(given)) + "." if given else "Use whatever you think is best."
+    parts = []
+    for spec in inputs.functions:
+        calls = [(call, sources) for call, sources in plan if call.name == spec.name]
+        variants = []
+        for call, sources in calls:
+            details = [
+                _detail(name, value, sources[name])
+                for name, value in call.arguments.items()
+                if not (inputs.split == "miss_param" and name in inputs.missing)
+            ]
+            variants.append(", ".join(details))
+        if len(variants) > 1:
+            parts.append(_sentence(spec) + " for each of: " + "; ".join(f"({v})" for v in variants))
+        else:
+            parts.append(_sentence(spec) + (f" ({variants[0]})" if variants and variants[0] else ""))
     opener = "Next, please " if inputs.history else "Please "
     return opener + "; then ".join(parts) + "."
 

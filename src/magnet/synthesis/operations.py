@@ -100,12 +100,24 @@ def insert(
 def split(path: SignaturePath, rng: random.Random, config: OperationConfig = OperationConfig()) -> SignaturePath:
     """Insert one empty turn labelled ``miss_func`` (probability ``p_miss_func``) or ``miss_param`` before a
     random turn after the first (before the only turn of a one-turn path): the following turn supplies what the
-    empty one lacks."""
+    empty one lacks.
+
+    A ``miss_func`` turn withholds every function of the turn after it, from the start of the conversation (as
+    BFCL does), so it goes only before a turn none of whose functions appeared earlier; where there is no such
+    turn, the label becomes ``miss_param``.
+    """
     _require_plain(path, "Split")
     if not path.turns:
         raise MagnetError("cannot split an empty path")
+    positions = list(range(1, len(path.turns))) if len(path.turns) > 1 else [0]
     label = SPLIT_LABELS[0] if rng.random() < config.p_miss_func else SPLIT_LABELS[1]
-    position = rng.randrange(1, len(path.turns)) if len(path.turns) > 1 else 0
+    if label == "miss_func":
+        fresh = [p for p in positions if not set(path.turns[p]) & {n for turn in path.turns[:p] for n in turn}]
+        if fresh:
+            positions = fresh
+        else:
+            label = "miss_param"
+    position = rng.choice(positions)
     turns = [*path.turns[:position], (), *path.turns[position:]]
     labels = [""] * len(turns)
     labels[position] = label

@@ -159,3 +159,40 @@ def path_stats(paths: Sequence[SignaturePath]) -> dict[str, Any]:
         "max_turns": max(turns),
         "share_with": {kind: round(value, 3) for kind, value in share.items()},
     }
+
+
+def sample_single_turn(
+    graph: FunctionGraph, *, single: int = 0, parallel: int = 0, multiple: int = 0, irrelevance: int = 0, seed: int = 0
+) -> list[SignaturePath]:
+    """One-turn paths for the paper's mixture, marked in ``ops``: ``single_turn:single`` (one call),
+    ``single_turn:parallel`` (one function, several argument sets), ``single_turn:multiple`` (a function and a
+    successor in one turn) and ``irrelevance`` (a request the offered tools cannot serve). Distinct and seeded."""
+    rng = random.Random(f"{seed}:single-turn")
+    names = sorted(graph.graph.nodes)
+    with_successor = [name for name in names if graph.successors(name)]
+    paths: list[SignaturePath] = []
+    seen: set[tuple] = set()
+
+    def add(count: int, make) -> None:
+        tries = 0
+        while count > 0 and tries < 50 * (count + 10):
+            tries += 1
+            path = make()
+            if path is None or (path.turns, path.ops) in seen:
+                continue
+            seen.add((path.turns, path.ops))
+            paths.append(path)
+            count -= 1
+
+    add(single, lambda: SignaturePath(((rng.choice(names),),), ("single_turn:single",)))
+    add(parallel, lambda: SignaturePath(((rng.choice(names),),), ("single_turn:parallel",)))
+
+    def multiple_path() -> SignaturePath | None:
+        if not with_successor:
+            return None
+        first = rng.choice(with_successor)
+        return SignaturePath(((first, rng.choice(graph.successors(first))),), ("single_turn:multiple",))
+
+    add(multiple, multiple_path)
+    add(irrelevance, lambda: SignaturePath(((rng.choice(names),),), ("irrelevance",)))
+    return paths

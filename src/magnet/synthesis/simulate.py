@@ -122,17 +122,22 @@ class Simulator:
 
         await asyncio.gather(*(simulate(call) for call in todo.values()))
 
-    def toolkit_class(self, name: str = "Simulated") -> type[Toolkit]:
-        """A ``Toolkit`` class whose functions are this simulator's specs and whose outputs are prepared ones."""
-        if not name.isidentifier():
-            raise ToolkitError(f"toolkit name {name!r} must be an identifier")
+    def toolkit_class(self, name: str = "Simulated", functions: Iterable[str] | None = None) -> type[Toolkit]:
+        """A ``Toolkit`` class named ``name`` whose functions are this simulator's specs (or those named in
+        ``functions``) and whose outputs are the prepared ones."""
         simulator = self
-        specs = tuple(self.specs.values())
+        chosen = list(functions) if functions is not None else list(self.specs)
+        unknown = [function for function in chosen if function not in self.specs]
+        if unknown:
+            raise ToolkitError(f"the simulator has no spec for {unknown}")
+        specs = tuple(self.specs[function] for function in chosen)
+        category_name = (specs[0].category or "misc") if specs else "misc"
 
         class SimulatedToolkit(Toolkit):
             """Spec-only functions, executed by a simulator (stateless, like StableToolBench's APIs)."""
 
             evaluation_only = False
+            category = category_name
 
             @classmethod
             def toolkit_name(cls) -> str:
@@ -147,7 +152,7 @@ class Simulator:
                 return [spec.name for spec in specs]
 
             def dispatch(self, function_name: str):
-                if function_name not in simulator.specs:
+                if function_name not in {spec.name for spec in specs}:
                     raise ToolkitError(f"{name} has no function {function_name!r}")
 
                 def run(**arguments: Any) -> Any:
@@ -155,5 +160,5 @@ class Simulator:
 
                 return run
 
-        SimulatedToolkit.__name__ = SimulatedToolkit.__qualname__ = name
+        SimulatedToolkit.__name__ = SimulatedToolkit.__qualname__ = name if name.isidentifier() else "SimulatedToolkit"
         return SimulatedToolkit

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -170,16 +170,20 @@ class TurnRecord:
 class TranslateInputs:
     """What back- and forth-translation of one turn see.
 
-    ``functions`` are this turn's functions; ``history`` the finished turns; ``split`` is ``""``,
-    ``"miss_param"`` or ``"miss_func"`` for a Split turn; ``state`` the environment state (values the offline
-    backend may use); ``seed`` makes the offline backend's choices reproducible; ``query`` is set for
-    forth-translation.
+    ``functions`` are this turn's functions; ``history`` the finished turns; ``split`` is ``""``, or for the turns
+    around a Split: ``"miss_param"`` (leave out the value of the parameters in ``missing``), ``"supply_param"``
+    (the next turn: give those values), ``"miss_func"`` (ask for what the withheld functions do);
+    ``variant`` ``"parallel"`` asks for the same function with two or three argument sets. ``state`` is the
+    environment state (values the offline backend may use); ``seed`` makes the offline backend's choices
+    reproducible; ``query`` is the user message, for forth-translation.
     """
 
     functions: tuple[FunctionSpec, ...]
     history: tuple[TurnRecord, ...] = ()
     avoid: tuple[str, ...] = ()
     split: str = ""
+    missing: tuple[str, ...] = ()
+    variant: str = ""
     state: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     query: str = ""
@@ -259,11 +263,27 @@ def _last_round_text(history: Sequence[TurnRecord]) -> str:
 
 SPLIT_RULES = {
     "": "",
-    "miss_param": "- This round is special: leave out one value a required parameter needs, so that the assistant "
-    "must ask for it.",
+    "miss_param": "- This round is special: do NOT give the value for $missing, so that the assistant must ask "
+    "for it; give everything else.",
+    "supply_param": "- This round answers the assistant's question: give only the value for $missing that the "
+    "last message left out, briefly.",
     "miss_func": "- This round is special: ask for something the listed functions would do; the assistant will find "
     "it has no such function.",
 }
+VARIANT_RULES = {
+    "": "",
+    "parallel": "- Ask for the same thing for two or three different values in one message, so that the same "
+    "function is called several times at once.",
+}
+
+
+STATE_CHARACTERS = 4000
+
+
+def _state_text(state: Mapping[str, Any]) -> str:
+    """The environment state for a prompt, cut to ``STATE_CHARACTERS`` (enough for the ids a query needs)."""
+    text = json.dumps(state, ensure_ascii=False, default=str)
+    return text if len(text) <= STATE_CHARACTERS else text[:STATE_CHARACTERS] + " ... (truncated)"
 
 
 def _template_values(inputs: Any) -> dict[str, str]:
@@ -289,8 +309,18 @@ def _template_values(inputs: Any) -> dict[str, str]:
             "last_round": _last_round_text(inputs.history),
             "functions": "\n".join(describe_function(spec) for spec in inputs.functions),
             "avoid": ", ".join(inputs.avoid) or "(none)",
-            "split_rule": SPLIT_RULES.get(inputs.split, ""),
+            "split_rule": "\n".join(
+                rule
+                for rule in (
+                    string.Template(SPLIT_RULES.get(inputs.split, "")).safe_substitute(
+                        missing=", ".join(inputs.missing) or "one required parameter"
+                    ),
+                    VARIANT_RULES.get(inputs.variant, ""),
+                )
+                if rule
+            ),
             "query": inputs.query,
+            "state": _state_text(inputs.state),
         }
     if isinstance(inputs, TurnJudgeInputs):
 
@@ -490,20 +520,30 @@ class StepResult(Generic[R]):
 
 
 async def run_step(
-    teacher: Teacher, step: Step[R], inputs: Any, *, max_attempts: int = 3, **params: Any
+    teacher: Teacher,
+    step: Step[R],
+    inputs: Any,
+    *,
+    max_attempts: int = 3,
+    validate: Callable[[R], Awaitable[None]] | None = None,
+    **params: Any,
 ) -> StepResult[R]:
     """Ask ``teacher`` the step's question about ``inputs`` and parse the answer.
 
-    A parse failure is shown to the model ("your answer could not be used: ...") and the question asked
-    again, up to ``max_attempts`` in all; then ``StepError`` names the step and the last problem. Teacher
-    failures (``TeacherError``) pass through: they were already retried by the teacher.
+    A parse failure, or an ``AnswerError`` from ``validate`` (e.g. a call that fails when executed), is shown to
+    the model ("your answer could not be used: ...") and the question asked again, up to ``max_attempts`` in
+    all; then ``StepError`` names the step and the last problem. Teacher failures (``TeacherError``) pass
+    through: they were already retried by the teacher.
     """
     messages = step.messages(inputs)
     problem = ""
     for attempt in range(1, max_attempts + 1):
         completion = await teacher.complete(messages, step=step.name, context=inputs, **params)
         try:
-            return StepResult(step.parse(completion, inputs), completion, attempt)
+            value = step.parse(completion, inputs)
+            if validate is not None:
+                await validate(value)
+            return StepResult(value, completion, attempt)
         except AnswerError as error:
             problem = str(error)
             messages = [

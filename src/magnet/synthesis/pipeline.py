@@ -1,0 +1,183 @@
+"""Stage orchestration: sharded, resumable, with progress and an account of every item.
+
+A stage reads items (paths, episodes, ...), processes each asynchronously (a teacher behind a semaphore), and
+writes JSONL shards under its output folder: ``accepted-00000.jsonl`` and ``rejected-00000.jsonl`` per shard of
+``shard_size`` inputs, plus ``manifest.json`` with the counts and the rejection reasons. A shard is written to a
+temporary file and renamed, then recorded in the manifest (also written atomically), so a killed run leaves
+complete shards only, and a rerun skips every shard the manifest lists and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from magnet.errors import MagnetError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing one item gave: an accepted record, or a rejection with a reason to count by."""
+
+    record: dict[str, Any] | None = None
+    rejection: dict[str, Any] | None = None
+    reason: str = ""
+
+
+@dataclass
+class StageReport:
+    """Counts of a stage run (this run and the shards it found done)."""
+
+    inputs: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    shards_done: int = 0
+    shards_skipped: int = 0
+
+    @property
+    def acceptance(self) -> float:
+        """Accepted over processed inputs."""
+        done = self.accepted + self.rejected
+        return self.accepted / done if done else 0.0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a stage folder (empty when there is none yet)."""
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise MagnetError(f"{path}: not valid JSON ({error}); remove it to redo the stage") from None
+
+
+def read_records(folder: str | Path, kind: str = "accepted") -> Iterator[dict[str, Any]]:
+    """Every record of the shards the manifest lists (``accepted`` or ``rejected``), in shard order."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if not manifest:
+        raise MagnetError(f"{folder}: no {MANIFEST}; is this a stage output folder?")
+    for shard in sorted(manifest.get("shards", {}), key=int):
+        path = folder / f"{kind}-{int(shard):05d}.jsonl"
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as error:
+                        raise MagnetError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+
+
+async def run_stage(
+    stage: str,
+    items: Sequence[Any],
+    process: Callable[[Any], Awaitable[Outcome]],
+    out_dir: str | Path,
+    *,
+    shard_size: int = 100,
+    max_concurrency: int = 16,
+    config: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> StageReport:
+    """Process ``items`` shard by shard into ``out_dir``; skip shards already done; return the counts.
+
+    ``config`` is recorded in the manifest; rerunning into a folder made with a different config, or a different
+    number of inputs, is an error (mixing two runs' shards would be silent corruption).
+    """
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(folder) or {
+        "stage": stage,
+        "inputs": len(items),
+        "shard_size": shard_size,
+        "config": config or {},
+        "shards": {},
+    }
+    for key, expected in (
+        ("stage", stage),
+        ("inputs", len(items)),
+        ("shard_size", shard_size),
+        ("config", config or {}),
+    ):
+        if manifest.get(key) != expected:
+            raise MagnetError(
+                f"{folder}: made by another run ({key} {manifest.get(key)!r}, now {expected!r}); "
+                "use a new --out folder or remove this one"
+            )
+    report = StageReport(inputs=len(items))
+    semaphore = asyncio.Semaphore(max_concurrency)
+    shards = [items[start : start + shard_size] for start in range(0, len(items), shard_size)]
+    bar = tqdm(total=len(items), desc=stage, unit="item", disable=not progress)
+
+    async def one(item: Any) -> Outcome:
+        async with semaphore:
+            outcome = await process(item)
+        bar.update()
+        return outcome
+
+    try:
+        for index, shard in enumerate(shards):
+            done = manifest["shards"].get(str(index))
+            if done is not None:
+                report.shards_skipped += 1
+                report.accepted += done["accepted"]
+                report.rejected += done["rejected"]
+                report.reasons.update(done["reasons"])
+                bar.update(len(shard))
+                continue
+            outcomes = await asyncio.gather(*(one(item) for item in shard))
+            accepted = [o.record for o in outcomes if o.record is not None]
+            rejected = [o for o in outcomes if o.record is None]
+            reasons = Counter(o.reason or "unknown" for o in rejected)
+            _write_atomic(
+                folder / f"accepted-{index:05d}.jsonl",
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in accepted),
+            )
+            _write_atomic(
+                folder / f"rejected-{index:05d}.jsonl",
+                "".join(json.dumps(o.rejection or {}, ensure_ascii=False) + "\n" for o in rejected),
+            )
+            manifest["shards"][str(index)] = {
+                "accepted": len(accepted),
+                "rejected": len(rejected),
+                "reasons": dict(reasons),
+            }
+            _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            report.shards_done += 1
+            report.accepted += len(accepted)
+            report.rejected += len(rejected)
+            report.reasons.update(reasons)
+    finally:
+        bar.close()
+    manifest["complete"] = len(manifest["shards"]) == len(shards)
+    manifest["totals"] = {
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "reasons": dict(report.reasons.most_common()),
+    }
+    _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return report

@@ -1,0 +1,377 @@
+"""Back-and-forth translation (section 3.4 of the paper): a signature path becomes an executable episode.
+
+Turn by turn, the teacher playing the user writes the query from the turn's functions, the conversation so far
+and the last outputs (back-translation); the teacher playing the agent writes the reference calls from the query
+(forth-translation); the calls run in the environment and their outputs feed the next turn. A call that does not
+parse, fails when executed, skips a function of the turn or repeats an earlier call is shown back to the
+teacher (bounded retries); then the episode is rejected with its reason. Split turns are realised as BFCL does:
+``miss_param`` leaves a value out (the assistant must ask; the next user turn supplies it), ``miss_func``
+withholds the functions (the assistant must say so; the next turn announces they were added). Every episode is
+replayed on a fresh environment before it is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from magnet.errors import MagnetError, StepError, TeacherError
+from magnet.llm.client import Teacher
+from magnet.synthesis.episode import FUNCTIONS_ADDED_QUERY, Episode, EpisodeTurn, episode_id, replay
+from magnet.synthesis.graph import FunctionGraph
+from magnet.synthesis.paths import SignaturePath
+from magnet.synthesis.simulate import Simulator
+from magnet.synthesis.steps import (
+    BACK_TRANSLATE,
+    FORTH_TRANSLATE,
+    AnswerError,
+    StepResult,
+    TranslateInputs,
+    TurnRecord,
+    run_step,
+)
+from magnet.tools.calls import FunctionCall, format_call
+from magnet.tools.executor import CallResult, Environment
+from magnet.tools.spec import FunctionSpec
+from magnet.tools.toolkit import Toolkit
+
+SINGLE_TURN_VARIANTS = ("single", "parallel", "multiple")
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """Retries per step (the error shown to the model), attempts per turn (the turn started over), the base
+    seed, and the per-call time limit."""
+
+    max_attempts: int = 3
+    turn_attempts: int = 3
+    seed: int = 0
+    time_limit: float = 10.0
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A path that did not become an episode: ``reason`` is a short key to count by, ``detail`` the message."""
+
+    path_id: str
+    episode_id: str
+    reason: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (one JSON line of a rejection shard)."""
+        return dataclasses.asdict(self)
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(detail)
+
+
+def path_kind(path: SignaturePath) -> tuple[str, str]:
+    """``(kind, variant)`` of a path from its operation labels (``single_turn:parallel``, ``irrelevance``)."""
+    for op in path.ops:
+        if op.startswith("single_turn:"):
+            return "single_turn", op.split(":", 1)[1]
+        if op == "irrelevance":
+            return "irrelevance", ""
+    return "multi_turn", ""
+
+
+class Translator:
+    """Translates signature paths of one graph into episodes with one teacher.
+
+    Parameters
+    ----------
+    graph:
+        The function graph the paths were sampled from (it holds the specs).
+    registry:
+        ``{toolkit name: Toolkit class}`` for every toolkit the graph's functions belong to.
+    teacher:
+        Plays the user (back-translation) and the agent (forth-translation).
+    simulator:
+        Executes spec-only functions, when the pool has any.
+    """
+
+    def __init__(
+        self,
+        graph: FunctionGraph,
+        registry: Mapping[str, type[Toolkit]],
+        teacher: Teacher,
+        config: TranslateConfig = TranslateConfig(),
+        simulator: Simulator | None = None,
+    ):
+        self.graph = graph
+        self.registry = dict(registry)
+        self.teacher = teacher
+        self.config = config
+        self.simulator = simulator
+
+    async def translate(self, path: SignaturePath) -> Episode | Rejection:
+        """The episode of ``path``, or why there is none. Never raises for a bad answer or a failing tool."""
+        kind, variant = path_kind(path)
+        seed = random.Random(f"{self.config.seed}:{path.id}").randrange(2**31)
+        identifier = episode_id(path.id, kind, variant, seed)
+        try:
+            episode = await self._translate(path, kind, variant, seed, identifier)
+        except _Rejected as rejected:
+            return Rejection(path.id, identifier, rejected.reason, rejected.detail)
+        except StepError as error:
+            return Rejection(path.id, identifier, f"{error.step}:no_usable_answer", str(error))
+        except TeacherError as error:
+            return Rejection(path.id, identifier, f"teacher:{error.cause}", str(error))
+        differences = replay(episode, self.registry)
+        if differences:
+            return Rejection(path.id, identifier, "replay_mismatch", "; ".join(differences[:3]))
+        return episode
+
+    # -- the episode -------------------------------------------------------------------------------------------------
+
+    def _specs(self, names: Sequence[str]) -> tuple[FunctionSpec, ...]:
+        missing = [name for name in names if name not in self.graph.graph]
+        if missing:
+            raise _Rejected("unknown_function", f"functions {missing} are not in the graph")
+        return tuple(self.graph.spec(name) for name in names)
+
+    def _toolkits(self, names: Sequence[str]) -> list[str]:
+        toolkits = list(dict.fromkeys(spec.toolkit or "" for spec in self._specs(names)))
+        unknown = [name for name in toolkits if name not in self.registry]
+        if unknown:
+            raise _Rejected("unknown_toolkit", f"toolkit(s) {unknown} of the path are not in the registry")
+        return toolkits
+
+    async def _translate(self, path: SignaturePath, kind: str, variant: str, seed: int, identifier: str) -> Episode:
+        rng = random.Random(seed)
+        irrelevant = kind == "irrelevance"
+        toolkits = [self._unrelated_toolkit(path, rng)] if irrelevant else self._toolkits(path.functions)
+        initial_state = {name: self.registry[name].random_state(random.Random(f"{seed}:{name}")) for name in toolkits}
+        env = Environment.from_state(
+            [self.registry[name] for name in toolkits], initial_state, time_limit=self.config.time_limit
+        )
+        run = _Run(self, env, seed)
+        if kind == "irrelevance":
+            await run.irrelevant_turn(self._specs(path.turns[0]))
+        else:
+            await run.turns(path, variant)
+        return Episode(
+            id=identifier,
+            kind=kind,
+            variant=variant,
+            turns=tuple(run.episode_turns),
+            toolkits=tuple(toolkits),
+            initial_state=initial_state,
+            path=path.to_dict(),
+            teacher=self.teacher.name,
+            seed=seed,
+            missing_functions=run.missing_functions,
+            request_keys=tuple(k for k in run.request_keys if k),
+        )
+
+    def _unrelated_toolkit(self, path: SignaturePath, rng: random.Random) -> str:
+        """A toolkit of another category than the query's functions: none of its functions can serve it."""
+        asked = self._specs(path.turns[0])
+        categories = {spec.category for spec in asked}
+        own = {spec.toolkit for spec in asked}
+        options = sorted(
+            name
+            for name, klass in self.registry.items()
+            if name not in own and klass.category not in categories and not getattr(klass, "evaluation_only", False)
+        )
+        if not options:
+            raise _Rejected("no_unrelated_toolkit", "every toolkit shares a category with the query's functions")
+        return rng.choice(options)
+
+
+def withheld_functions(path: SignaturePath) -> tuple[str, ...]:
+    """The functions a ``miss_func`` turn withholds: those of the turn after it not used in any earlier turn."""
+    for index, label in enumerate(path.labels):
+        if label == "miss_func" and index + 1 < len(path.turns):
+            earlier = {name for turn in path.turns[:index] for name in turn}
+            return tuple(name for name in path.turns[index + 1] if name not in earlier)
+    return ()
+
+
+class _Run:
+    """The state of one episode being translated (history, turns, hidden functions, request keys)."""
+
+    def __init__(self, translator: Translator, env: Environment, seed: int):
+        self.translator = translator
+        self.env = env
+        self.seed = seed
+        self.history: list[TurnRecord] = []
+        self.episode_turns: list[EpisodeTurn] = []
+        self.missing_functions: dict[str, list[str]] = {}
+        self.request_keys: list[str] = []
+
+    def _inputs(self, specs: Sequence[FunctionSpec], **extra: Any) -> TranslateInputs:
+        return TranslateInputs(
+            functions=tuple(specs),
+            history=tuple(self.history),
+            state=self.env.state(),
+            seed=self.seed,
+            avoid=tuple(sorted(self.env.hidden)),
+            **extra,
+        )
+
+    async def _ask(self, step, inputs: TranslateInputs, validate=None) -> Any:
+        result: StepResult = await run_step(
+            self.translator.teacher, step, inputs, max_attempts=self.translator.config.max_attempts, validate=validate
+        )
+        self.request_keys.append(result.completion.request_key)
+        return result.value
+
+    async def turns(self, path: SignaturePath, variant: str) -> None:
+        withheld = withheld_functions(path)
+        self.env.hidden = set(withheld)  # absent from the tools from the start, as in BFCL's miss_func
+        index = 0
+        while index < len(path.turns):
+            label = path.labels[index]
+            if label and index + 1 >= len(path.turns):
+                raise _Rejected("split_without_next_turn", f"the {label} turn is the last one of path {path.id}")
+            specs = self.translator._specs(path.turns[index + 1] if label else path.turns[index])
+            await self._with_turn_retries(label, specs, variant, withheld)
+            index += 2 if label else 1
+
+    async def _one_turn(
+        self, label: str, specs: Sequence[FunctionSpec], variant: str, withheld: tuple[str, ...]
+    ) -> None:
+        if label == "miss_param":
+            await self._miss_param(specs)
+        elif label == "miss_func":
+            await self._miss_func(specs, withheld)
+        else:
+            query = await self._ask(BACK_TRANSLATE, self._inputs(specs, variant=variant))
+            await self._reference_turn(query, specs, query, variant=variant)
+
+    async def _with_turn_retries(
+        self, label: str, specs: Sequence[FunctionSpec], variant: str, withheld: tuple[str, ...]
+    ) -> None:
+        """Translate a turn; when no usable calls come back, start the turn over from its query with another
+        seed (``turn_attempts`` in all). A model already saw the error on every retry of its step; starting the
+        turn over lets the query change too (the offline backend's only way to pick other values)."""
+        attempts = self.translator.config.turn_attempts
+        for attempt in range(attempts):
+            point = self.env.snapshot()
+            saved = (list(self.history), list(self.episode_turns), dict(self.missing_functions), set(self.env.hidden))
+            try:
+                await self._one_turn(label, specs, variant, withheld)
+                return
+            except StepError:
+                self.env.restore(point)
+                self.history, self.episode_turns, self.missing_functions, self.env.hidden = (
+                    saved[0],
+                    saved[1],
+                    saved[2],
+                    saved[3],
+                )
+                if attempt + 1 == attempts:
+                    raise
+                self.seed = random.Random(f"{self.seed}:retry:{attempt}").randrange(2**31)
+
+    async def _miss_param(self, specs: Sequence[FunctionSpec]) -> None:
+        rng = random.Random(f"{self.seed}:miss_param:{len(self.episode_turns)}")
+        required = [name for name in specs[0].required]
+        if not required:
+            raise _Rejected("split_impossible", f"{specs[0].name} has no required parameter to leave out")
+        missing = (rng.choice(required),)
+        asking = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="miss_param", missing=missing))
+        self.episode_turns.append(EpisodeTurn(asking, label="miss_param", missing=missing))
+        self.history.append(TurnRecord(asking))
+        supplying = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="supply_param", missing=missing))
+        await self._reference_turn(supplying, specs, f"{asking}\n{supplying}")
+
+    async def _miss_func(self, specs: Sequence[FunctionSpec], withheld: tuple[str, ...]) -> None:
+        if not withheld:
+            raise _Rejected("split_impossible", "every function of the turn after the miss_func turn was used before")
+        asking = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="miss_func"))
+        self.episode_turns.append(EpisodeTurn(asking, label="miss_func", missing=withheld))
+        self.history.append(TurnRecord(asking))
+        # BFCL: the functions are absent from the start and added at the follow-up turn.
+        self.missing_functions[str(len(self.episode_turns))] = list(withheld)
+        self.env.hidden -= set(withheld)
+        await self._reference_turn(FUNCTIONS_ADDED_QUERY, specs, asking)
+
+    async def irrelevant_turn(self, asked: Sequence[FunctionSpec]) -> None:
+        query = await self._ask(BACK_TRANSLATE, self._inputs(asked, split="miss_func"))
+        self.episode_turns.append(
+            EpisodeTurn(
+                query, functions=tuple(s.name for s in asked), label="irrelevance", missing=tuple(s.name for s in asked)
+            )
+        )
+
+    async def _reference_turn(self, query: str, specs: Sequence[FunctionSpec], request: str, variant: str = "") -> None:
+        """Forth-translate ``request`` into calls of ``specs``, execute them, and record the turn as ``query``."""
+        executed: list[CallResult] = []
+        earlier = {format_call(call) for turn in self.history for call in turn.calls}
+        names = {spec.name for spec in specs}
+
+        async def validate(calls: tuple[FunctionCall, ...] | None) -> None:
+            if not calls:
+                raise AnswerError(f"the message asks for {sorted(names)}; write their calls")
+            skipped = sorted(names - {call.name for call in calls})
+            if skipped:
+                raise AnswerError(f"the reference must also call {skipped}")
+            if variant == "parallel" and len(calls) < 2:
+                raise AnswerError("the message asks for several values: make two or three calls")
+            repeated = [format_call(call) for call in calls if format_call(call) in earlier]
+            if repeated:
+                raise AnswerError(f"{repeated[0]} was already called in an earlier turn; use new values")
+            if self.translator.simulator is not None:
+                await self.translator.simulator.prepare(calls)
+            point = self.env.snapshot()
+            results = self.env.execute(calls)
+            failed = [result for result in results if not result.ok]
+            if failed:
+                self.env.restore(point)
+                raise AnswerError(f"{failed[0].call.to_text()} failed when executed: {failed[0].error}")
+            executed[:] = results
+
+        await self._ask(FORTH_TRANSLATE, self._inputs(specs, query=request, variant=variant), validate=validate)
+        calls = tuple(result.call for result in executed)
+        outputs = tuple(result.content for result in executed)
+        self.episode_turns.append(EpisodeTurn(query, calls, outputs, functions=tuple(spec.name for spec in specs)))
+        self.history.append(TurnRecord(query, calls, outputs))
+
+
+def _executable(toolkits: Sequence[type[Toolkit]]) -> dict[str, type[Toolkit]]:
+    if not toolkits:
+        from magnet.tools.builtin import BUILTIN_TOOLKITS
+
+        toolkits = BUILTIN_TOOLKITS
+    return {klass.toolkit_name(): klass for klass in toolkits}
+
+
+def spec_only_functions(graph: FunctionGraph, toolkits: Sequence[type[Toolkit]] = ()) -> list[FunctionSpec]:
+    """The graph's functions that no executable toolkit implements (they need a ``Simulator``)."""
+    known = _executable(toolkits)
+    return [spec for spec in graph.specs if (spec.toolkit or "misc") not in known]
+
+
+def build_registry(
+    graph: FunctionGraph, simulator: Simulator | None = None, toolkits: Sequence[type[Toolkit]] = ()
+) -> dict[str, type[Toolkit]]:
+    """``{toolkit name: class}`` for every toolkit of the graph's functions: the given executable toolkits
+    (the builtin pool by default); functions of any other toolkit run through ``simulator``."""
+    known = _executable(toolkits)
+    registry: dict[str, type[Toolkit]] = {}
+    spec_only: dict[str, list[str]] = {}
+    for spec in graph.specs:
+        name = spec.toolkit or "misc"
+        if name in known:
+            registry[name] = known[name]
+        else:
+            spec_only.setdefault(name, []).append(spec.name)
+    if spec_only:
+        if simulator is None:
+            raise MagnetError(
+                f"functions of toolkit(s) {sorted(spec_only)} have no implementation; "
+                "pass a simulator (spec-only functions are executed by the teacher)"
+            )
+        for name, functions in spec_only.items():
+            registry[name] = simulator.toolkit_class(name, functions)
+    return registry
