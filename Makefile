@@ -51,8 +51,10 @@ demo: install
 	$(VENV)/bin/magnet graph build --pool builtin --judge schema --out $(DEMO_DIR)/graph.json
 	$(VENV)/bin/magnet graph draw $(DEMO_DIR)/graph.json --out $(DEMO_DIR)/graph.png
 	$(VENV)/bin/magnet graph draw $(DEMO_DIR)/graph.json --focus place_order --out $(DEMO_DIR)/place_order.png
-	$(VENV)/bin/magnet paths sample --graph $(DEMO_DIR)/graph.json --walks-per-function 3 --out $(DEMO_DIR)/paths.jsonl
-	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl"
+	$(VENV)/bin/magnet paths sample --graph $(DEMO_DIR)/graph.json --walks-per-function 3 --single 40 --parallel 20 --multiple 20 --irrelevance 20 --out $(DEMO_DIR)/paths.jsonl
+	$(VENV)/bin/magnet translate --graph $(DEMO_DIR)/graph.json --paths $(DEMO_DIR)/paths.jsonl --out $(DEMO_DIR)/episodes --cache $(DEMO_DIR)/cache.sqlite --simulation-store $(DEMO_DIR)/simulated.sqlite
+	$(VENV)/bin/magnet show $(DEMO_DIR)/episodes --n 2 --kind multi_turn
+	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, episodes/"
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -110,3 +110,50 @@ def test_graph_and_paths_commands(tmp_path, capsys):
 def test_bfcl_pool_needs_an_explicit_opt_in_for_training_graphs(tmp_path, capsys):
     assert main(["graph", "build", "--pool", "bfcl", "--out", str(tmp_path / "g.json")]) == 2
     assert "are the evaluation pool" in capsys.readouterr().err
+
+
+def test_translate_and_show(tmp_path, capsys):
+    graph, paths, out = tmp_path / "graph.json", tmp_path / "paths.jsonl", tmp_path / "episodes"
+    assert main(["graph", "build", "--out", str(graph)]) == 0
+    assert (
+        main(
+            [
+                "paths",
+                "sample",
+                "--graph",
+                str(graph),
+                "--out",
+                str(paths),
+                "--n",
+                "15",
+                "--single",
+                "5",
+                "--irrelevance",
+                "3",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    common = [
+        "translate",
+        "--graph",
+        str(graph),
+        "--paths",
+        str(paths),
+        "--out",
+        str(out),
+        "--shard-size",
+        "10",
+        "--simulation-store",
+        str(tmp_path / "sim.sqlite"),
+    ]
+    assert main(common) == 0
+    text = capsys.readouterr().out
+    assert "translated 38 paths:" in text and "acceptance" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and sum(manifest["totals"]["reasons"].values()) == manifest["totals"]["rejected"]
+    assert main(common) == 0
+    assert "shards written 0, already done 4" in capsys.readouterr().out
+    assert main(["show", str(out), "--n", "2"]) == 0
+    assert "## episode" in capsys.readouterr().out

@@ -458,6 +458,22 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print episodes of a translate output folder as conversations."""
+    import random
+
+    from magnet.synthesis.episode import Episode, format_episode
+    from magnet.synthesis.pipeline import read_records
+
+    records = list(read_records(args.folder))
+    if args.kind:
+        records = [r for r in records if r.get("kind") == args.kind]
+    chosen = random.Random(args.seed).sample(records, min(args.n, len(records)))
+    for record in chosen:
+        print(format_episode(Episode.from_dict(record)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``magnet`` command."""
     parser = argparse.ArgumentParser(prog="magnet", description=__doc__.split("\n\n")[0])
@@ -572,6 +588,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_teacher_arguments(translate)
     translate.set_defaults(run=cmd_translate)
+
+    show = commands.add_parser("show", help="print episodes of a translate output folder as conversations")
+    show.add_argument("folder", help="output folder of magnet translate")
+    show.add_argument("--n", type=int, default=5, help="how many (a seeded random sample)")
+    show.add_argument("--kind", choices=["multi_turn", "single_turn", "irrelevance"])
+    show.add_argument("--seed", type=int, default=0)
+    show.set_defaults(run=cmd_show)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")

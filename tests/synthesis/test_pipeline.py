@@ -126,3 +126,9 @@ def test_magnet_translate_killed_mid_run_completes_to_the_same_episodes(tmp_path
     assert resumed == whole and len(whole) > 0
     for path in sorted(Path(killed).glob("accepted-*.jsonl")):
         assert path.read_text() == (tmp_path / "whole" / path.name).read_text()
+
+
+def test_other_inputs_are_refused_even_with_the_same_count(tmp_path):
+    asyncio.run(run_stage("square", [1, 2, 3], _square, tmp_path, progress=False))
+    with pytest.raises(MagnetError, match=r"made by another run \(inputs_digest"):
+        asyncio.run(run_stage("square", [1, 2, 4], _square, tmp_path, progress=False))

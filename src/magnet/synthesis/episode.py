@@ -166,3 +166,32 @@ def read_episodes(lines: Sequence[str], source: str = "<episodes>") -> list[Epis
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise MagnetError(f"{source}: line {number}: not an episode ({type(error).__name__}: {error})") from None
     return episodes
+
+
+def format_episode(episode: Episode) -> str:
+    """An episode as a readable conversation: user queries, reference calls and their outputs."""
+    lines = [
+        f"## episode {episode.id} ({episode.kind}{', ' + episode.variant if episode.variant else ''}; "
+        f"toolkits {', '.join(episode.toolkits)}; teacher {episode.teacher})",
+        "",
+    ]
+    ops = episode.path.get("ops") or []
+    if ops:
+        lines += [f"operations: {', '.join(ops)}", ""]
+    for index, turn in enumerate(episode.turns):
+        added = episode.missing_functions.get(str(index))
+        if added:
+            lines.append(f"   [functions added at this turn: {', '.join(added)}]")
+        lines.append(f"user: {turn.query}")
+        for call, output in zip(turn.calls, turn.outputs, strict=True):
+            shown = output if len(output) <= 200 else output[:200] + " ..."
+            lines.append(f"   call {call.to_text()}")
+            lines.append(f"     -> {shown}")
+        if turn.label:
+            what = {
+                "miss_param": "ask for",
+                "miss_func": "say it has no function for",
+                "irrelevance": "say no function serves",
+            }.get(turn.label, turn.label)
+            lines.append(f"   (reference: no call; the assistant should {what} {', '.join(turn.missing)})")
+    return "\n".join(lines) + "\n"

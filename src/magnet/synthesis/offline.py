@@ -252,21 +252,24 @@ def answer_back_translation(inputs: TranslateInputs) -> str:
             if name in call.arguments
         ]
         return "Sure, " + " and ".join(dict.fromkeys(given)) + "." if given else "Use whatever you think is best."
+    by_name = {spec.name: spec for spec in inputs.functions}
+
+    def details(call: FunctionCall, sources: Mapping[str, str]) -> str:
+        return ", ".join(
+            _detail(name, value, sources[name])
+            for name, value in call.arguments.items()
+            if not (inputs.split == "miss_param" and name in inputs.missing)
+        )
+
     parts = []
-    for spec in inputs.functions:
-        calls = [(call, sources) for call, sources in plan if call.name == spec.name]
-        variants = []
-        for call, sources in calls:
-            details = [
-                _detail(name, value, sources[name])
-                for name, value in call.arguments.items()
-                if not (inputs.split == "miss_param" and name in inputs.missing)
-            ]
-            variants.append(", ".join(details))
-        if len(variants) > 1:
+    if inputs.variant == "parallel":  # one request, several argument sets
+        for spec in by_name.values():
+            variants = [details(call, sources) for call, sources in plan if call.name == spec.name]
             parts.append(_sentence(spec) + " for each of: " + "; ".join(f"({v})" for v in variants))
-        else:
-            parts.append(_sentence(spec) + (f" ({variants[0]})" if variants and variants[0] else ""))
+    else:  # one request per call, in order
+        for call, sources in plan:
+            stated = details(call, sources)
+            parts.append(_sentence(by_name[call.name]) + (f" ({stated})" if stated else ""))
     opener = "Next, please " if inputs.history else "Please "
     return opener + "; then ".join(parts) + "."
 

@@ -10,6 +10,7 @@ complete shards only, and a rerun skips every shard the manifest lists and redoe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -92,6 +93,12 @@ def read_records(folder: str | Path, kind: str = "accepted") -> Iterator[dict[st
                         raise MagnetError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
 
 
+def inputs_digest(items: Sequence[Any]) -> str:
+    """A hash of the inputs (their ``id`` when they have one): a rerun on other inputs must not resume."""
+    keys = [getattr(item, "id", None) or json.dumps(item, sort_keys=True, default=str) for item in items]
+    return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]
+
+
 async def run_stage(
     stage: str,
     items: Sequence[Any],
@@ -105,14 +112,16 @@ async def run_stage(
 ) -> StageReport:
     """Process ``items`` shard by shard into ``out_dir``; skip shards already done; return the counts.
 
-    ``config`` is recorded in the manifest; rerunning into a folder made with a different config, or a different
-    number of inputs, is an error (mixing two runs' shards would be silent corruption).
+    ``config`` and a digest of the inputs are recorded in the manifest; rerunning into a folder made with another
+    config or other inputs is an error (mixing two runs' shards would be silent corruption).
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    digest = inputs_digest(items)
     manifest = read_manifest(folder) or {
         "stage": stage,
         "inputs": len(items),
+        "inputs_digest": digest,
         "shard_size": shard_size,
         "config": config or {},
         "shards": {},
@@ -120,6 +129,7 @@ async def run_stage(
     for key, expected in (
         ("stage", stage),
         ("inputs", len(items)),
+        ("inputs_digest", digest),
         ("shard_size", shard_size),
         ("config", config or {}),
     ):
