@@ -474,6 +474,52 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Run the whole synthesis from a YAML config (resuming a previous run's finished shards)."""
+    from magnet.synthesis.synth import load_config, run_synth
+
+    overrides = list(args.set or [])
+    if args.out:
+        overrides.append(f"out={args.out}")
+    if args.negatives:
+        overrides.append(f"negatives.source={args.negatives}")
+    config = load_config(args.config, overrides)
+    report = run_synth(config)
+    out = Path(config.out)
+    print((out / "report.md").read_text())
+    print(f"datasets: {out / 'datasets'} (load with datasets.load_from_disk); report: {out / 'report.md'}")
+    usage = report.get("usage", {}).get("total", {})
+    print(
+        f"teacher: {usage.get('requests', 0)} requests, {usage.get('cache_hits', 0)} cache hits, "
+        f"failures {usage.get('failures', {})}"
+    )
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Statistics and plots of a dataset in Magnet's schema (a save_to_disk folder or a JSONL file)."""
+    import datasets
+
+    from magnet.data.stats import PAPER_TABLE_1, comparison_table, dataset_stats, error_types, plot_distributions
+
+    path = Path(args.dataset)
+    if path.is_dir():
+        loaded = datasets.load_from_disk(str(path))
+        splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+        rows = [row for part in splits for row in part]
+    else:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    stats = dataset_stats(rows)
+    paper = PAPER_TABLE_1["preference" if rows and "chosen" in rows[0] else "sft"]
+    print(json.dumps(stats, indent=1) if args.json else comparison_table(stats, paper))
+    kinds = error_types(rows)
+    if kinds:
+        print("error types of the negatives: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    if args.plot:
+        print(f"plot written to {plot_distributions(rows, args.plot, str(path))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``magnet`` command."""
     parser = argparse.ArgumentParser(prog="magnet", description=__doc__.split("\n\n")[0])
@@ -595,6 +641,26 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--kind", choices=["multi_turn", "single_turn", "irrelevance"])
     show.add_argument("--seed", type=int, default=0)
     show.set_defaults(run=cmd_show)
+
+    synth = commands.add_parser(
+        "synth", help="the whole synthesis: graph, paths, translation, positives, negatives, datasets"
+    )
+    synth.add_argument("--config", help="YAML config (see recipes/synth/*.yaml); every field has a default")
+    synth.add_argument("--out", help="output folder (overrides the config's out)")
+    synth.add_argument("--negatives", choices=["perturb", "student", "none"], help="where negatives come from")
+    synth.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set paths.single=100 --set teacher.kind=openai",
+    )
+    synth.set_defaults(run=cmd_synth)
+
+    stats = commands.add_parser("stats", help="statistics (beside the paper's Table 1) and plots of a dataset")
+    stats.add_argument("dataset", help="a save_to_disk folder or a JSONL file of rows in Magnet's schema")
+    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--plot", help="write a PNG of the distributions here")
+    stats.set_defaults(run=cmd_stats)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")

@@ -76,6 +76,27 @@ class TurnRollout:
     text: str
     finished: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict."""
+        return {
+            "calls": [c.to_dict() for c in self.calls],
+            "outputs": list(self.outputs),
+            "errors": list(self.errors),
+            "text": self.text,
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TurnRollout:
+        """Inverse of ``to_dict``."""
+        return cls(
+            tuple(FunctionCall.from_dict(c) for c in data["calls"]),
+            tuple(data["outputs"]),
+            tuple(data["errors"]),
+            data["text"],
+            data["finished"],
+        )
+
 
 @dataclass(frozen=True)
 class Rollout:
@@ -86,6 +107,27 @@ class Rollout:
     final_state: Mapping[str, Any]
     tools: tuple[Mapping[str, Any], ...]
     added_tools: Mapping[str, list[Mapping[str, Any]]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (stored beside the SFT row, so that negatives can branch from it later)."""
+        return {
+            "messages": [m.to_dict() for m in self.messages],
+            "turns": [t.to_dict() for t in self.turns],
+            "final_state": dict(self.final_state),
+            "tools": [dict(t) for t in self.tools],
+            "added_tools": {k: list(v) for k, v in self.added_tools.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rollout:
+        """Inverse of ``to_dict``."""
+        return cls(
+            tuple(Message.from_dict(m) for m in data["messages"]),
+            tuple(TurnRollout.from_dict(t) for t in data["turns"]),
+            data["final_state"],
+            tuple(data["tools"]),
+            data["added_tools"],
+        )
 
 
 def _withheld(episode: Episode) -> set[str]:

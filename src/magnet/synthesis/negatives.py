@@ -80,6 +80,13 @@ def _other_value(value: Any, state: Mapping[str, Any], key: str, rng: random.Ran
     return f"{value} (unknown)"
 
 
+def _guess(schema: Mapping[str, Any]) -> Any:
+    """A made-up value for a parameter (what a model calling a function it should not call would pass)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}.get(schema.get("type"), "unknown")
+
+
 def _replace_argument(calls: Sequence[FunctionCall], position: int, key: str, value: Any) -> tuple[FunctionCall, ...]:
     changed = list(calls)
     call = changed[position]
@@ -104,6 +111,14 @@ def perturbations(episode: Episode, positive: Rollout, rng: random.Random) -> li
                             )
             if guessed:
                 found.append(Misleading(index, "missed_function_or_params", Hint(guessed)))
+            continue
+        if turn.label == "irrelevance" and positive.tools:
+            tool = positive.tools[rng.randrange(len(positive.tools))]["function"]
+            required = tool.get("parameters", {}).get("required", [])
+            guess = FunctionCall(
+                tool["name"], {name: _guess(tool["parameters"]["properties"].get(name, {})) for name in required}
+            )
+            found.append(Misleading(index, "missed_function_or_params", Hint((guess,))))
             continue
         if not turn.calls:
             continue

@@ -166,7 +166,8 @@ def sample_single_turn(
 ) -> list[SignaturePath]:
     """One-turn paths for the paper's mixture, marked in ``ops``: ``single_turn:single`` (one call),
     ``single_turn:parallel`` (one function, several argument sets), ``single_turn:multiple`` (a function and a
-    successor in one turn) and ``irrelevance`` (a request the offered tools cannot serve). Distinct and seeded."""
+    successor in one turn) and ``irrelevance`` (a request the offered tools cannot serve). Seeded; distinct
+    turns first, then repeated turns as further draws when more are asked for than the graph has."""
     rng = random.Random(f"{seed}:single-turn")
     names = sorted(graph.graph.nodes)
     with_successor = [name for name in names if graph.successors(name)]
@@ -174,11 +175,19 @@ def sample_single_turn(
     seen: set[tuple] = set()
 
     def add(count: int, make) -> None:
+        # Distinct (turns, kind) first; once those run out, the same turn again as another draw (a ``draw:n``
+        # label gives it another id, hence another seeded state and other values).
         tries = 0
         while count > 0 and tries < 50 * (count + 10):
             tries += 1
             path = make()
-            if path is None or (path.turns, path.ops) in seen:
+            if path is None:
+                continue
+            draw = 0
+            while (path.turns, path.ops) in seen and tries > 20 * (count + 10):
+                draw += 1
+                path = SignaturePath(path.turns, (path.ops[0], f"draw:{draw}"))
+            if (path.turns, path.ops) in seen:
                 continue
             seen.add((path.turns, path.ops))
             paths.append(path)

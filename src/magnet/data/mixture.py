@@ -1,0 +1,96 @@
+"""The dataset mixture: how many multi-turn, single-turn and irrelevance rows go in, and the train/test split.
+
+The paper's Table 1: SFT 20,000 single-turn / 7,800 multi-turn / 6,200 irrelevance; mDPO 1,556 / 2,250 / 750.
+``mix`` keeps rows per kind by explicit counts, by shares (the largest mixture with those proportions that the
+available rows allow), or all of them; the choice of rows within a kind is seeded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import datasets
+
+from magnet.errors import MagnetError
+
+T = TypeVar("T")
+
+PAPER_SFT_COUNTS = {"single_turn": 20000, "multi_turn": 7800, "irrelevance": 6200}
+PAPER_PREFERENCE_COUNTS = {"single_turn": 1556, "multi_turn": 2250, "irrelevance": 750}
+
+
+def shares_of(counts: Mapping[str, int]) -> dict[str, float]:
+    """Counts as shares of their total."""
+    total = sum(counts.values())
+    return {kind: count / total for kind, count in counts.items()}
+
+
+@dataclass(frozen=True)
+class MixtureReport:
+    """What was available and what was kept, per kind."""
+
+    available: dict[str, int]
+    kept: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict with shares."""
+        total = sum(self.kept.values()) or 1
+        return {
+            "available": self.available,
+            "kept": self.kept,
+            "shares": {kind: round(count / total, 3) for kind, count in self.kept.items()},
+        }
+
+
+def mix(
+    rows: Sequence[T],
+    kind_of: Callable[[T], str],
+    *,
+    counts: Mapping[str, int] | None = None,
+    shares: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> tuple[list[T], MixtureReport]:
+    """Select rows per kind: ``counts`` (capped at what exists), else ``shares`` (the largest total whose
+    per-kind counts all exist), else everything. Kinds not named get no rows when counts or shares are given."""
+    by_kind: dict[str, list[T]] = {}
+    for row in rows:
+        by_kind.setdefault(kind_of(row), []).append(row)
+    available = {kind: len(items) for kind, items in by_kind.items()}
+    if counts is None and shares is not None:
+        positive = {kind: share for kind, share in shares.items() if share > 0}
+        if not positive:
+            raise MagnetError("mixture shares are all zero")
+        total = sum(positive.values())
+        limit = min(available.get(kind, 0) / (share / total) for kind, share in positive.items())
+        counts = {kind: int(limit * share / total) for kind, share in positive.items()}
+    if counts is None:
+        counts = available
+    rng = random.Random(f"{seed}:mixture")
+    kept: list[T] = []
+    kept_counts: dict[str, int] = {}
+    for kind in sorted(counts):
+        pool = list(by_kind.get(kind, []))
+        rng.shuffle(pool)
+        chosen = pool[: max(0, int(counts[kind]))]
+        kept.extend(chosen)
+        kept_counts[kind] = len(chosen)
+    rng.shuffle(kept)
+    return kept, MixtureReport(dict(sorted(available.items())), kept_counts)
+
+
+def split(dataset: datasets.Dataset, test_size: float | int, seed: int = 0) -> datasets.DatasetDict:
+    """A ``DatasetDict`` with ``train`` and ``test`` (no test split when ``test_size`` is 0 or the data is tiny)."""
+    if not test_size or len(dataset) < 10:
+        return datasets.DatasetDict({"train": dataset})
+    parts = dataset.train_test_split(test_size=test_size, seed=seed)
+    # Materialise the split: datasets 5.2 cannot save an indices mapping over Json (extension) columns.
+    return datasets.DatasetDict({"train": parts["train"].flatten_indices(), "test": parts["test"].flatten_indices()})
+
+
+def kinds(rows: Sequence[Mapping[str, Any]]) -> Counter:
+    """Rows per ``meta.kind``."""
+    return Counter((row.get("meta") or {}).get("kind", "multi_turn") for row in rows)

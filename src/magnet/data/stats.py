@@ -1,0 +1,118 @@
+"""Dataset statistics beside the paper's Table 1, and plots of their distributions."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+PAPER_TABLE_1 = {
+    "sft": {
+        "single_turn": 20000,
+        "multi_turn": 7800,
+        "irrelevance": 6200,
+        "single_turn_calls": 1.80,
+        "multi_turn_turns": 4.71,
+        "multi_turn_calls": 15.13,
+    },
+    "preference": {
+        "single_turn": 1556,
+        "multi_turn": 2250,
+        "irrelevance": 750,
+        "single_turn_calls": 1.94,
+        "multi_turn_turns": 5.22,
+        "multi_turn_calls": 14.98,
+    },
+}
+
+
+def _conversation(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if "messages" in row:
+        return list(row["messages"])
+    return [*row.get("prompt", []), *row.get("chosen", [])]
+
+
+def row_shape(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Kind, user turns, calls and operation labels of one row (SFT, or the chosen side of a pair)."""
+    messages = _conversation(row)
+    meta = row.get("meta") or {}
+    ops = meta.get("ops") or []
+    return {
+        "kind": meta.get("kind", "multi_turn"),
+        "turns": sum(1 for m in messages if m["role"] == "user"),
+        "calls": sum(len(m.get("tool_calls") or []) for m in messages if m["role"] == "assistant"),
+        "ops": [op.split(":")[0] for op in ops],
+        "variant": (meta.get("variant") or ""),
+    }
+
+
+def dataset_stats(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rows per kind and their shares, turns and calls per multi-turn row, calls per single-turn row, the share
+    of multi-turn rows each node operation touched, and error types of preference pairs."""
+    shapes = [row_shape(row) for row in rows]
+    rows_list = shapes
+    kinds = Counter(s["kind"] for s in rows_list)
+    total = sum(kinds.values()) or 1
+    multi = [s for s in rows_list if s["kind"] == "multi_turn"]
+    single = [s for s in rows_list if s["kind"] == "single_turn"]
+
+    def mean(values: list[float]) -> float:
+        return round(statistics.mean(values), 2) if values else 0.0
+
+    ops = Counter(op for s in multi for op in set(s["ops"]))
+    return {
+        "rows": len(rows_list),
+        "kinds": dict(kinds),
+        "shares": {kind: round(count / total, 3) for kind, count in kinds.items()},
+        "multi_turn_turns": mean([s["turns"] for s in multi]),
+        "multi_turn_calls": mean([s["calls"] for s in multi]),
+        "single_turn_calls": mean([s["calls"] for s in single]),
+        "single_turn_variants": dict(Counter(s["variant"] for s in single)),
+        "operations_share": {op: round(count / (len(multi) or 1), 3) for op, count in sorted(ops.items())},
+    }
+
+
+def error_types(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Preference pairs per error type of their negative."""
+    return dict(Counter(t for row in rows for t in (row.get("meta") or {}).get("error_types", [])))
+
+
+def comparison_table(stats: Mapping[str, Any], paper: Mapping[str, Any]) -> str:
+    """A Markdown table of our statistics beside the paper's."""
+    paper_total = sum(paper[k] for k in ("single_turn", "multi_turn", "irrelevance"))
+    lines = ["| statistic | ours | paper (Table 1) |", "| --- | --- | --- |"]
+    for kind in ("single_turn", "multi_turn", "irrelevance"):
+        lines.append(
+            f"| {kind} rows (share) | {stats['kinds'].get(kind, 0)} ({stats['shares'].get(kind, 0):.1%}) "
+            f"| {paper[kind]} ({paper[kind] / paper_total:.1%}) |"
+        )
+    lines.append(f"| turns per multi-turn row | {stats['multi_turn_turns']} | {paper['multi_turn_turns']} |")
+    lines.append(f"| calls per multi-turn row | {stats['multi_turn_calls']} | {paper['multi_turn_calls']} |")
+    lines.append(f"| calls per single-turn row | {stats['single_turn_calls']} | {paper['single_turn_calls']} |")
+    return "\n".join(lines)
+
+
+def plot_distributions(rows: Iterable[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
+    """A PNG with histograms of turns and calls per multi-turn row, and the share of each operation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shapes = [row_shape(row) for row in rows]
+    multi = [s for s in shapes if s["kind"] == "multi_turn"]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].hist([s["turns"] for s in multi], bins=range(1, 16), color="tab:blue", edgecolor="white")
+    axes[0].set_title("user turns per multi-turn row")
+    axes[1].hist([s["calls"] for s in multi], bins=range(0, 40, 2), color="tab:orange", edgecolor="white")
+    axes[1].set_title("calls per multi-turn row")
+    ops = Counter(op for s in multi for op in set(s["ops"]))
+    axes[2].bar(list(ops), [count / (len(multi) or 1) for count in ops.values()], color="tab:green")
+    axes[2].set_title("share of multi-turn rows per operation")
+    figure.suptitle(title)
+    out = Path(path)
+    figure.savefig(out, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return out
