@@ -41,7 +41,7 @@ format: install
 DEMO_DIR ?= runs/demo
 
 # What exists so far, end to end on CPU: the function pool, its chains, calls executed against it, the function
-# graph (schema judge) and reshaped signature paths.
+# graph, reshaped signature paths, and `magnet synth` from the pool to HF datasets (offline backend).
 demo: install
 	mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/magnet pool
@@ -51,10 +51,11 @@ demo: install
 	$(VENV)/bin/magnet graph build --pool builtin --judge schema --out $(DEMO_DIR)/graph.json
 	$(VENV)/bin/magnet graph draw $(DEMO_DIR)/graph.json --out $(DEMO_DIR)/graph.png
 	$(VENV)/bin/magnet graph draw $(DEMO_DIR)/graph.json --focus place_order --out $(DEMO_DIR)/place_order.png
-	$(VENV)/bin/magnet paths sample --graph $(DEMO_DIR)/graph.json --walks-per-function 3 --single 40 --parallel 20 --multiple 20 --irrelevance 20 --out $(DEMO_DIR)/paths.jsonl
-	$(VENV)/bin/magnet translate --graph $(DEMO_DIR)/graph.json --paths $(DEMO_DIR)/paths.jsonl --out $(DEMO_DIR)/episodes --cache $(DEMO_DIR)/cache.sqlite --simulation-store $(DEMO_DIR)/simulated.sqlite
-	$(VENV)/bin/magnet show $(DEMO_DIR)/episodes --n 2 --kind multi_turn
-	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, episodes/"
+	$(VENV)/bin/magnet paths sample --graph $(DEMO_DIR)/graph.json --walks-per-function 3 --out $(DEMO_DIR)/paths.jsonl
+	$(VENV)/bin/magnet synth --config recipes/synth/demo.yaml --out $(DEMO_DIR)/synth
+	$(VENV)/bin/magnet show $(DEMO_DIR)/synth/episodes --n 2 --kind multi_turn
+	$(VENV)/bin/magnet stats $(DEMO_DIR)/synth/datasets/sft --plot $(DEMO_DIR)/sft_stats.png
+	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, synth/ (episodes, positives, negatives, datasets, report.md)"
 
 bench: install
 	$(PY) benchmarks/run_all.py

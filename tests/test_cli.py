@@ -157,3 +157,26 @@ def test_translate_and_show(tmp_path, capsys):
     assert "shards written 0, already done 4" in capsys.readouterr().out
     assert main(["show", str(out), "--n", "2"]) == 0
     assert "## episode" in capsys.readouterr().out
+
+
+def test_stats_of_a_jsonl_file(tmp_path, capsys):
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "x"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"type": "function", "id": "c", "function": {"name": "f", "arguments": {}}}],
+                },
+                {"role": "tool", "content": "{}", "tool_call_id": "c"},
+                {"role": "assistant", "content": "ok"},
+            ],
+            "meta": {"kind": "single_turn"},
+        }
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    assert main(["stats", str(path), "--plot", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert "| calls per single-turn row | 1 | 1.8 |" in out and (tmp_path / "p.png").exists()

@@ -162,13 +162,13 @@ def preference_pair(
     meta: Mapping[str, Any],
 ) -> PreferenceRow | None:
     """Split two conversations into the shared prompt and the differing continuations (None if identical)."""
+    if tuple(chosen) == tuple(rejected):
+        return None
     shared = 0
     while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
         shared += 1
     while shared and chosen[shared - 1].role == "assistant":  # the prompt ends with a user or tool message
         shared -= 1
-    if shared == len(chosen) and shared == len(rejected):
-        return None
     return PreferenceRow(
         id=row_id,
         tools=tuple(tools),

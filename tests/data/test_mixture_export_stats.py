@@ -1,0 +1,124 @@
+"""Mixture by counts or shares, exports to LLaMA-Factory and OpenAI formats, and dataset statistics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
+from magnet.data.mixture import PAPER_SFT_COUNTS, mix, shares_of
+from magnet.data.stats import comparison_table, dataset_stats, error_types, plot_distributions
+from magnet.errors import MagnetError
+
+ROW = {
+    "id": "r1",
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_event",
+                "description": "Get.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"event_id": {"type": "string"}},
+                    "required": ["event_id"],
+                },
+            },
+        }
+    ],
+    "messages": [
+        {"role": "user", "content": "Show evt-1 and evt-2.", "tool_calls": None, "tool_call_id": None, "name": None},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"type": "function", "id": "c0", "function": {"name": "get_event", "arguments": {"event_id": "evt-1"}}},
+                {"type": "function", "id": "c1", "function": {"name": "get_event", "arguments": {"event_id": "evt-2"}}},
+            ],
+            "tool_call_id": None,
+            "name": None,
+        },
+        {"role": "tool", "content": '{"title": "A"}', "tool_calls": None, "tool_call_id": "c0", "name": "get_event"},
+        {"role": "tool", "content": '{"title": "B"}', "tool_calls": None, "tool_call_id": "c1", "name": "get_event"},
+        {"role": "assistant", "content": "A and B.", "tool_calls": None, "tool_call_id": None, "name": None},
+        {"role": "user", "content": "Now remind me.", "tool_calls": None, "tool_call_id": None, "name": None},
+        {"role": "assistant", "content": "Done.", "tool_calls": None, "tool_call_id": None, "name": None},
+    ],
+    "meta": {
+        "kind": "multi_turn",
+        "ops": ["merge:1", "split:miss_func@1"],
+        "missing": {
+            "functions": {"1": ["set_reminder"]},
+            "tools": {"1": [{"type": "function", "function": {"name": "set_reminder", "parameters": {}}}]},
+        },
+    },
+}
+
+
+def test_mix_by_shares_counts_or_everything():
+    rows = [{"kind": "a"}] * 100 + [{"kind": "b"}] * 10
+    kept, report = mix(rows, lambda r: r["kind"], shares={"a": 0.5, "b": 0.5}, seed=1)
+    assert report.kept == {"a": 10, "b": 10} and len(kept) == 20
+    kept, report = mix(rows, lambda r: r["kind"], counts={"a": 7, "b": 50})
+    assert report.kept == {"a": 7, "b": 10}
+    kept, report = mix(rows, lambda r: r["kind"])
+    assert len(kept) == 110
+    assert (
+        mix(rows, lambda r: r["kind"], shares={"a": 0.5, "b": 0.5}, seed=1)[0]
+        == mix(rows, lambda r: r["kind"], shares={"a": 0.5, "b": 0.5}, seed=1)[0]
+    )
+    with pytest.raises(MagnetError, match="shares are all zero"):
+        mix(rows, lambda r: r["kind"], shares={"a": 0})
+    assert round(shares_of(PAPER_SFT_COUNTS)["single_turn"], 3) == 0.588
+
+
+def test_sharegpt_export_follows_llamafactory_roles():
+    exported = to_sharegpt(ROW)
+    roles = [turn["from"] for turn in exported["conversations"]]
+    assert roles == ["human", "function_call", "observation", "gpt", "human", "gpt", "human", "gpt"]
+    calls = json.loads(exported["conversations"][1]["value"])
+    assert calls == [
+        {"name": "get_event", "arguments": {"event_id": "evt-1"}},
+        {"name": "get_event", "arguments": {"event_id": "evt-2"}},
+    ]
+    assert json.loads(exported["conversations"][2]["value"]) == ['{"title": "A"}', '{"title": "B"}']
+    assert "set_reminder" in exported["conversations"][4]["value"]  # functions added mid-conversation
+    assert json.loads(exported["tools"])[0]["name"] == "get_event"
+    assert llamafactory_dataset_info("x.jsonl")["magnet_sft"]["formatting"] == "sharegpt"
+
+
+def test_openai_export_has_string_arguments_and_added_tools():
+    exported = to_openai_finetune(ROW)
+    call = exported["messages"][1]["tool_calls"][0]
+    assert call["function"]["arguments"] == '{"event_id": "evt-1"}'
+    assert exported["messages"][2] == {
+        "role": "tool",
+        "content": '{"title": "A"}',
+        "tool_call_id": "c0",
+        "name": "get_event",
+    }
+    assert exported["messages"][5]["role"] == "system" and "set_reminder" in exported["messages"][5]["content"]
+    assert "name" not in exported["messages"][0]
+
+
+def test_statistics_and_plots(tmp_path):
+    single = {"messages": ROW["messages"][:5], "meta": {"kind": "single_turn", "variant": "parallel"}}
+    stats = dataset_stats([ROW, single])
+    assert stats["kinds"] == {"multi_turn": 1, "single_turn": 1}
+    assert (stats["multi_turn_turns"], stats["multi_turn_calls"], stats["single_turn_calls"]) == (2, 2, 2)
+    assert stats["operations_share"] == {"merge": 1.0, "split": 1.0}
+    table = comparison_table(
+        stats,
+        {
+            "single_turn": 1,
+            "multi_turn": 1,
+            "irrelevance": 0,
+            "multi_turn_turns": 4.71,
+            "multi_turn_calls": 15.13,
+            "single_turn_calls": 1.8,
+        },
+    )
+    assert "| turns per multi-turn row | 2 | 4.71 |" in table
+    assert error_types([{"meta": {"error_types": ["wrong_summary"]}}]) == {"wrong_summary": 1}
+    assert plot_distributions([ROW], tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

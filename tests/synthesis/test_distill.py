@@ -1,0 +1,155 @@
+"""Positive trajectories: hints guide the teacher but never reach the stored row, and the filters catch what a
+teacher gets wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from magnet.data.schema import Message, validate_preference_row, validate_sft_row
+from magnet.llm.client import Completion
+from magnet.synthesis.distill import Hint, Rollout, distill, reference_hints
+from magnet.synthesis.episode import Episode
+from magnet.synthesis.graph import SchemaJudge, build_graph
+from magnet.synthesis.negatives import perturb_negative, perturbations, preference_pair
+from magnet.synthesis.offline import OfflineTeacher
+from magnet.synthesis.operations import reshape
+from magnet.synthesis.paths import sample_paths, sample_single_turn
+from magnet.synthesis.translate import Translator, build_registry
+from magnet.tools.builtin import BUILTIN_TOOLKITS
+
+
+@pytest.fixture(scope="module")
+def setup():
+    specs = [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
+    graph = asyncio.run(build_graph(specs, SchemaJudge(), progress=False))
+    registry = build_registry(graph)
+    walks = sample_paths(graph, seed=9, limit=40)
+    rng = random.Random(9)
+    paths = [p for w in walks for p in reshape(w, graph, rng)]
+    paths += sample_single_turn(graph, single=10, parallel=10, multiple=10, irrelevance=10, seed=9)
+
+    async def run():
+        translator = Translator(graph, registry, OfflineTeacher())
+        return await asyncio.gather(*(translator.translate(path) for path in paths))
+
+    episodes = [r for r in asyncio.run(run()) if isinstance(r, Episode)]
+    return registry, episodes
+
+
+def _distill_all(setup, teacher=None):
+    registry, episodes = setup
+
+    async def run():
+        return await asyncio.gather(*(distill(e, registry, teacher or OfflineTeacher()) for e in episodes))
+
+    return asyncio.run(run())
+
+
+def test_positive_rows_are_valid_and_hint_free(setup):
+    results = _distill_all(setup)
+    rows = [r.row for r in results if r.row is not None]
+    assert len(rows) == len(setup[1]) > 30
+    for index, row in enumerate(rows):
+        data = row.to_dict()
+        assert validate_sft_row(data, index) == []
+        assert not any("[Hint]" in (m["content"] or "") for m in data["messages"])
+        assert data["messages"][0]["role"] == "user" and data["meta"]["teacher"] == "offline"
+
+
+def test_split_turns_ask_or_decline_and_functions_are_added_later(setup):
+    episodes = setup[1]
+    results = {r.row.id: r.row for r in _distill_all(setup) if r.row is not None}
+    checked = 0
+    for episode in episodes:
+        for index, turn in enumerate(episode.turns):
+            if turn.label not in ("miss_func", "miss_param", "irrelevance"):
+                continue
+            row = results[episode.id]
+            users = [i for i, m in enumerate(row.messages) if m.role == "user"]
+            end = users[index + 1] if index + 1 < len(users) else len(row.messages)
+            replies = row.messages[users[index] + 1 : end]
+            assert [m.role for m in replies] == ["assistant"] and not replies[0].tool_calls
+            checked += 1
+        if episode.missing_functions:
+            row = results[episode.id]
+            names = {tool["function"]["name"] for tool in row.tools}
+            [(turn, added)] = row.meta.missing["functions"].items()
+            assert not names & set(added)
+            assert [t["function"]["name"] for t in row.meta.missing["tools"][turn]] == added
+    assert checked
+
+
+class WrongCaller(OfflineTeacher):
+    """Follows hints, but swaps the first argument value of every call: the state drifts from the reference."""
+
+    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+        completion = await super().complete(messages, tools, step=step, context=context, **params)
+        if completion.tool_calls:
+            call = completion.tool_calls[0]
+            if call.arguments:
+                key = next(iter(call.arguments))
+                bent = type(call)(call.name, {**call.arguments, key: "bogus-0000"})
+                return Completion(tool_calls=(bent,), finish_reason="tool_calls", model="wrong")
+        return completion
+
+
+class Grumbler(OfflineTeacher):
+    """Follows hints, but ends every turn saying the request does not match."""
+
+    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+        completion = await super().complete(messages, tools, step=step, context=context, **params)
+        if not completion.tool_calls:
+            return Completion(text="Bad request: this does not match anything.", model="grumbler")
+        return completion
+
+
+def test_filters_reject_wrong_trajectories_with_reasons(setup):
+    wrong = [r for r in _distill_all(setup, WrongCaller()) if r.row is None]
+    reasons = {reason.split(":")[0] for r in wrong for reason in r.reasons}
+    assert wrong and {"unhandled_tool_error", "state_mismatch"} <= reasons
+    grumbling = [r for r in _distill_all(setup, Grumbler()) if r.row is None]
+    assert len(grumbling) == len(setup[1])
+    assert all(any(reason.startswith("failure_message") for reason in r.reasons) for r in grumbling)
+
+
+def test_hint_lines():
+    assert Hint(missing="function").text() == "[Hint]: miss function"
+    assert Hint(missing="params").text() == "[Hint]: missed params"
+
+
+def test_every_perturbation_gives_a_valid_pair(setup):
+    registry, episodes = setup
+    teacher = OfflineTeacher()
+    seen_types = set()
+
+    async def run():
+        for episode in episodes:
+            positive = await distill(episode, registry, teacher)
+            for item in perturbations(episode, positive.rollout, random.Random(0)):
+                seen_types.add(item.error_type)
+            pair = await perturb_negative(episode, positive.rollout, positive.row, registry, teacher)
+            if pair is None:
+                continue
+            data = pair.to_dict()
+            assert validate_preference_row(data) == [], validate_preference_row(data)
+            assert pair.prompt[-1].role in ("user", "tool")
+            assert list(pair.prompt) + list(pair.chosen) == list(positive.row.messages)
+            assert pair.meta["error_types"][0] in seen_types
+
+    asyncio.run(run())
+    assert seen_types >= {"nested_call_missing", "long_dependency", "wrong_summary", "missed_function_or_params"}
+
+
+def test_preference_pair_of_identical_conversations_is_none():
+    messages = (Message("user", "hi"), Message("assistant", "hello"))
+    assert preference_pair("x", (), messages, messages, {}) is None
+
+
+def test_reference_hints_follow_labels(setup):
+    episode = next(e for e in setup[1] if any(t.label == "miss_param" for t in e.turns))
+    hints = reference_hints(episode)
+    assert any(h.missing == "params" for h in hints)
+    assert isinstance(Rollout, type)

@@ -1,0 +1,144 @@
+"""``magnet synth`` end to end with the offline backend: datasets that load, validate and train in TRL as they
+are; a rerun resumes; a killed run finishes to the same datasets."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+
+from magnet.data.schema import check_preference_rows, check_sft_rows
+from magnet.errors import MagnetError
+from magnet.synthesis.pipeline import read_manifest
+from magnet.synthesis.synth import load_config, run_synth
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "paths.walks_per_function=1",
+    "paths.limit=40",
+    "paths.single=40",
+    "paths.parallel=10",
+    "paths.multiple=10",
+    "paths.irrelevance=20",
+    "translate.shard_size=20",
+    "datasets.sft_mixture=all",
+    "datasets.test_size=0.1",
+]
+
+
+@pytest.fixture(scope="module")
+def synth_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    config = load_config(None, [*SMALL, f"out={out}"])
+    report = run_synth(config, progress=False)
+    return out, report
+
+
+def _rows(folder: Path) -> list[dict]:
+    loaded = datasets.load_from_disk(str(folder))
+    return [row for split in loaded.values() for row in split]
+
+
+def test_datasets_load_and_validate(synth_run):
+    out, report = synth_run
+    sft, preference = _rows(out / "datasets" / "sft"), _rows(out / "datasets" / "preference")
+    check_sft_rows(sft)
+    check_preference_rows(preference)
+    assert len(sft) == report["sft"]["rows"] > 50 and len(preference) > 30
+    assert set(report["sft"]["kinds"]) == {"multi_turn", "single_turn", "irrelevance"}
+    assert (out / "report.md").read_text().startswith("# magnet synth report")
+    assert (out / "sft_distributions.png").exists()
+    exported = [json.loads(line) for line in (out / "datasets" / "sft_sharegpt.jsonl").read_text().splitlines()]
+    assert len(exported) == len(sft)
+
+
+def test_a_rerun_does_no_work_and_changes_nothing(synth_run):
+    out, report = synth_run
+    before = {p.name: p.read_text() for p in (out / "episodes").glob("*.jsonl")}
+    again = run_synth(load_config(None, [*SMALL, f"out={out}"]), progress=False)
+    assert again["usage"]["total"]["requests"] == 0
+    assert {p.name: p.read_text() for p in (out / "episodes").glob("*.jsonl")} == before
+    assert again["sft"] == report["sft"]
+
+
+def test_trl_trainers_accept_the_datasets_as_they_are(synth_run, tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    out, _ = synth_run
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    common = dict(
+        max_steps=2,
+        per_device_train_batch_size=2,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        max_length=2048,
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        seed=0,
+    )
+    sft = datasets.load_from_disk(str(out / "datasets" / "sft"))["train"].select(range(8))
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+        processing_class=tokenizer,
+        train_dataset=sft,
+        args=SFTConfig(output_dir=str(tmp_path / "sft"), assistant_only_loss=True, **common),
+    )
+    trainer.train()
+    assert len([h for h in trainer.state.log_history if "loss" in h]) == 2
+    preference = datasets.load_from_disk(str(out / "datasets" / "preference"))["train"].select(range(4))
+    trainer = DPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+        ref_model=None,
+        processing_class=tokenizer,
+        train_dataset=preference,
+        args=DPOConfig(output_dir=str(tmp_path / "dpo"), **common),
+    )
+    trainer.train()
+    assert all(h["loss"] == h["loss"] for h in trainer.state.log_history if "loss" in h)
+
+
+def test_bad_configs_are_named(tmp_path):
+    with pytest.raises(MagnetError, match=r"unknown setting\(s\) \['walks'\]"):
+        load_config(None, ["paths.walks=3"])
+    with pytest.raises(MagnetError, match="expected key=value"):
+        load_config(None, ["paths.single"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teacher: [1, 2]\n")
+    with pytest.raises(MagnetError, match=r"bad.yaml.teacher: expected a mapping"):
+        load_config(bad)
+
+
+def test_killed_synth_finishes_to_the_same_datasets(tmp_path):
+    magnet = [sys.executable, "-m", "magnet.cli", "synth"]
+    settings = [arg for item in SMALL for arg in ("--set", item)]
+    subprocess.run([*magnet, *settings, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [*magnet, *settings, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if (killed / "episodes").exists() and len(read_manifest(killed / "episodes").get("shards", {})) >= 2:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL  # it was killed mid-run, not finished
+    assert not (killed / "datasets").exists()
+    subprocess.run([*magnet, *settings, "--out", str(killed)], check=True, capture_output=True)
+    for name in ("sft", "preference"):
+        whole = sorted(json.dumps(row, sort_keys=True) for row in _rows(tmp_path / "whole" / "datasets" / name))
+        resumed = sorted(json.dumps(row, sort_keys=True) for row in _rows(killed / "datasets" / name))
+        assert resumed == whole and whole
