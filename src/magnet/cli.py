@@ -484,8 +484,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.negatives:
         overrides.append(f"negatives.source={args.negatives}")
     config = load_config(args.config, overrides)
-    report = run_synth(config)
+    part = None
+    if args.shard:
+        index, _, total = args.shard.partition("/")
+        if not (index.isdigit() and total.isdigit()):
+            raise MagnetError(f"--shard {args.shard!r}: expected i/n, e.g. 0/4")
+        part = (int(index), int(total))
+    report = run_synth(config, part=part)
     out = Path(config.out)
+    if "incomplete" in report:
+        print(report["incomplete"])
+        return 0
     print((out / "report.md").read_text())
     print(f"datasets: {out / 'datasets'} (load with datasets.load_from_disk); report: {out / 'report.md'}")
     usage = report.get("usage", {}).get("total", {})

@@ -142,3 +142,20 @@ def test_killed_synth_finishes_to_the_same_datasets(tmp_path):
         whole = sorted(json.dumps(row, sort_keys=True) for row in _rows(tmp_path / "whole" / "datasets" / name))
         resumed = sorted(json.dumps(row, sort_keys=True) for row in _rows(killed / "datasets" / name))
         assert resumed == whole and whole
+
+
+def test_two_machines_with_shard_parts_give_the_same_datasets(synth_run, tmp_path):
+    whole, _ = synth_run
+    shared = tmp_path / "shared"
+    first = run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(0, 2))
+    assert "other parts still have shards to do" in first["incomplete"]
+    second = run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(1, 2))
+    assert "incomplete" not in second or "positives" in second["incomplete"]
+    while "incomplete" in (
+        report := run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(0, 2))
+    ):
+        run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(1, 2))
+    for name in ("sft", "preference"):
+        expected = sorted(json.dumps(r, sort_keys=True) for r in _rows(whole / "datasets" / name))
+        assert sorted(json.dumps(r, sort_keys=True) for r in _rows(shared / "datasets" / name)) == expected
+    assert report["sft"]["rows"] == len(_rows(whole / "datasets" / "sft"))

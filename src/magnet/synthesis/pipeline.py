@@ -48,6 +48,7 @@ class StageReport:
     reasons: Counter = field(default_factory=Counter)
     shards_done: int = 0
     shards_skipped: int = 0
+    complete: bool = False
 
     @property
     def acceptance(self) -> float:
@@ -65,15 +66,33 @@ def _write_atomic(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of a stage folder (empty when there is none yet)."""
-    path = folder / MANIFEST
-    if not path.exists():
-        return {}
+def _load(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise MagnetError(f"{path}: not valid JSON ({error}); remove it to redo the stage") from None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a stage folder, with the shards of every part's manifest merged in (empty when there is
+    none yet). Parts (``--shard i/n``) each write ``manifest.part-i-of-n.json``."""
+    folder = Path(folder)
+    paths = [folder / MANIFEST, *sorted(folder.glob("manifest.part-*.json"))]
+    merged: dict[str, Any] = {}
+    for path in paths:
+        if not path.exists():
+            continue
+        manifest = _load(path)
+        if not merged:
+            merged = {**manifest, "shards": dict(manifest.get("shards", {}))}
+            continue
+        for key in ("stage", "inputs", "inputs_digest", "shard_size", "config"):
+            if manifest.get(key) != merged.get(key):
+                raise MagnetError(
+                    f"{path}: made by another run than {paths[0].name} ({key} differs); remove the stale manifest"
+                )
+        merged["shards"].update(manifest.get("shards", {}))
+    return merged
 
 
 def read_records(folder: str | Path, kind: str = "accepted") -> Iterator[dict[str, Any]]:
@@ -109,8 +128,13 @@ async def run_stage(
     max_concurrency: int = 16,
     config: dict[str, Any] | None = None,
     progress: bool = True,
+    part: tuple[int, int] | None = None,
 ) -> StageReport:
     """Process ``items`` shard by shard into ``out_dir``; skip shards already done; return the counts.
+
+    ``part=(i, n)`` processes only the shards whose index is ``i`` modulo ``n`` (one machine of ``n``, sharing the
+    folder); it keeps its own manifest, and every part, and a later run without ``part``, sees the shards the
+    others finished.
 
     ``config`` and a digest of the inputs are recorded in the manifest; rerunning into a folder made with another
     config or other inputs is an error (mixing two runs' shards would be silent corruption).
@@ -118,7 +142,11 @@ async def run_stage(
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     digest = inputs_digest(items)
-    manifest = read_manifest(folder) or {
+    if part is not None and not (0 <= part[0] < part[1]):
+        raise MagnetError(f"--shard {part[0]}/{part[1]}: the part must be in 0..{part[1] - 1}")
+    own = folder / (MANIFEST if part is None else f"manifest.part-{part[0]}-of-{part[1]}.json")
+    merged = read_manifest(folder)
+    manifest = (_load(own) if own.exists() else {}) or {
         "stage": stage,
         "inputs": len(items),
         "inputs_digest": digest,
@@ -133,6 +161,11 @@ async def run_stage(
         ("shard_size", shard_size),
         ("config", config or {}),
     ):
+        if merged and merged.get(key) != expected:
+            raise MagnetError(
+                f"{folder}: made by another run ({key} {merged.get(key)!r}, now {expected!r}); "
+                "use a new --out folder or remove this one"
+            )
         if manifest.get(key) != expected:
             raise MagnetError(
                 f"{folder}: made by another run ({key} {manifest.get(key)!r}, now {expected!r}); "
@@ -151,7 +184,10 @@ async def run_stage(
 
     try:
         for index, shard in enumerate(shards):
-            done = manifest["shards"].get(str(index))
+            done = manifest["shards"].get(str(index)) or merged.get("shards", {}).get(str(index))
+            if part is not None and index % part[1] != part[0] and done is None:
+                bar.update(len(shard))
+                continue  # another machine's shard
             if done is not None:
                 report.shards_skipped += 1
                 report.accepted += done["accepted"]
@@ -176,18 +212,20 @@ async def run_stage(
                 "rejected": len(rejected),
                 "reasons": dict(reasons),
             }
-            _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            _write_atomic(own, json.dumps(manifest, indent=1) + "\n")
             report.shards_done += 1
             report.accepted += len(accepted)
             report.rejected += len(rejected)
             report.reasons.update(reasons)
     finally:
         bar.close()
-    manifest["complete"] = len(manifest["shards"]) == len(shards)
+    finished = set(read_manifest(folder).get("shards", {})) | set(manifest["shards"])
+    report.complete = len(finished) == len(shards)
+    manifest["complete"] = report.complete
     manifest["totals"] = {
         "accepted": report.accepted,
         "rejected": report.rejected,
         "reasons": dict(report.reasons.most_common()),
     }
-    _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    _write_atomic(own, json.dumps(manifest, indent=1) + "\n")
     return report

@@ -251,10 +251,19 @@ def _record(path: Path, settings: Mapping[str, Any]) -> None:
     path.with_name(path.name + ".settings.json").write_text(json.dumps(settings, indent=1, default=str) + "\n")
 
 
-class Synth:
-    """One synthesis run: its config, teacher, usage, and the report of every stage."""
+class StageIncomplete(Exception):
+    """A sharded stage is not finished: other parts (``--shard i/n``) still have shards to do."""
 
-    def __init__(self, config: SynthConfig, *, progress: bool = True):
+
+class Synth:
+    """One synthesis run: its config, teacher, usage, and the report of every stage.
+
+    With ``part=(i, n)`` this process does the i-th of n parts of each sharded stage (machines sharing ``out``)
+    and stops at the first stage the other parts have not finished; rerun it (or run without ``part``) to go on.
+    """
+
+    def __init__(self, config: SynthConfig, *, progress: bool = True, part: tuple[int, int] | None = None):
+        self.part = part
         self.config = config
         self.out = Path(config.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -273,6 +282,8 @@ class Synth:
             positives = await self.positive_stage(episodes, registry)
             pairs = await self.negative_stage(episodes, positives, registry)
             return self.dataset_stage(positives, pairs)
+        except StageIncomplete as incomplete:
+            return {"incomplete": str(incomplete), "usage": self.usage.to_dict()}
         finally:
             if hasattr(self.teacher, "aclose"):
                 await self.teacher.aclose()
@@ -339,6 +350,15 @@ class Synth:
         )
         return build_registry(graph, simulator), simulator
 
+    def _check(self, stage: str) -> None:
+        if not self.reports[stage].complete:
+            raise StageIncomplete(
+                f"stage {stage}: this part ({self.part[0]}/{self.part[1]}) is done; other parts "
+                "still have shards to do: rerun when they finish"
+                if self.part
+                else f"stage {stage} did not finish"
+            )
+
     def _stage_config(self, **extra: Any) -> dict[str, Any]:
         return {"seed": self.config.seed, "teacher": self.teacher.name, **extra}
 
@@ -363,7 +383,9 @@ class Synth:
             max_concurrency=self.config.teacher.max_concurrency,
             config=self._stage_config(),
             progress=self.progress,
+            part=self.part,
         )
+        self._check("translate")
         return [Episode.from_dict(record) for record in read_records(self.out / "episodes")]
 
     async def positive_stage(self, episodes: list[Episode], registry) -> list[dict[str, Any]]:
@@ -382,7 +404,9 @@ class Synth:
             max_concurrency=self.config.teacher.max_concurrency,
             config=self._stage_config(max_steps=self.config.max_steps),
             progress=self.progress,
+            part=self.part,
         )
+        self._check("positives")
         return list(read_records(self.out / "positives"))
 
     async def negative_stage(
@@ -436,7 +460,9 @@ class Synth:
             max_concurrency=self.config.teacher.max_concurrency,
             config=self._stage_config(source=settings.source, samples=settings.samples),
             progress=self.progress,
+            part=self.part,
         )
+        self._check("negatives")
         return list(read_records(self.out / "negatives"))
 
     def dataset_stage(self, positives: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -527,7 +553,7 @@ def render_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_synth(config: SynthConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Run every stage of ``config`` (resuming what a previous run left)."""
-    synth = Synth(config, progress=progress)
+def run_synth(config: SynthConfig, *, progress: bool = True, part: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Run every stage of ``config`` (resuming what a previous run left); ``part=(i, n)`` for one of n machines."""
+    synth = Synth(config, progress=progress, part=part)
     return asyncio.run(synth.run())
