@@ -153,3 +153,20 @@ def test_reference_hints_follow_labels(setup):
     hints = reference_hints(episode)
     assert any(h.missing == "params" for h in hints)
     assert isinstance(Rollout, type)
+
+
+@pytest.mark.slow
+def test_student_negatives_with_a_local_model(setup, tiny_model_dir):
+    from magnet.llm.local import HFTeacher
+    from magnet.synthesis.negatives import student_negative
+
+    registry, episodes = setup
+    episode = next(e for e in episodes if e.kind == "single_turn")
+    positive = asyncio.run(distill(episode, registry, OfflineTeacher()))
+    student = HFTeacher(tiny_model_dir, max_new_tokens=8)
+    pair = asyncio.run(
+        student_negative(episode, positive.rollout, positive.row, registry, student, OfflineTeacher(), samples=2)
+    )
+    assert pair is not None and pair.meta["source"] == "student" and pair.meta["teacher"].startswith("hf:")
+    assert validate_preference_row(pair.to_dict()) == []
+    assert student.usage.step("student_sample").answered >= 1
