@@ -18,7 +18,7 @@ from pathlib import Path
 from magnet.errors import MagnetError
 from magnet.tools.calls import parse_calls
 from magnet.tools.executor import Environment
-from magnet.tools.pool import ChainPair, chaining_pairs, pool_stats
+from magnet.tools.pool import ChainPair, chaining_pairs, pool_specs, pool_stats
 from magnet.tools.spec import save_specs
 from magnet.tools.toolkit import Toolkit
 
@@ -148,38 +148,24 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def teacher_from_args(args: argparse.Namespace):
-    """The teacher the options describe, with its cache and usage tracker."""
+    """The teacher the options describe, with its cache and usage tracker (as ``magnet synth`` builds it)."""
     from magnet.llm.usage import Price, UsageTracker
+    from magnet.synthesis.synth import TeacherSettings, make_teacher
 
     prices = {args.model: Price(*args.price)} if args.price and args.model else None
-    usage = UsageTracker(prices=prices)
-    if args.teacher == "offline":
-        from magnet.synthesis.offline import OfflineTeacher
-
-        return OfflineTeacher(usage=usage)
-    if not args.model:
-        raise MagnetError(f"--teacher {args.teacher} needs --model")
-    from magnet.llm.cache import RequestCache
-
-    cache = None if args.no_cache else RequestCache(args.cache)
-    params = {} if args.temperature is None else {"temperature": args.temperature}
-    if args.teacher == "openai":
-        from magnet.llm.client import OpenAITeacher
-
-        return OpenAITeacher(
-            args.model,
-            base_url=args.base_url,
-            api_key_env=args.api_key_env,
-            max_concurrency=args.max_concurrency,
-            timeout=args.timeout,
-            max_retries=args.max_retries,
-            cache=cache,
-            usage=usage,
-            default_params=params,
-        )
-    from magnet.llm.local import HFTeacher
-
-    return HFTeacher(args.model, cache=cache, usage=usage, default_params=params)
+    settings = TeacherSettings(
+        kind=args.teacher,
+        model=args.model,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        max_concurrency=args.max_concurrency,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        temperature=args.temperature,
+        cache=args.cache,
+        no_cache=args.no_cache,
+    )
+    return make_teacher(settings, Path(args.cache).parent, UsageTracker(prices=prices))
 
 
 def _load_specs(args: argparse.Namespace):
@@ -259,32 +245,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pool_specs(args: argparse.Namespace):
-    """The specs named by --pool: builtin, bfcl (evaluation pool; training use needs --allow-bfcl), or a file."""
-    if args.pool == "builtin":
-        from magnet.tools.builtin import BUILTIN_TOOLKITS
-
-        return [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
-    if args.pool == "bfcl":
-        from magnet.tools.bfcl import bfcl_toolkits
-        from magnet.tools.pool import check_training_pool
-
-        classes = bfcl_toolkits(for_training=args.allow_bfcl)
-        check_training_pool(classes, allow_evaluation_toolkits=args.allow_bfcl)
-        return [spec for klass in classes for spec in klass.specs()]
-    from magnet.tools.spec import load_openai_tools, load_stabletoolbench
-
-    path = Path(args.pool)
-    return load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path)
-
-
 def cmd_graph_build(args: argparse.Namespace) -> int:
     """Build the function graph of a pool with the schema or the LLM judge."""
     import asyncio
 
     from magnet.synthesis.graph import GraphConfig, LLMJudge, SchemaJudge, build_graph
 
-    specs = _pool_specs(args)
+    specs = pool_specs(args.pool, allow_bfcl=args.allow_bfcl)
     teacher = teacher_from_args(args)
     judge = SchemaJudge(args.min_score) if args.judge == "schema" else LLMJudge(teacher)
     config = GraphConfig(

@@ -32,14 +32,6 @@ from magnet.synthesis.steps import TURN_JUDGE, TurnJudgeInputs, run_step
 from magnet.tools.calls import FunctionCall
 from magnet.tools.toolkit import Toolkit
 
-ERROR_TYPES = (
-    "nested_call_missing",
-    "short_dependency",
-    "long_dependency",
-    "wrong_summary",
-    "missed_function_or_params",
-)
-
 
 @dataclass(frozen=True)
 class Misleading:

@@ -39,7 +39,7 @@ from magnet.synthesis.paths import SignaturePath, read_paths, sample_paths, samp
 from magnet.synthesis.pipeline import Outcome, StageReport, read_records, run_stage
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.translate import TranslateConfig, Translator, build_registry, spec_only_functions
-from magnet.tools.spec import FunctionSpec
+from magnet.tools.pool import pool_specs
 
 # ---------------------------------------------------------------------------------------------------------------
 # Configuration
@@ -190,7 +190,7 @@ def make_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> T
     if settings.kind == "offline":
         return OfflineTeacher(usage=usage)
     if not settings.model:
-        raise MagnetError(f"teacher.kind {settings.kind!r} needs teacher.model")
+        raise MagnetError(f"--teacher {settings.kind} needs --model (teacher.model in a config)")
     cache = None if settings.no_cache else RequestCache(settings.cache or out / "cache.sqlite")
     params = {} if settings.temperature is None else {"temperature": settings.temperature}
     if settings.kind == "openai":
@@ -217,24 +217,6 @@ def make_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> T
 # ---------------------------------------------------------------------------------------------------------------
 # Stages
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _pool_specs(config: SynthConfig) -> list[FunctionSpec]:
-    if config.pool == "builtin":
-        from magnet.tools.builtin import BUILTIN_TOOLKITS
-
-        return [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
-    if config.pool == "bfcl":
-        from magnet.tools.bfcl import bfcl_toolkits
-        from magnet.tools.pool import check_training_pool
-
-        classes = bfcl_toolkits(for_training=config.allow_bfcl)
-        check_training_pool(classes, allow_evaluation_toolkits=config.allow_bfcl)
-        return [spec for klass in classes for spec in klass.specs()]
-    from magnet.tools.spec import load_openai_tools, load_stabletoolbench
-
-    path = Path(config.pool)
-    return load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path)
 
 
 def _fresh(path: Path, settings: Mapping[str, Any]) -> bool:
@@ -298,7 +280,7 @@ class Synth:
         }
         if _fresh(path, settings):
             return FunctionGraph.load(path)
-        specs = _pool_specs(self.config)
+        specs = pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl)
         settings_graph = self.config.graph
         judge = SchemaJudge(settings_graph.min_score) if settings_graph.judge == "schema" else LLMJudge(self.teacher)
         graph = await build_graph(

@@ -159,3 +159,24 @@ def check_training_pool(toolkit_classes: Iterable[type[Toolkit]], *, allow_evalu
             "Load them with for_training=True (or pass allow_evaluation_toolkits=True) to opt in."
         )
     logger.warning("training pool includes evaluation toolkit(s) %s: BFCL scores will be contaminated", flagged)
+
+
+def pool_specs(pool: str, *, allow_bfcl: bool = False) -> list[FunctionSpec]:
+    """The specs of a named pool: ``builtin``, ``bfcl`` (the evaluation pool: training use needs ``allow_bfcl``,
+    logged as contamination), an OpenAI tools JSON file, or a StableToolBench folder."""
+    if pool == "builtin":
+        from magnet.tools.builtin import BUILTIN_TOOLKITS
+
+        return [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
+    if pool == "bfcl":
+        from magnet.tools.bfcl import bfcl_toolkits
+
+        classes = bfcl_toolkits(for_training=allow_bfcl)
+        check_training_pool(classes, allow_evaluation_toolkits=allow_bfcl)
+        return [spec for klass in classes for spec in klass.specs()]
+    from pathlib import Path
+
+    from magnet.tools.spec import load_openai_tools, load_stabletoolbench
+
+    path = Path(pool)
+    return load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path)
