@@ -180,3 +180,8 @@ def test_stats_of_a_jsonl_file(tmp_path, capsys):
     assert main(["stats", str(path), "--plot", str(tmp_path / "p.png")]) == 0
     out = capsys.readouterr().out
     assert "| calls per single-turn row | 1 | 1.8 |" in out and (tmp_path / "p.png").exists()
+
+
+def test_synth_checks_its_shard_option(tmp_path, capsys):
+    assert main(["synth", "--shard", "first", "--out", str(tmp_path / "s")]) == 2
+    assert "--shard 'first': expected i/n" in capsys.readouterr().err

@@ -625,6 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", help="output folder (overrides the config's out)")
     synth.add_argument("--negatives", choices=["perturb", "student", "none"], help="where negatives come from")
     synth.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="do part I of N of each sharded stage (N machines sharing --out); rerun to continue once the other "
+        "parts finish, or run without --shard to merge",
+    )
+    synth.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",

@@ -204,3 +204,10 @@ def test_invalid_preference_rows_name_row_and_field():
 def test_not_a_row_at_all():
     with pytest.raises(DatasetError, match="row 1: expected an object, got list"):
         check_sft_rows([_sft_row(0).to_dict(), []])
+
+
+def test_empty_datasets_keep_their_columns(tmp_path):
+    empty = sft_dataset([])
+    assert len(empty) == 0 and empty.features == SFT_FEATURES
+    empty.save_to_disk(tmp_path / "empty")
+    assert len(preference_dataset([])) == 0

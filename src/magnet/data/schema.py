@@ -229,12 +229,19 @@ PREFERENCE_FEATURES = Features(
 )
 
 
+def _from_list(rows: list[dict[str, Any]], features: Features) -> datasets.Dataset:
+    """A dataset of ``rows``; an empty one still has every column (``from_list([])`` would have none)."""
+    if not rows:
+        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+    return datasets.Dataset.from_list(rows, features=features)
+
+
 def sft_dataset(rows: Iterable[SFTRow | Mapping[str, Any]], *, validate: bool = True) -> datasets.Dataset:
     """An HF Dataset of SFT rows with ``SFT_FEATURES`` (validated first unless ``validate=False``)."""
     dicts = [row.to_dict() if isinstance(row, SFTRow) else dict(row) for row in rows]
     if validate:
         check_sft_rows(dicts)
-    return datasets.Dataset.from_list(dicts, features=SFT_FEATURES)
+    return _from_list(dicts, SFT_FEATURES)
 
 
 def preference_dataset(rows: Iterable[PreferenceRow | Mapping[str, Any]], *, validate: bool = True) -> datasets.Dataset:
@@ -242,7 +249,7 @@ def preference_dataset(rows: Iterable[PreferenceRow | Mapping[str, Any]], *, val
     dicts = [row.to_dict() if isinstance(row, PreferenceRow) else dict(row) for row in rows]
     if validate:
         check_preference_rows(dicts)
-    return datasets.Dataset.from_list(dicts, features=PREFERENCE_FEATURES)
+    return _from_list(dicts, PREFERENCE_FEATURES)
 
 
 def sft_rows(dataset: datasets.Dataset) -> list[SFTRow]:
