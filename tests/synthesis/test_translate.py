@@ -209,3 +209,22 @@ def test_the_same_pipeline_runs_through_the_openai_client(graph, registry, tmp_p
     first = next(e for e in episodes if e.turns[0].calls[0].name == "create_event")
     reminder = first.turns[1].calls[0]
     assert reminder.arguments["event_id"] in first.turns[0].outputs[0]  # the next turn used the output
+
+
+class BrokenState(ClosedBank):
+    """A toolkit whose seeded state has a key its default state lacks: loading it fails."""
+
+    @classmethod
+    def random_state(cls, rng):
+        return {"vault": {}}
+
+
+def test_a_toolkit_that_cannot_load_its_state_rejects_the_path_not_the_run():
+    graph = FunctionGraph.from_edges(BrokenState.specs(), [])
+    specs = [spec for spec in BrokenState.specs()]
+    assert specs[0].toolkit == "BrokenState"
+    [result] = _translate(
+        Translator(graph, {"BrokenState": BrokenState}, OfflineTeacher()), [SignaturePath((("withdraw",),))]
+    )
+    assert isinstance(result, Rejection) and result.reason == "error:ToolkitError"
+    assert "unknown state key(s) ['vault']" in result.detail

@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 
 from magnet.data.schema import Message, SFTRow, ToolCall, TrajectoryMeta
-from magnet.errors import TeacherError
+from magnet.errors import MagnetError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.episode import Episode, build_environment
 from magnet.synthesis.steps import HintedTurnInputs
@@ -357,6 +357,8 @@ async def distill(
         result = await rollout(episode, registry, teacher, reference_hints(episode), max_steps=max_steps)
     except TeacherError as error:
         return Distilled(None, None, (f"teacher_{error.cause}: {error}",))
+    except MagnetError as error:  # e.g. an episode whose toolkits are not in the registry: reject, go on
+        return Distilled(None, None, (f"error_{type(error).__name__}: {error}",))
     found = problems(episode, result, reference_state(episode, registry))
     if found:
         return Distilled(None, result, tuple(found))

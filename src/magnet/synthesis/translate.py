@@ -125,6 +125,8 @@ class Translator:
             return Rejection(path.id, identifier, f"{error.step}:no_usable_answer", str(error))
         except TeacherError as error:
             return Rejection(path.id, identifier, f"teacher:{error.cause}", str(error))
+        except MagnetError as error:  # a bad toolkit state or environment: this path fails, the run goes on
+            return Rejection(path.id, identifier, f"error:{type(error).__name__}", str(error))
         differences = replay(episode, self.registry)
         if differences:
             return Rejection(path.id, identifier, "replay_mismatch", "; ".join(differences[:3]))
