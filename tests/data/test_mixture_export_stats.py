@@ -122,3 +122,21 @@ def test_statistics_and_plots(tmp_path):
     assert "| turns per multi-turn row | 2 | 4.71 |" in table
     assert error_types([{"meta": {"error_types": ["wrong_summary"]}}]) == {"wrong_summary": 1}
     assert plot_distributions([ROW], tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_split_without_any_tool_call_saves(tmp_path):
+    from magnet.data.mixture import split
+    from magnet.data.schema import sft_dataset
+
+    rows = [
+        {
+            "id": f"r{i}",
+            "tools": [],
+            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "I cannot."}],
+            "meta": {"kind": "irrelevance"},
+        }
+        for i in range(20)
+    ]
+    parts = split(sft_dataset(rows), 0.1)
+    parts.save_to_disk(str(tmp_path / "d"))
+    assert {name: len(part) for name, part in parts.items()} == {"train": 18, "test": 2}

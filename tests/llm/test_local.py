@@ -73,3 +73,14 @@ def test_tagged_tool_calls_parse_and_report_broken_blocks():
     assert remaining == "Let me check."
     assert calls == [FunctionCall("get_weather", {"city": "Paris"})]
     assert len(problems) == 1 and problems[0].startswith("<tool_call> #1: not valid JSON")
+
+
+def test_seeded_sampling_does_not_depend_on_batch_neighbours(tiny_model_dir):
+    teacher = HFTeacher(tiny_model_dir, batch_size=4, batch_wait=0.05, max_new_tokens=8)
+    params = {"temperature": 0.9, "seed": 5}
+    alone = asyncio.run(teacher.complete(PROMPTS[1], **params))
+
+    async def together():
+        return await asyncio.gather(teacher.complete(PROMPTS[0], **params), teacher.complete(PROMPTS[1], **params))
+
+    assert asyncio.run(together())[1].text == alone.text

@@ -32,8 +32,8 @@ def test_a_stage_writes_shards_and_a_manifest(tmp_path):
     assert manifest["complete"] and manifest["totals"]["accepted"] == 21
 
 
-class Interrupted(Exception):
-    """Stands for Ctrl-C or a crash in the middle of a shard."""
+class Interrupted(BaseException):
+    """Stands for Ctrl-C (a BaseException, like KeyboardInterrupt) in the middle of a shard."""
 
 
 def test_an_interrupted_stage_resumes_where_it_stopped(tmp_path):
@@ -132,3 +132,15 @@ def test_other_inputs_are_refused_even_with_the_same_count(tmp_path):
     asyncio.run(run_stage("square", [1, 2, 3], _square, tmp_path, progress=False))
     with pytest.raises(MagnetError, match=r"made by another run \(inputs_digest"):
         asyncio.run(run_stage("square", [1, 2, 4], _square, tmp_path, progress=False))
+
+
+def test_an_item_that_raises_is_rejected_and_the_stage_goes_on(tmp_path):
+    async def fragile(item: int) -> Outcome:
+        if item == 3:
+            raise ValueError("bad item")
+        return await _square(item)
+
+    report = asyncio.run(run_stage("square", list(range(6)), fragile, tmp_path, progress=False))
+    assert report.reasons["error:ValueError"] == 1 and report.accepted == 5 - 1  # 0 is a multiple of seven
+    [rejected] = [r for r in read_records(tmp_path, "rejected") if "error" in r]
+    assert rejected["error"] == "ValueError: bad item"

@@ -147,6 +147,8 @@ def test_killed_synth_finishes_to_the_same_datasets(tmp_path):
 def test_two_machines_with_shard_parts_give_the_same_datasets(synth_run, tmp_path):
     whole, _ = synth_run
     shared = tmp_path / "shared"
+    early = run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(1, 2))
+    assert "graph.json is built by part 0" in early["incomplete"]
     first = run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(0, 2))
     assert "other parts still have shards to do" in first["incomplete"]
     second = run_synth(load_config(None, [*SMALL, f"out={shared}"]), progress=False, part=(1, 2))

@@ -160,3 +160,10 @@ def test_canonical_text_round_trips_exactly(calls):
     parsed = parse_calls(text)
     assert format_calls(parsed) == text
     assert [(c.name, _typed(dict(c.arguments))) for c in parsed] == [(c.name, _typed(dict(c.arguments))) for c in calls]
+
+
+def test_runaway_model_output_is_a_parse_error_not_a_crash():
+    with pytest.raises(CallParseError, match="nested too deeply"):
+        parse_calls("f(a=" + "1+" * 5000 + "1)")
+    with pytest.raises(CallParseError, match="over the 100,000 accepted"):
+        parse_calls("[f(a='" + "x" * 100_001 + "')]")

@@ -11,6 +11,7 @@ Neither format can add tools in the middle of a conversation; a row whose functi
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,14 @@ def to_sharegpt(row: Mapping[str, Any]) -> dict[str, Any]:
         elif role == "tool":
             pending_outputs.append(message["content"] or "")
     if pending_outputs:
-        conversations.append({"from": "observation", "value": json.dumps(pending_outputs, ensure_ascii=False)})
+        conversations.append(
+            {
+                "from": "observation",
+                "value": pending_outputs[0]
+                if len(pending_outputs) == 1
+                else json.dumps(pending_outputs, ensure_ascii=False),
+            }
+        )
     tools = [tool["function"] for tool in row.get("tools") or []]
     return {
         "id": row["id"],
@@ -118,7 +126,7 @@ def to_openai_finetune(row: Mapping[str, Any]) -> dict[str, Any]:
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
     """Write rows as JSON lines (to a temporary file first); returns how many."""
     path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: parts may share a folder
     count = 0
     with temporary.open("w", encoding="utf-8") as handle:
         for row in rows:

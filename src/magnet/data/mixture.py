@@ -7,6 +7,7 @@ available rows allow), or all of them; the choice of rows within a kind is seede
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,8 @@ from typing import Any, TypeVar
 import datasets
 
 from magnet.errors import MagnetError
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -61,9 +64,14 @@ def mix(
         by_kind.setdefault(kind_of(row), []).append(row)
     available = {kind: len(items) for kind, items in by_kind.items()}
     if counts is None and shares is not None:
-        positive = {kind: share for kind, share in shares.items() if share > 0}
-        if not positive:
+        if not any(share > 0 for share in shares.values()):
             raise MagnetError("mixture shares are all zero")
+        positive = {kind: share for kind, share in shares.items() if share > 0 and available.get(kind)}
+        absent = sorted(kind for kind, share in shares.items() if share > 0 and not available.get(kind))
+        if absent:  # a kind with no rows at all would make every other kind's count zero
+            logger.warning("mixture: no %s rows; keeping the shares of the other kinds", absent)
+        if not positive:
+            return [], MixtureReport(dict(sorted(available.items())), {})
         total = sum(positive.values())
         limit = min(available.get(kind, 0) / (share / total) for kind, share in positive.items())
         counts = {kind: int(limit * share / total) for kind, share in positive.items()}
@@ -87,8 +95,11 @@ def split(dataset: datasets.Dataset, test_size: float | int, seed: int = 0) -> d
     if not test_size or len(dataset) < 10:
         return datasets.DatasetDict({"train": dataset})
     parts = dataset.train_test_split(test_size=test_size, seed=seed)
-    # Materialise the split: datasets 5.2 cannot save an indices mapping over Json (extension) columns.
-    return datasets.DatasetDict({"train": parts["train"].flatten_indices(), "test": parts["test"].flatten_indices()})
+    # Rebuild each part from its rows: datasets 5.2 cannot save an indices mapping (nor its flattened copy) over
+    # Json columns, e.g. a test part whose messages happen to have no tool calls at all.
+    return datasets.DatasetDict(
+        {name: datasets.Dataset.from_list(list(part), features=dataset.features) for name, part in parts.items()}
+    )
 
 
 def kinds(rows: Sequence[Mapping[str, Any]]) -> Counter:

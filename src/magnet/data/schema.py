@@ -57,11 +57,14 @@ class Message:
     name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key present (``None`` where unused), so all rows share one Arrow schema."""
+        """Every key present (``None`` where unused, ``[]`` for no tool calls), so all rows share one Arrow
+        schema."""
         return {
             "role": self.role,
             "content": self.content,
-            "tool_calls": [call.to_dict() for call in self.tool_calls] if self.tool_calls is not None else None,
+            # ``[]`` rather than ``None`` when there are none: datasets cannot save a split whose Json column holds
+            # nothing but nulls; chat templates and TRL treat both alike.
+            "tool_calls": [call.to_dict() for call in self.tool_calls or ()],
             "tool_call_id": self.tool_call_id,
             "name": self.name,
         }
@@ -73,7 +76,7 @@ class Message:
         return cls(
             role=data["role"],
             content=data.get("content"),
-            tool_calls=tuple(ToolCall.from_dict(call) for call in calls) if calls is not None else None,
+            tool_calls=tuple(ToolCall.from_dict(call) for call in calls) if calls else None,
             tool_call_id=data.get("tool_call_id"),
             name=data.get("name"),
         )
@@ -230,10 +233,30 @@ PREFERENCE_FEATURES = Features(
 
 
 def _from_list(rows: list[dict[str, Any]], features: Features) -> datasets.Dataset:
-    """A dataset of ``rows``; an empty one still has every column (``from_list([])`` would have none)."""
+    """A dataset of ``rows``; an empty one still has every column (``from_list([])`` would have none).
+
+    Messages get every key, and ``[]`` for no tool calls (datasets cannot save a split whose Json column holds
+    only nulls).
+    """
     if not rows:
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
-    return datasets.Dataset.from_list(rows, features=features)
+    canonical = []
+    for row in rows:
+        row = dict(row)
+        for key in ("messages", "prompt", "chosen", "rejected"):
+            if isinstance(row.get(key), list):
+                row[key] = [
+                    {
+                        **{name: None for name in MESSAGE_FEATURE},
+                        **message,
+                        "tool_calls": message.get("tool_calls") or [],
+                    }
+                    if isinstance(message, Mapping)
+                    else message
+                    for message in row[key]
+                ]
+        canonical.append(row)
+    return datasets.Dataset.from_list(canonical, features=features)
 
 
 def sft_dataset(rows: Iterable[SFTRow | Mapping[str, Any]], *, validate: bool = True) -> datasets.Dataset:

@@ -30,6 +30,8 @@ from magnet.tools.calls import FunctionCall, parse_tool_calls
 
 logger = logging.getLogger(__name__)
 
+# Request timeout, conflict, too early: worth another try, unlike other 4xx.
+RETRYABLE_CLIENT_STATUSES = (408, 409, 425)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
 
 
@@ -333,7 +335,7 @@ class OpenAITeacher(CachingTeacher):
                 except openai.APIConnectionError as error:
                     cause, detail = "connection", str(error)
                 except openai.APIStatusError as error:
-                    if error.status_code < 500:
+                    if error.status_code < 500 and error.status_code not in RETRYABLE_CLIENT_STATUSES:
                         self.usage.record_failure(step, f"http_{error.status_code}")
                         raise TeacherError(
                             f"{self.name} refused the request ({error.status_code}): {error}",
@@ -364,13 +366,15 @@ def _completion_from_body(body: bytes, latency: float, model: str) -> Completion
         data = json.loads(body)
         choice = data["choices"][0]
         message = choice["message"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as error:
+        if not isinstance(message, dict):
+            raise TypeError(f"message is {type(message).__name__}")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError, RecursionError) as error:
         raise _MalformedAnswer(
             "malformed_response", f"not a chat completion ({type(error).__name__}: {error}): {body[:120]!r}"
         ) from None
     try:
         calls = tuple(parse_tool_calls(message.get("tool_calls") or []))
-    except CallParseError as error:
+    except (CallParseError, RecursionError) as error:
         raise _MalformedAnswer("malformed_tool_call", str(error)) from None
     usage = data.get("usage") or {}
     return Completion(

@@ -23,7 +23,7 @@ from magnet.llm.client import CachingTeacher, Completion
 from magnet.llm.usage import UsageTracker
 from magnet.tools.calls import parse_tagged_tool_calls
 
-GENERATION_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+GENERATION_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 
 
 @dataclass
@@ -129,8 +129,11 @@ class HFTeacher(CachingTeacher):
                 except TimeoutError:
                     break
             groups: dict[str, list[_Pending]] = {}
-            for item in batch:
-                groups.setdefault(json.dumps(item.params, sort_keys=True, default=str), []).append(item)
+            for position, item in enumerate(batch):
+                key = json.dumps(item.params, sort_keys=True, default=str)
+                if item.params.get("seed") is not None and float(item.params.get("temperature") or 0) > 0:
+                    key += f"#{position}"  # seeded sampling alone: its draws must not depend on batch neighbours
+                groups.setdefault(key, []).append(item)
             for group in groups.values():
                 started = time.perf_counter()
                 try:

@@ -23,6 +23,7 @@ from magnet.data.schema import Message, SFTRow, ToolCall, TrajectoryMeta
 from magnet.errors import MagnetError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.episode import Episode, build_environment
+from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.steps import HintedTurnInputs
 from magnet.tools.calls import FunctionCall, format_calls
 from magnet.tools.executor import Environment
@@ -146,6 +147,7 @@ async def rollout(
     params: Mapping[str, Any] | None = None,
     start_turn: int = 0,
     prefix: Rollout | None = None,
+    simulator: Simulator | None = None,
 ) -> Rollout:
     """Play the assistant over the episode's queries with ``hints`` (``None`` for a turn: no hint).
 
@@ -166,10 +168,10 @@ async def rollout(
         stored.extend(prefix.messages[: _message_count(prefix, start_turn)])
         seen.extend(_as_dicts(stored))
         turns.extend(prefix.turns[:start_turn])
-        for earlier in prefix.turns[:start_turn]:
+        for index, earlier in enumerate(prefix.turns[:start_turn]):
+            env.hidden -= set(episode.missing_functions.get(str(index), []))  # added at this turn, as before
             env.execute(earlier.calls)
-        for index in range(start_turn + 1):
-            env.hidden -= set(episode.missing_functions.get(str(index), []))
+        env.hidden -= set(episode.missing_functions.get(str(start_turn), []))
         added_tools.update({k: v for k, v in prefix.added_tools.items() if int(k) <= start_turn})
     for index in range(start_turn, len(episode.turns)):
         turn = episode.turns[index]
@@ -182,6 +184,7 @@ async def rollout(
         stored.append(Message("user", turn.query))
         turns.append(
             await _turn(
+                simulator,
                 env,
                 teacher,
                 seen,
@@ -215,6 +218,7 @@ def _as_dicts(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 
 async def _turn(
+    simulator: Simulator | None,
     env: Environment,
     teacher: Teacher,
     seen: list[dict[str, Any]],
@@ -239,7 +243,7 @@ async def _turn(
             seen, tools=[spec.to_tool() for spec in env.available_specs()], step=step, context=context, **params
         )
         if not completion.tool_calls:
-            text = completion.text.strip()
+            text = strip_hints(completion.text)  # a teacher quoting its hint must not leak it into the data
             seen.append({"role": "assistant", "content": text})
             stored.append(Message("assistant", text))
             return TurnRollout(tuple(calls), tuple(outputs), tuple(errors), text, True)
@@ -247,9 +251,11 @@ async def _turn(
         tool_calls = tuple(
             ToolCall(i, c.name, dict(c.arguments)) for i, c in zip(ids, completion.tool_calls, strict=True)
         )
-        message = Message("assistant", completion.text or None, tool_calls)
+        message = Message("assistant", strip_hints(completion.text) or None, tool_calls)
         stored.append(message)
         seen.append(message.to_dict())
+        if simulator is not None:  # spec-only functions get their outputs before they run
+            await simulator.prepare(completion.tool_calls)
         for call_id, result in zip(ids, env.execute(completion.tool_calls), strict=True):
             calls.append(result.call)
             outputs.append(result.content)
@@ -350,11 +356,18 @@ class Distilled:
 
 
 async def distill(
-    episode: Episode, registry: Mapping[str, type[Toolkit]], teacher: Teacher, *, max_steps: int = 8
+    episode: Episode,
+    registry: Mapping[str, type[Toolkit]],
+    teacher: Teacher,
+    *,
+    max_steps: int = 8,
+    simulator: Simulator | None = None,
 ) -> Distilled:
     """A positive trajectory for ``episode``, or why there is none (a teacher failure is a reason too)."""
     try:
-        result = await rollout(episode, registry, teacher, reference_hints(episode), max_steps=max_steps)
+        result = await rollout(
+            episode, registry, teacher, reference_hints(episode), max_steps=max_steps, simulator=simulator
+        )
     except TeacherError as error:
         return Distilled(None, None, (f"teacher_{error.cause}: {error}",))
     except MagnetError as error:  # e.g. an episode whose toolkits are not in the registry: reject, go on

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import random
 import re
 from collections import Counter
@@ -356,7 +357,7 @@ class FunctionGraph:
     def save(self, path: str | Path) -> None:
         """Write the graph as JSON (to a temporary file first: never half-written)."""
         path = Path(path)
-        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # unique: parts may share a folder
         temporary.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         temporary.replace(path)
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from magnet.data.schema import Message, PreferenceRow, SFTRow
-from magnet.errors import StepError, TeacherError
+from magnet.errors import MagnetError, StepError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.distill import Hint, Rollout, reference_hints, rollout
 from magnet.synthesis.episode import Episode
+from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.steps import TURN_JUDGE, TurnJudgeInputs, run_step
 from magnet.tools.calls import FunctionCall
 from magnet.tools.toolkit import Toolkit
@@ -119,6 +120,8 @@ def perturbations(episode: Episode, positive: Rollout, rng: random.Random) -> li
         for position, call in enumerate(turn.calls):
             for key, value in call.arguments.items():
                 text = json.dumps(value)
+                if isinstance(value, bool) or value is None or len(text) < 4:
+                    continue  # "1" or "true" occur in any output; only distinctive values show a dependency
                 if position and any(text in output for output in turn.outputs[:position]):
                     wrong = _replace_argument(turn.calls, position, key, _other_value(value, state, key, rng))
                     found.append(Misleading(index, "short_dependency", Hint(wrong)))
@@ -179,8 +182,10 @@ async def perturb_negative(
     teacher: Teacher,
     *,
     seed: int = 0,
+    simulator: Simulator | None = None,
 ) -> PreferenceRow | None:
-    """One rule-based negative for an episode (a seeded choice among the rules that apply), as a pair."""
+    """One rule-based negative for an episode (a seeded choice among the rules that apply), as a pair; ``None``
+    when no rule applies or the rollout failed (a teacher that gave up)."""
     rng = random.Random(f"{seed}:{episode.id}:perturb")
     options = perturbations(episode, positive, rng)
     if not options:
@@ -191,9 +196,19 @@ async def perturb_negative(
     else:
         hints: list[Hint | None] = list(reference_hints(episode))
         hints[chosen.turn] = chosen.hint
-        negative = await rollout(
-            episode, registry, teacher, hints, step="negative_rollout", prefix=positive, start_turn=chosen.turn
-        )
+        try:
+            negative = await rollout(
+                episode,
+                registry,
+                teacher,
+                hints,
+                step="negative_rollout",
+                prefix=positive,
+                start_turn=chosen.turn,
+                simulator=simulator,
+            )
+        except (TeacherError, MagnetError):
+            return None
     meta = {
         "source": "perturb",
         "negative_turns": [chosen.turn],
@@ -217,6 +232,7 @@ async def student_negative(
     samples: int = 10,
     temperature: float = 0.7,
     seed: int = 0,
+    simulator: Simulator | None = None,
 ) -> PreferenceRow | None:
     """The paper's negative: ``samples`` hint-free rollouts of the student; the first turn the judge finds wrong
     gives the misleading hint (the student's own calls there); the student rolls out again with it."""
@@ -224,9 +240,15 @@ async def student_negative(
         params = {"temperature": temperature, "seed": seed * 1000 + sample}
         try:
             attempt = await rollout(
-                episode, registry, student, [None] * len(episode.turns), step="student_sample", params=params
+                episode,
+                registry,
+                student,
+                [None] * len(episode.turns),
+                step="student_sample",
+                params=params,
+                simulator=simulator,
             )
-        except TeacherError:
+        except (TeacherError, MagnetError):
             continue
         for index, (reference, turn) in enumerate(zip(episode.turns, attempt.turns, strict=True)):
             inputs = TurnJudgeInputs(
@@ -246,16 +268,20 @@ async def student_negative(
                 continue
             hints: list[Hint | None] = list(reference_hints(episode))
             hints[index] = Hint(turn.calls)
-            negative = await rollout(
-                episode,
-                registry,
-                student,
-                hints,
-                step="negative_rollout",
-                prefix=positive,
-                start_turn=index,
-                params=params,
-            )
+            try:
+                negative = await rollout(
+                    episode,
+                    registry,
+                    student,
+                    hints,
+                    step="negative_rollout",
+                    prefix=positive,
+                    start_turn=index,
+                    params=params,
+                    simulator=simulator,
+                )
+            except (TeacherError, MagnetError):
+                break
             meta = {
                 "source": "student",
                 "negative_turns": [index],

@@ -58,7 +58,7 @@ class StageReport:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: parts may share a folder
     with temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -113,9 +113,13 @@ def read_records(folder: str | Path, kind: str = "accepted") -> Iterator[dict[st
 
 
 def inputs_digest(items: Sequence[Any]) -> str:
-    """A hash of the inputs (their ``id`` when they have one): a rerun on other inputs must not resume."""
-    keys = [getattr(item, "id", None) or json.dumps(item, sort_keys=True, default=str) for item in items]
-    return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]
+    """A hash of the inputs' content (``to_dict()`` when they have it): a rerun on other inputs, even with the
+    same ids, must not resume."""
+    digest = hashlib.sha256()
+    for item in items:
+        content = item.to_dict() if hasattr(item, "to_dict") else item
+        digest.update(json.dumps(content, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 async def run_stage(
@@ -178,7 +182,14 @@ async def run_stage(
 
     async def one(item: Any) -> Outcome:
         async with semaphore:
-            outcome = await process(item)
+            try:
+                outcome = await process(item)
+            except Exception as error:  # a bug or a bad item fails this item, counted and logged, not the run
+                logger.exception("%s: item %s failed", stage, getattr(item, "id", "?"))
+                outcome = Outcome(
+                    rejection={"item": getattr(item, "id", None), "error": f"{type(error).__name__}: {error}"},
+                    reason=f"error:{type(error).__name__}",
+                )
         bar.update()
         return outcome
 

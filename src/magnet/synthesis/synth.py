@@ -253,6 +253,7 @@ class Synth:
         self.usage = UsageTracker()
         self.teacher = make_teacher(config.teacher, self.out, self.usage)
         self.reports: dict[str, StageReport] = {}
+        self.simulator: Simulator | None = None
 
     async def run(self) -> dict[str, Any]:
         """Every stage in order; returns the final report (also written as ``report.json``/``report.md``)."""
@@ -260,9 +261,12 @@ class Synth:
             graph = await self.graph_stage()
             paths = self.paths_stage(graph)
             registry, simulator = self._registry(graph)
+            self.simulator = simulator
             episodes = await self.translate_stage(graph, paths, registry, simulator)
             positives = await self.positive_stage(episodes, registry)
             pairs = await self.negative_stage(episodes, positives, registry)
+            if self.part is not None and self.part[0] != 0:
+                raise StageIncomplete("every stage is done; part 0 (or a run without --shard) writes the datasets")
             return self.dataset_stage(positives, pairs)
         except StageIncomplete as incomplete:
             return {"incomplete": str(incomplete), "usage": self.usage.to_dict()}
@@ -280,6 +284,7 @@ class Synth:
         }
         if _fresh(path, settings):
             return FunctionGraph.load(path)
+        self._only_part_zero_builds("graph.json")
         specs = pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl)
         settings_graph = self.config.graph
         judge = SchemaJudge(settings_graph.min_score) if settings_graph.judge == "schema" else LLMJudge(self.teacher)
@@ -306,6 +311,7 @@ class Synth:
         }
         if _fresh(path, settings):
             return read_paths(path.read_text(encoding="utf-8").splitlines(), str(path))
+        self._only_part_zero_builds("paths.jsonl")
         p = self.config.paths
         walks = sample_paths(
             graph, steps=p.steps, walks_per_function=p.walks_per_function, seed=self.config.seed, limit=p.limit
@@ -332,6 +338,14 @@ class Synth:
         )
         return build_registry(graph, simulator), simulator
 
+    def _only_part_zero_builds(self, name: str) -> None:
+        """Parts share the graph and the paths: part 0 (or a run without --shard) builds them, the others wait,
+        so that no two machines write them at once or sample different paths."""
+        if self.part is not None and self.part[0] != 0:
+            raise StageIncomplete(
+                f"{name} is built by part 0 (or a run without --shard); start part 0 first, then rerun this part"
+            )
+
     def _check(self, stage: str) -> None:
         if not self.reports[stage].complete:
             raise StageIncomplete(
@@ -342,7 +356,11 @@ class Synth:
             )
 
     def _stage_config(self, **extra: Any) -> dict[str, Any]:
-        return {"seed": self.config.seed, "teacher": self.teacher.name, **extra}
+        """What decides a stage's output besides its inputs (no secrets: keys live in the environment)."""
+        teacher = dataclasses.asdict(self.config.teacher)
+        teacher.pop("cache", None)
+        teacher.pop("no_cache", None)
+        return {"seed": self.config.seed, "teacher": self.teacher.name, "teacher_settings": teacher, **extra}
 
     async def translate_stage(self, graph, paths, registry, simulator) -> list[Episode]:
         t = self.config.translate
@@ -363,7 +381,7 @@ class Synth:
             self.out / "episodes",
             shard_size=t.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
-            config=self._stage_config(),
+            config=self._stage_config(translate=dataclasses.asdict(self.config.translate)),
             progress=self.progress,
             part=self.part,
         )
@@ -372,7 +390,9 @@ class Synth:
 
     async def positive_stage(self, episodes: list[Episode], registry) -> list[dict[str, Any]]:
         async def process(episode: Episode) -> Outcome:
-            result = await distill(episode, registry, self.teacher, max_steps=self.config.max_steps)
+            result = await distill(
+                episode, registry, self.teacher, max_steps=self.config.max_steps, simulator=self.simulator
+            )
             if result.row is not None:
                 return Outcome(record={"row": result.row.to_dict(), "rollout": result.rollout.to_dict()})
             return Outcome(rejection={"episode": episode.id, "reasons": list(result.reasons)}, reason=result.reason)
@@ -411,12 +431,17 @@ class Synth:
                 self.record = record
                 self.id = record["row"]["id"]
 
+            def to_dict(self) -> dict[str, Any]:
+                return self.record
+
         async def process(item: Item) -> Outcome:
             row = SFTRow.from_dict(item.record["row"])
             positive = Rollout.from_dict(item.record["rollout"])
             episode = by_id[row.meta.extra["episode"]]
             if student is None:
-                pair = await perturb_negative(episode, positive, row, registry, self.teacher, seed=self.config.seed)
+                pair = await perturb_negative(
+                    episode, positive, row, registry, self.teacher, seed=self.config.seed, simulator=self.simulator
+                )
             else:
                 pair = await student_negative(
                     episode,
@@ -428,6 +453,7 @@ class Synth:
                     samples=settings.samples,
                     temperature=settings.temperature,
                     seed=self.config.seed,
+                    simulator=self.simulator,
                 )
             if pair is None:
                 return Outcome(rejection={"episode": episode.id}, reason="no_negative")
@@ -440,7 +466,7 @@ class Synth:
             self.out / "negatives",
             shard_size=self.config.translate.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
-            config=self._stage_config(source=settings.source, samples=settings.samples),
+            config=self._stage_config(negatives=dataclasses.asdict(settings)),
             progress=self.progress,
             part=self.part,
         )

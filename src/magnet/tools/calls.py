@@ -25,6 +25,7 @@ from typing import Any
 
 from magnet.errors import CallParseError
 
+MAX_CALL_TEXT = 100_000
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n?(.*?)\n?```$", re.DOTALL)
 
 
@@ -144,8 +145,17 @@ def parse_calls(text: str, *, parameter_order: Mapping[str, Sequence[str]] | Non
     source = _strip_wrapping(text)
     if not source:
         raise CallParseError("empty call text; write [] for no calls")
+    if len(source) > MAX_CALL_TEXT:
+        raise CallParseError(f"call text of {len(source):,} characters is over the {MAX_CALL_TEXT:,} accepted")
     if not source.startswith("["):
         source = f"[{source}]"
+    try:
+        return _parse_list(source, text, parameter_order)
+    except (RecursionError, MemoryError):  # a model stuck in a loop writes absurdly nested text
+        raise CallParseError("call text is nested too deeply to be a list of calls") from None
+
+
+def _parse_list(source: str, text: str, parameter_order: Mapping[str, Sequence[str]] | None) -> list[FunctionCall]:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
