@@ -1,0 +1,1 @@
+"""Training: SFT and multi-turn DPO on Magnet's datasets (TRL, PEFT, accelerate, DeepSpeed)."""
