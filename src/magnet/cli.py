@@ -496,6 +496,45 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate_memory(args: argparse.Namespace) -> int:
+    """Per-GPU memory of a training setup, before launching it."""
+    from magnet.train.memory import KNOWN_MODELS, ModelShape, TrainSetup, estimate
+
+    if args.model in KNOWN_MODELS:
+        shape = KNOWN_MODELS[args.model]
+    else:
+        from transformers import AutoConfig
+
+        try:
+            shape = ModelShape.from_config(AutoConfig.from_pretrained(args.model))
+        except OSError as error:
+            raise MagnetError(
+                f"--model {args.model!r}: not one of {sorted(KNOWN_MODELS)} and no config there ({error})"
+            ) from None
+    setup = TrainSetup(
+        gpus=args.gpus,
+        gpus_per_node=args.gpus_per_node,
+        zero_stage=args.zero,
+        offload_optimizer=args.offload_optimizer,
+        offload_params=args.offload_params,
+        lora_rank=args.lora_rank,
+        micro_batch=args.micro_batch,
+        seq_len=args.seq_len,
+        activation_checkpointing=not args.no_activation_checkpointing,
+        flash_attention=not args.eager_attention,
+        dpo=args.dpo,
+        precompute_ref=args.precompute_ref,
+    )
+    result = estimate(shape, setup)
+    kind = ("mDPO" if args.dpo else "SFT") + (f", LoRA r={args.lora_rank}" if args.lora_rank else ", full")
+    print(
+        f"{args.model}: {shape.params / 1e9:.2f}B parameters; {kind}; ZeRO-{args.zero} on {args.gpus} GPUs; "
+        f"micro-batch {args.micro_batch} x {args.seq_len} tokens"
+    )
+    print(result.table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``magnet`` command."""
     parser = argparse.ArgumentParser(prog="magnet", description=__doc__.split("\n\n")[0])
@@ -643,6 +682,22 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--plot", help="write a PNG of the distributions here")
     stats.set_defaults(run=cmd_stats)
+
+    memory = commands.add_parser("estimate-memory", help="per-GPU memory of a training setup, before launching it")
+    memory.add_argument("--model", default="qwen2.5-coder-14b", help="a known model name or a local model folder")
+    memory.add_argument("--gpus", type=int, default=8)
+    memory.add_argument("--gpus-per-node", type=int, default=8)
+    memory.add_argument("--zero", type=int, default=3, choices=[0, 1, 2, 3], help="DeepSpeed ZeRO stage")
+    memory.add_argument("--offload-optimizer", action="store_true")
+    memory.add_argument("--offload-params", action="store_true")
+    memory.add_argument("--lora-rank", type=int, default=0, help="0: full fine-tuning")
+    memory.add_argument("--micro-batch", type=int, default=1)
+    memory.add_argument("--seq-len", type=int, default=8192)
+    memory.add_argument("--dpo", action="store_true", help="preference training: chosen and rejected per step")
+    memory.add_argument("--precompute-ref", action="store_true", help="reference log-probs computed beforehand")
+    memory.add_argument("--no-activation-checkpointing", action="store_true")
+    memory.add_argument("--eager-attention", action="store_true", help="attention without flash/SDPA kernels")
+    memory.set_defaults(run=cmd_estimate_memory)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")

@@ -1,0 +1,161 @@
+"""Per-GPU memory of a training run, estimated before launching it.
+
+Model states (weights, gradients, optimizer) come from DeepSpeed's own estimators for ZeRO-2/3 (18 bytes per
+trained parameter spread over the GPUs, plus the 16-bit weights or the largest layer gathered); for LoRA only the
+adapter is trained, over frozen 16-bit base weights. Magnet adds what DeepSpeed leaves out: the reference model
+of full-parameter DPO (none under LoRA, where the reference is the adapter-disabled base; none when reference
+log-probs are precomputed), activations (with activation checkpointing, one hidden state per layer plus one
+layer's recomputation, after Korthikanti et al. 2022), and the fp32 logits over the vocabulary, which for Qwen2.5's
+152k vocabulary dominate at 8k tokens. DPO doubles the sequences of a step (chosen and rejected).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from magnet.errors import MagnetError
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What memory depends on: parameter count and the transformer's dimensions."""
+
+    params: int
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    vocab: int
+
+    @property
+    def largest_layer(self) -> int:
+        """Parameters of the largest single layer (the embedding, for Qwen2.5)."""
+        attention = self.hidden * self.hidden * 2 + 2 * self.hidden * (self.hidden // self.heads) * self.kv_heads
+        return max(self.vocab * self.hidden, attention + 3 * self.hidden * self.intermediate)
+
+    def lora_params(self, rank: int) -> int:
+        """Trainable parameters of LoRA of rank ``rank`` on every attention and MLP projection."""
+        head = self.hidden // self.heads
+        shapes = [
+            (self.hidden, self.hidden),
+            (self.hidden, head * self.kv_heads),
+            (self.hidden, head * self.kv_heads),
+            (self.hidden, self.hidden),
+            (self.hidden, self.intermediate),
+            (self.hidden, self.intermediate),
+            (self.intermediate, self.hidden),
+        ]
+        return self.layers * sum(rank * (rows + cols) for rows, cols in shapes)
+
+    @classmethod
+    def from_config(cls, config: Any) -> ModelShape:
+        """From a transformers config (no weights are loaded); the parameter count is computed from it."""
+        hidden, layers, vocab = config.hidden_size, config.num_hidden_layers, config.vocab_size
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", heads) or heads
+        intermediate = config.intermediate_size
+        head = hidden // heads
+        per_layer = (
+            2 * hidden * hidden
+            + 2 * hidden * head * kv_heads
+            + 3 * hidden * intermediate
+            + (hidden + 2 * head * kv_heads)
+            + 2 * hidden
+        )
+        embeddings = vocab * hidden * (1 if getattr(config, "tie_word_embeddings", False) else 2)
+        return cls(layers * per_layer + embeddings + hidden, layers, hidden, heads, kv_heads, intermediate, vocab)
+
+
+KNOWN_MODELS = {
+    # Qwen2.5-Coder configs (config.json on the hub): 14.7B and 7.6B parameters.
+    "qwen2.5-coder-14b": ModelShape(14_770_033_664, 48, 5120, 40, 8, 13824, 152064),
+    "qwen2.5-coder-7b": ModelShape(7_615_616_512, 28, 3584, 28, 4, 18944, 152064),
+}
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """How a run trains: GPUs, ZeRO stage, offload, LoRA, batch, sequence length, DPO."""
+
+    gpus: int = 8
+    gpus_per_node: int = 8
+    zero_stage: int = 3
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    lora_rank: int = 0
+    micro_batch: int = 1
+    seq_len: int = 8192
+    activation_checkpointing: bool = True
+    flash_attention: bool = True
+    dpo: bool = False
+    precompute_ref: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes per GPU by kind, and their total."""
+
+    model_states: int
+    reference_model: int
+    activations: int
+    logits: int
+
+    @property
+    def total(self) -> int:
+        """Everything added up."""
+        return self.model_states + self.reference_model + self.activations + self.logits
+
+    def table(self) -> str:
+        """A small table in GiB."""
+        rows = [(name.replace("_", " "), value) for name, value in dataclasses.asdict(self).items()]
+        rows.append(("total per GPU", self.total))
+        return "\n".join(f"{name:<16} {value / GIB:8.1f} GiB" for name, value in rows)
+
+
+def _model_states(shape: ModelShape, setup: TrainSetup) -> int:
+    """Weights, gradients and optimizer states per GPU (DeepSpeed's estimators for the trained parameters)."""
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    nodes = max(1, setup.gpus // setup.gpus_per_node)
+    per_node = min(setup.gpus, setup.gpus_per_node)
+    trained = shape.lora_params(setup.lora_rank) if setup.lora_rank else shape.params
+    frozen = shape.params if setup.lora_rank else 0  # 16-bit base weights under LoRA
+    if setup.zero_stage == 3:
+        _, gpu, _ = estimate_zero3_model_states_mem_needs(
+            trained, shape.largest_layer, per_node, nodes, setup.offload_optimizer, setup.offload_params, True
+        )
+        if frozen and not setup.offload_params:
+            gpu += 2 * frozen // setup.gpus
+        return int(gpu)
+    if setup.zero_stage in (1, 2):
+        _, gpu = estimate_zero2_model_states_mem_needs(trained, per_node, nodes, setup.offload_optimizer)
+        return int(gpu + 2 * frozen)
+    if setup.zero_stage == 0:
+        return int(2 * frozen + 18 * trained + 2 * trained)  # DDP: every GPU holds everything
+    raise MagnetError(f"zero_stage must be 0, 1, 2 or 3, got {setup.zero_stage}")
+
+
+def estimate(shape: ModelShape, setup: TrainSetup) -> MemoryEstimate:
+    """Per-GPU memory of training ``shape`` with ``setup`` (see the module docstring for what is counted)."""
+    if setup.gpus < 1 or setup.micro_batch < 1 or setup.seq_len < 1:
+        raise MagnetError("gpus, micro_batch and seq_len must be positive")
+    sequences = setup.micro_batch * (2 if setup.dpo else 1)
+    tokens = sequences * setup.seq_len
+    reference = 0
+    if setup.dpo and not setup.lora_rank and not setup.precompute_ref:
+        reference = 2 * shape.params // (setup.gpus if setup.zero_stage == 3 else 1)
+    per_layer_full = tokens * shape.hidden * 34  # bytes, 16-bit (Korthikanti et al.)
+    if not setup.flash_attention:  # eager attention keeps the score matrices too
+        per_layer_full += 5 * shape.heads * sequences * setup.seq_len**2
+    if setup.activation_checkpointing:
+        activations = shape.layers * tokens * shape.hidden * 2 + per_layer_full
+    else:
+        activations = shape.layers * per_layer_full
+    logits = tokens * shape.vocab * 4 * 2  # fp32 logits and their log-softmax
+    return MemoryEstimate(_model_states(shape, setup), int(reference), int(activations), int(logits))
