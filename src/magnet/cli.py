@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from magnet.errors import MagnetError
+from magnet.files import write_jsonl
 from magnet.tools.calls import parse_calls
 from magnet.tools.executor import Environment
 from magnet.tools.pool import ChainPair, chaining_pairs, pool_specs, pool_stats
@@ -348,14 +349,15 @@ def cmd_paths_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     out = Path(args.out)
-    temporary = out.with_suffix(out.suffix + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for enhanced, with_split in zip(plain, split, strict=True):
-            handle.write(json.dumps({**enhanced.to_dict(), "variant": "plain"}) + "\n")
-            handle.write(json.dumps({**with_split.to_dict(), "variant": "split", "plain": enhanced.id}) + "\n")
-        for path in single_turn:
-            handle.write(json.dumps({**path.to_dict(), "variant": path.ops[0]}) + "\n")
-    temporary.replace(out)
+    rows = [
+        row
+        for enhanced, with_split in zip(plain, split, strict=True)
+        for row in (
+            {**enhanced.to_dict(), "variant": "plain"},
+            {**with_split.to_dict(), "variant": "split", "plain": enhanced.id},
+        )
+    ]
+    write_jsonl([*rows, *({**path.to_dict(), "variant": path.ops[0]} for path in single_turn)], out)
     print(
         f"{len(walks)} walks -> {len(plain)} plain + {len(split)} split paths, {len(single_turn)} single-turn "
         f"and irrelevance paths written to {out}"

@@ -11,9 +11,7 @@ Neither format can add tools in the middle of a conversation; a row whose functi
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -121,19 +119,6 @@ def to_openai_finetune(row: Mapping[str, Any]) -> dict[str, Any]:
             out.pop("name", None)
         messages.append(out)
     return {"messages": messages, "tools": [dict(tool) for tool in row.get("tools") or []], "parallel_tool_calls": True}
-
-
-def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
-    """Write rows as JSON lines (to a temporary file first); returns how many."""
-    path = Path(path)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: parts may share a folder
-    count = 0
-    with temporary.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    temporary.replace(path)
-    return count
 
 
 def llamafactory_dataset_info(file_name: str, name: str = "magnet_sft") -> dict[str, Any]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from magnet.files import write_atomic
+
 
 @dataclass(frozen=True)
 class Price:
@@ -122,10 +124,7 @@ class UsageTracker:
 
     def save(self, path: str | Path) -> None:
         """Write ``to_dict()`` as JSON (written to a temporary file, then renamed: never half-written)."""
-        path = Path(path)
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        temporary.replace(path)
+        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def format_table(self) -> str:
         """A plain-text table, one row per step and a total, for the end of a run."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import random
 import re
 from collections import Counter
@@ -29,6 +28,7 @@ import networkx as nx
 from tqdm.auto import tqdm
 
 from magnet.errors import MagnetError, StepError, TeacherError
+from magnet.files import write_atomic
 from magnet.llm.client import Teacher
 from magnet.synthesis.steps import DEPENDENCY, LABEL, NESTED, DependencyInputs, LabelInputs, NestedInputs, run_step
 from magnet.tools.pool import ChainPair, chaining_pairs
@@ -356,10 +356,7 @@ class FunctionGraph:
 
     def save(self, path: str | Path) -> None:
         """Write the graph as JSON (to a temporary file first: never half-written)."""
-        path = Path(path)
-        temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # unique: parts may share a folder
-        temporary.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        temporary.replace(path)
+        write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> FunctionGraph:

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from magnet.errors import MagnetError
+from magnet.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +55,6 @@ class StageReport:
         """Accepted over processed inputs."""
         done = self.accepted + self.rejected
         return self.accepted / done if done else 0.0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # unique: parts may share a folder
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -210,11 +201,11 @@ async def run_stage(
             accepted = [o.record for o in outcomes if o.record is not None]
             rejected = [o for o in outcomes if o.record is None]
             reasons = Counter(o.reason or "unknown" for o in rejected)
-            _write_atomic(
+            write_atomic(
                 folder / f"accepted-{index:05d}.jsonl",
                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in accepted),
             )
-            _write_atomic(
+            write_atomic(
                 folder / f"rejected-{index:05d}.jsonl",
                 "".join(json.dumps(o.rejection or {}, ensure_ascii=False) + "\n" for o in rejected),
             )
@@ -223,7 +214,7 @@ async def run_stage(
                 "rejected": len(rejected),
                 "reasons": dict(reasons),
             }
-            _write_atomic(own, json.dumps(manifest, indent=1) + "\n")
+            write_atomic(own, json.dumps(manifest, indent=1) + "\n")
             report.shards_done += 1
             report.accepted += len(accepted)
             report.rejected += len(rejected)
@@ -238,5 +229,5 @@ async def run_stage(
         "rejected": report.rejected,
         "reasons": dict(report.reasons.most_common()),
     }
-    _write_atomic(own, json.dumps(manifest, indent=1) + "\n")
+    write_atomic(own, json.dumps(manifest, indent=1) + "\n")
     return report

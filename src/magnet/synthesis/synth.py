@@ -21,11 +21,12 @@ from typing import Any
 
 import yaml
 
-from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt, write_jsonl
+from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
 from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split
 from magnet.data.schema import SFTRow, preference_dataset, sft_dataset
 from magnet.data.stats import PAPER_TABLE_1, comparison_table, dataset_stats, error_types, plot_distributions
 from magnet.errors import MagnetError
+from magnet.files import write_atomic, write_jsonl
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Teacher
 from magnet.llm.usage import UsageTracker
@@ -230,7 +231,7 @@ def _fresh(path: Path, settings: Mapping[str, Any]) -> bool:
 
 
 def _record(path: Path, settings: Mapping[str, Any]) -> None:
-    path.with_name(path.name + ".settings.json").write_text(json.dumps(settings, indent=1, default=str) + "\n")
+    write_atomic(path.with_name(path.name + ".settings.json"), json.dumps(settings, indent=1, default=str) + "\n")
 
 
 class StageIncomplete(Exception):
@@ -492,8 +493,9 @@ class Synth:
             report["preference_error_types"] = error_types(pref_rows)
         if d.exports:
             write_jsonl((to_sharegpt(row) for row in sft_rows), folder / "sft_sharegpt.jsonl")
-            (folder / "dataset_info.json").write_text(
-                json.dumps(llamafactory_dataset_info("sft_sharegpt.jsonl"), indent=1) + "\n"
+            write_atomic(
+                folder / "dataset_info.json",
+                json.dumps(llamafactory_dataset_info("sft_sharegpt.jsonl"), indent=1) + "\n",
             )
             write_jsonl((to_openai_finetune(row) for row in sft_rows), folder / "sft_openai.jsonl")
         if d.push_to_hub:
@@ -522,8 +524,8 @@ class Synth:
                 "reasons": dict(stage.reasons),
             }
         report["usage"] = self.usage.to_dict()
-        (self.out / "report.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-        (self.out / "report.md").write_text(render_report(report))
+        write_atomic(self.out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+        write_atomic(self.out / "report.md", render_report(report))
         self.usage.save(self.out / "usage.json")
         return report
 
