@@ -3,51 +3,18 @@ tool formats, prefix-preserving; and a broken template is caught."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-
 import pytest
 from transformers import AutoTokenizer
 
 from magnet.errors import MagnetError
-from magnet.synthesis.distill import distill
-from magnet.synthesis.episode import Episode
-from magnet.synthesis.graph import SchemaJudge, build_graph
-from magnet.synthesis.offline import OfflineTeacher
-from magnet.synthesis.operations import reshape
-from magnet.synthesis.paths import sample_paths, sample_single_turn
-from magnet.synthesis.translate import Translator, build_registry
-from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.train.templates import template_problems, training_template
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rows():
-    specs = [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
-    graph = asyncio.run(build_graph(specs, SchemaJudge(), progress=False))
-    registry = build_registry(graph)
-    rng = random.Random(3)
-    paths = [p for w in sample_paths(graph, seed=3, limit=12) for p in reshape(w, graph, rng)]
-    paths += sample_single_turn(graph, single=3, parallel=3, multiple=3, irrelevance=3, seed=3)
-
-    async def run():
-        translator = Translator(graph, registry, OfflineTeacher())
-        episodes = [
-            r for r in await asyncio.gather(*(translator.translate(p) for p in paths)) if isinstance(r, Episode)
-        ]
-        results = await asyncio.gather(*(distill(e, registry, OfflineTeacher()) for e in episodes))
-        return [r.row.to_dict() for r in results if r.row is not None]
-
-    made = asyncio.run(run())
-    assert any(row["meta"]["missing"] for row in made)  # a miss_func row is among them
-    return made
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
+def rows(sft_rows):
+    return sft_rows
 
 
 @pytest.mark.parametrize("tool_format", ["native", "bfcl_prompt"])

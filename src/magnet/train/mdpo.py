@@ -1,0 +1,308 @@
+"""Multi-turn DPO: ``MultiTurnDPOTrainer(trl.DPOTrainer)``.
+
+TRL's ``DPOTrainer`` scores a continuation on every token after the prompt: in a multi-turn pair that includes
+the user's later turns and the tool outputs, which the model never writes. M-DPO (the paper's mDPO) sums the
+log-ratio r(tau) = sum log pi_theta - log pi_ref over the assistant's tokens only, over all of its turns:
+
+    L = -log sigmoid(beta * (r(tau_w) - r(tau_l))) + lambda * NLL(assistant tokens of tau_w)
+
+Three things differ from TRL and nothing else is overridden: the rows are rendered and tokenized with assistant
+turn numbers (``_prepare_dataset``, see ``magnet.train.tokenize``), the collator sets ``completion_mask`` to the
+assistant tokens and adds per-token ``token_weights`` for the variant in use, and the loss sums the weighted
+log-ratios (``_compute_loss``, ``compute_ref_log_probs``, which ``precompute_ref_log_probs`` uses too). The
+reference model, PEFT (reference = the adapter-disabled base), DeepSpeed/FSDP preparation, precomputed
+reference log-probs, logging and checkpointing are TRL's.
+
+Variants (``MDPOConfig.mdpo_loss``): ``sigmoid`` weights every assistant turn 1; ``segment`` only the turns from
+the first one where chosen and rejected differ; ``dmpo`` weights turn t of T by (1 - g^(T-t)) / (1 - g^T)
+(DMPO, Shi et al. 2024: earlier turns count more, and the weights normalise for the number of turns).
+``length_normalize`` divides each r(tau) by its number of weighted tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from accelerate.utils import is_peft_model
+from transformers import AutoTokenizer
+from trl import DPOTrainer
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.dpo_trainer import DataCollatorForPreference
+from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
+
+from magnet.errors import MagnetError
+from magnet.train.config import MDPOConfig
+from magnet.train.templates import training_template
+from magnet.train.tokenize import PREFERENCE_COLUMNS, tokenize_preferences
+
+logger = logging.getLogger(__name__)
+
+
+def dmpo_weight(turn: int, turns: int, gamma: float) -> float:
+    """DMPO's weight of turn ``turn`` (from 0) in a trajectory of ``turns`` turns: (1 - g^(T-t)) / (1 - g^T).
+
+    >>> [round(dmpo_weight(t, 3, 0.5), 4) for t in range(3)]
+    [1.0, 0.8571, 0.5714]
+    """
+    if gamma == 1.0:
+        return (turns - turn) / turns
+    return (1 - gamma ** (turns - turn)) / (1 - gamma**turns)
+
+
+def turn_weights(turns: Sequence[int], segment_start: int, mdpo_loss: str, gamma: float) -> list[float]:
+    """Per-token weights of the preference term: 0 off the assistant's tokens, and per turn as ``mdpo_loss`` says.
+
+    >>> turn_weights([-1, 0, 0, -1, 1], segment_start=1, mdpo_loss="segment", gamma=1.0)
+    [0.0, 0.0, 0.0, 0.0, 1.0]
+    """
+    count = max(turns, default=-1) + 1
+    if mdpo_loss == "sigmoid":
+        per_turn = [1.0] * count
+    elif mdpo_loss == "segment":
+        per_turn = [1.0 if turn >= segment_start else 0.0 for turn in range(count)]
+    elif mdpo_loss == "dmpo":
+        per_turn = [dmpo_weight(turn, count, gamma) for turn in range(count)]
+    else:
+        raise MagnetError(f"unknown mdpo_loss {mdpo_loss!r}")
+    return [per_turn[turn] if turn >= 0 else 0.0 for turn in turns]
+
+
+@dataclass
+class DataCollatorForMultiTurnPreference(DataCollatorForPreference):
+    """TRL's preference collator, with ``completion_mask`` on the assistant tokens only and the per-token
+    ``token_weights`` of the preference term (same truncation and padding as TRL's tensors)."""
+
+    mdpo_loss: str = "sigmoid"
+    dmpo_gamma: float = 1.0
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        output = super().torch_call(examples)
+        masks, weights = [], []
+        for side in ("chosen", "rejected"):
+            for example in examples:
+                prompt = [0] * len(example["prompt_ids"])
+                turns = example[f"{side}_turns"]
+                masks.append(prompt + [int(turn >= 0) for turn in turns])
+                weights.append(
+                    [0.0] * len(prompt) + turn_weights(turns, example["segment_start"], self.mdpo_loss, self.dmpo_gamma)
+                )
+        if self.max_length is not None:
+            cut = (
+                slice(None, self.max_length) if self.truncation_mode == "keep_start" else slice(-self.max_length, None)
+            )
+            masks, weights = [m[cut] for m in masks], [w[cut] for w in weights]
+        width = output["input_ids"].shape[1]
+        output["completion_mask"] = pad([torch.tensor(m + [0] * (width - len(m))) for m in masks], 0)
+        output["token_weights"] = pad(
+            [torch.tensor(w + [0.0] * (width - len(w)), dtype=torch.float32) for w in weights], 0.0
+        )
+        return output
+
+
+# TRL options that change what the loss is; MultiTurnDPOTrainer computes its own loss and supports none of them.
+_UNSUPPORTED = {
+    "loss_type": (["sigmoid"], "use mdpo_loss (sigmoid, dmpo, segment) and sft_weight instead"),
+    "loss_weights": (None, "use sft_weight for the NLL term"),
+    "ld_alpha": (None, "use length_normalize"),
+    "use_weighting": (False, "WPO weighting is not implemented for multi-turn pairs"),
+    "f_divergence_type": ("reverse_kl", "only the reverse-KL (standard) DPO is implemented"),
+    "padding_free": (False, "padding-free batches are not supported by TRL's DPOTrainer either"),
+}
+
+
+def _check_supported(args: MDPOConfig) -> None:
+    for name, (allowed, hint) in _UNSUPPORTED.items():
+        value = getattr(args, name, allowed)
+        if value != allowed:
+            raise MagnetError(f"MDPOConfig.{name}={value!r} is not supported by MultiTurnDPOTrainer: {hint}")
+
+
+class MultiTurnDPOTrainer(DPOTrainer):
+    """``trl.DPOTrainer`` for multi-turn tool-use pairs (see the module docstring).
+
+    Takes the same arguments as ``DPOTrainer`` plus ``tool_format`` (``native`` or ``bfcl_prompt``: how tools and
+    calls are rendered, as in ``magnet.data.render``). Datasets are Magnet preference rows (``prompt``, ``chosen``,
+    ``rejected``, ``tools``, ``meta``) or any TRL conversational preference dataset, or already tokenized ones.
+    """
+
+    _tag_names: ClassVar[list[str]] = ["trl", "dpo", "magnet", "mdpo"]
+
+    def __init__(
+        self,
+        model: Any,
+        ref_model: Any = None,
+        args: MDPOConfig | None = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        *,
+        tool_format: str = "native",
+        **kwargs: Any,
+    ):
+        if not isinstance(args, MDPOConfig):
+            raise MagnetError("MultiTurnDPOTrainer needs an MDPOConfig (magnet.train.config.MDPOConfig)")
+        _check_supported(args)
+        if processing_class is None:
+            name = model if isinstance(model, str) else model.config._name_or_path
+            processing_class = AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
+        self.tool_format = tool_format
+        self.sft_weight = args.sft_weight
+        self.length_normalize = args.length_normalize
+        if data_collator is None:
+            tokenizer = getattr(processing_class, "tokenizer", processing_class)
+            pad_token = args.pad_token or tokenizer.pad_token or tokenizer.eos_token
+            tokenizer.pad_token = pad_token
+            data_collator = DataCollatorForMultiTurnPreference(
+                pad_token_id=tokenizer.convert_tokens_to_ids(pad_token),
+                max_length=args.max_length,
+                truncation_mode=args.truncation_mode,
+                pad_to_multiple_of=args.pad_to_multiple_of,
+                mdpo_loss=args.mdpo_loss,
+                dmpo_gamma=args.dmpo_gamma,
+            )
+        super().__init__(
+            model,
+            ref_model=ref_model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            **kwargs,
+        )
+
+    # -- data ---------------------------------------------------------------------------------------------------
+
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        if all(column in dataset.column_names for column in PREFERENCE_COLUMNS):
+            return dataset
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        template = training_template(tokenizer)
+        with global_then_local_main_first():
+            dataset = tokenize_preferences(dataset, tokenizer, template, self.tool_format, args.dataset_num_proc)
+            if args.max_length is not None and args.truncation_mode == "keep_start":
+                # A prompt that fills max_length leaves no assistant token to learn from (as in TRL).
+                before = len(dataset)
+                dataset = dataset.filter(lambda row: len(row["prompt_ids"]) < args.max_length)
+                if len(dataset) < before:
+                    logger.warning(
+                        "%s: dropped %d of %d pairs whose prompt alone fills max_length=%d",
+                        dataset_name,
+                        before - len(dataset),
+                        before,
+                        args.max_length,
+                    )
+        return dataset
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        extra = ("chosen_turns", "rejected_turns", "segment_start")
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
+
+    # -- loss ---------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _model_inputs(inputs: dict[str, torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
+        labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
+        return {
+            "input_ids": inputs["input_ids"],
+            "attention_mask": inputs["attention_mask"],
+            "use_cache": False,
+        }, labels
+
+    def _scores(self, per_token_logps: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """r(tau) before the reference is subtracted: the weighted sum of per-token log-probs of each row.
+
+        Summed in float64: a multi-turn trajectory has thousands of assistant tokens, and a float32 sum of them
+        rounds by more than the log-ratio margins the loss compares."""
+        weights = inputs["token_weights"][:, 1:].double()
+        scores = (per_token_logps[:, -weights.size(1) :].double() * weights).sum(dim=1)
+        if self.length_normalize:
+            scores = scores / (weights > 0).sum(dim=1).clamp(min=1)
+        return scores
+
+    def _reference_context(self, model: Any):
+        if self.ref_model is None and is_peft_model(self.model):
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            return use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
+        return contextlib.nullcontext()
+
+    def compute_ref_log_probs(self, model, inputs):
+        """Reference r(tau) of chosen and rejected for one batch (used by ``precompute_ref_log_probs`` too)."""
+        model_kwargs, labels = self._model_inputs(inputs)
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+            self._reference_context(model),
+            self.accelerator.autocast(),
+        ):
+            per_token = model(**model_kwargs, labels=labels, fused_lm_head=True).log_probs
+        return self._scores(per_token, inputs).chunk(2, dim=0)
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        mode = "train" if self.model.training else "eval"
+        model_kwargs, labels = self._model_inputs(inputs)
+        if self.aux_loss_enabled:
+            model_kwargs["output_router_logits"] = True
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        mask = inputs["completion_mask"][:, 1:]
+        per_token = outputs.log_probs[:, -mask.size(1) :]
+        chosen_logps, rejected_logps = self._scores(per_token, inputs).chunk(2, dim=0)
+
+        if self.precompute_ref_logps:
+            ref_chosen_logps, ref_rejected_logps = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            reference = self.ref_model if self.ref_model is not None else self.model
+            ref_chosen_logps, ref_rejected_logps = self.compute_ref_log_probs(reference, inputs)
+
+        chosen_logratios = chosen_logps - ref_chosen_logps
+        rejected_logratios = rejected_logps - ref_rejected_logps
+        preference_loss = -F.logsigmoid(self.beta * (chosen_logratios - rejected_logratios)).mean()
+        chosen_mask = mask.chunk(2, dim=0)[0].bool()
+        chosen_token_logps = per_token.chunk(2, dim=0)[0]
+        nll = -chosen_token_logps[chosen_mask].mean() if chosen_mask.any() else per_token.sum() * 0.0
+        loss = (preference_loss + self.sft_weight * nll).float()
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
+
+        self._log_metrics(
+            mode, inputs, outputs, mask, chosen_logratios, rejected_logratios, chosen_logps, rejected_logps
+        )
+        self._metrics[mode]["nll"].append(self.accelerator.gather_for_metrics(nll.detach()).mean().item())
+        if return_outputs:
+            with torch.no_grad():
+                outputs = model(**model_kwargs)
+        return (loss, outputs) if return_outputs else loss
+
+    def _log_metrics(self, mode, inputs, outputs, mask, chosen_logratios, rejected_logratios, chosen, rejected):
+        """TRL's DPO metrics (same names), computed on the assistant tokens."""
+        gather = self.accelerator.gather_for_metrics
+        tokens = gather(mask.sum()).sum()
+        if outputs.entropy is not None:
+            entropy = gather((outputs.entropy[:, -mask.size(1) :] * mask).sum()).sum()
+            self._metrics[mode]["entropy"].append((entropy / tokens).item() if tokens > 0 else 0.0)
+        if outputs.is_top1 is not None:
+            chosen_mask = mask.chunk(2, dim=0)[0].bool()
+            chosen_top1 = outputs.is_top1[:, -mask.size(1) :].chunk(2, dim=0)[0]
+            correct, total = gather((chosen_top1 & chosen_mask).sum()).sum(), gather(chosen_mask.sum()).sum()
+            self._metrics[mode]["mean_token_accuracy"].append((correct / total).item() if total > 0 else 0.0)
+        if mode == "train":
+            self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item() // self._tp_size
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        chosen_rewards = self.beta * chosen_logratios.detach()
+        rejected_rewards = self.beta * rejected_logratios.detach()
+        self._metrics[mode]["rewards/chosen"].append(gather(chosen_rewards).mean().item())
+        self._metrics[mode]["rewards/rejected"].append(gather(rejected_rewards).mean().item())
+        accuracies = (chosen_rewards > rejected_rewards).float()
+        self._metrics[mode]["rewards/accuracies"].append(gather(accuracies).mean().item())
+        self._metrics[mode]["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
+        self._metrics[mode]["logps/chosen"].append(gather(chosen.detach()).mean().item())
+        self._metrics[mode]["logps/rejected"].append(gather(rejected.detach()).mean().item())

@@ -1,0 +1,338 @@
+"""MultiTurnDPOTrainer: masks on exactly the assistant turns of both sides, the loss against TRL's own DPOTrainer
+(single-turn pairs) and against a direct computation from the model's logits (multi-turn pairs), and training."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM
+from trl import DPOConfig, DPOTrainer
+
+from magnet.data.render import render
+from magnet.data.schema import preference_dataset
+from magnet.errors import MagnetError
+from magnet.train.config import MDPOConfig
+from magnet.train.mdpo import MultiTurnDPOTrainer, dmpo_weight, turn_weights
+from magnet.train.templates import assistant_pieces, masked_spans, training_template
+
+pytestmark = pytest.mark.slow
+
+CPU = dict(
+    use_cpu=True,
+    bf16=False,
+    activation_checkpointing=False,
+    report_to="none",
+    save_strategy="no",
+    logging_steps=1,
+    seed=0,
+    max_length=None,
+    per_device_train_batch_size=2,
+    per_device_eval_batch_size=2,
+    dataloader_drop_last=False,
+)
+
+
+def mdpo_args(tmp_path, **overrides) -> MDPOConfig:
+    return MDPOConfig(output_dir=str(tmp_path), **{**CPU, **overrides})
+
+
+def load(model_dir, dtype=torch.float32):
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+
+
+def perturbed(model, seed=1, scale=0.05):
+    """A copy of ``model`` with noise on every weight, so that policy and reference differ."""
+    other = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype) * scale)
+    return other
+
+
+def first_batch(trainer):
+    return next(iter(trainer.get_train_dataloader()))
+
+
+# -- weights --------------------------------------------------------------------------------------------------
+
+
+def test_dmpo_weights_favour_early_turns_and_tend_to_uniform_length_discount():
+    weights = [dmpo_weight(t, 4, 0.7) for t in range(4)]
+    assert weights[0] == pytest.approx(1.0) and weights == sorted(weights, reverse=True)
+    assert [dmpo_weight(t, 4, 1.0) for t in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert dmpo_weight(1, 4, 0.999999) == pytest.approx(0.75, abs=1e-5)
+
+
+def test_turn_weights_are_zero_off_the_assistant():
+    turns = [-1, 0, 0, -1, -1, 1, 1, -1, 2]
+    assert turn_weights(turns, 0, "sigmoid", 1.0) == [0, 1, 1, 0, 0, 1, 1, 0, 1]
+    assert turn_weights(turns, 2, "segment", 1.0) == [0, 0, 0, 0, 0, 0, 0, 0, 1]
+    dmpo = turn_weights(turns, 0, "dmpo", 0.5)
+    assert dmpo[1] == dmpo[2] == 1.0 and dmpo[5] == pytest.approx(dmpo_weight(1, 3, 0.5)) and dmpo[0] == 0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"loss_type": ["ipo"]}, {"ld_alpha": 0.5}, {"use_weighting": True}, {"f_divergence_type": "js_divergence"}],
+)
+def test_trl_loss_options_it_does_not_implement_are_refused(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, overrides
+):
+    with pytest.raises(MagnetError, match="not supported by MultiTurnDPOTrainer"):
+        MultiTurnDPOTrainer(
+            load(tiny_model_dir),
+            args=mdpo_args(tmp_path, **overrides),
+            train_dataset=preference_dataset(preference_rows[:2]),
+            processing_class=tokenizer,
+        )
+
+
+# -- masks ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool_format", ["native", "bfcl_prompt"])
+def test_trained_tokens_are_exactly_the_assistant_turns_of_both_sides(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, tool_format
+):
+    trainer = MultiTurnDPOTrainer(
+        load(tiny_model_dir),
+        args=mdpo_args(tmp_path, per_device_train_batch_size=len(preference_rows)),
+        train_dataset=preference_dataset(preference_rows),
+        processing_class=tokenizer,
+        tool_format=tool_format,
+    )
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+    template = training_template(tokenizer)
+    n = len(preference_rows)
+    checked_turns = 0
+    for index, row in enumerate(trainer.train_dataset):
+        pair = next(p for p in preference_rows if p["id"] == row["id"])
+        for side, offset in (("chosen", 0), ("rejected", n)):
+            ids = batch["input_ids"][index + offset].tolist()
+            mask = batch["completion_mask"][index + offset].tolist()
+            trained = [tokenizer.decode(span).strip() for span in masked_spans(ids, mask)]
+            messages, tools = render({**pair, "messages": pair["prompt"] + pair[side]}, tool_format)
+            pieces = assistant_pieces(tokenizer, messages, tools, template)
+            expected = [p.strip() for p in pieces[-len(trained) :]] if trained else []
+            # every assistant message of the continuation, and only those, is trained
+            assistant_runs = sum(
+                1
+                for i, m in enumerate(pair[side])
+                if m["role"] == "assistant" and (i == 0 or pair[side][i - 1]["role"] != "assistant")
+            )
+            assert len(trained) == assistant_runs, (row["id"], side)
+            assert trained == expected, (row["id"], side)
+            assert not any("<tool_response>" in t or "<|im_start|>user" in t for t in trained)
+            assert all(t.endswith("<|im_end|>") for t in trained)
+            checked_turns += len(trained)
+    assert checked_turns > 2 * n  # multi-turn continuations were among them
+
+
+def test_a_pair_whose_prompt_is_not_a_prefix_is_named(tiny_model_dir, tokenizer, preference_rows, tmp_path):
+    bad = dict(preference_rows[0], id="bad-pair")
+    # a template that renders the generation prompt differently from the conversation
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = training_template(tokenizer).replace(
+        "{{- '<|im_start|>assistant\\n' }}", "{{- '<|im_start|>assistant\\n\\n' }}"
+    )
+    with pytest.raises(MagnetError, match="bad-pair"):
+        MultiTurnDPOTrainer(
+            load(tiny_model_dir),
+            args=mdpo_args(tmp_path),
+            train_dataset=preference_dataset([bad]),
+            processing_class=tokenizer,
+        )
+
+
+# -- the loss against TRL -------------------------------------------------------------------------------------
+
+
+def single_turn(pairs):
+    """Pairs cut to their first assistant message on each side (a single-turn DPO pair), where those differ."""
+    out = []
+    for pair in pairs:
+        chosen, rejected = pair["chosen"][:1], pair["rejected"][:1]
+        if chosen[0]["role"] == rejected[0]["role"] == "assistant" and chosen != rejected:
+            out.append({**pair, "chosen": chosen, "rejected": rejected})
+    return out
+
+
+@pytest.mark.parametrize("sft_weight", [0.0, 1.0])
+def test_single_turn_loss_equals_trl_dpo_trainer(tiny_model_dir, tokenizer, preference_rows, tmp_path, sft_weight):
+    pairs = single_turn(preference_rows)[:4]
+    assert len(pairs) >= 2
+    base = load(tiny_model_dir)
+    policy = perturbed(base)
+    ours = MultiTurnDPOTrainer(
+        copy.deepcopy(policy),
+        ref_model=copy.deepcopy(base),
+        args=mdpo_args(tmp_path / "ours", sft_weight=sft_weight, per_device_train_batch_size=4),
+        train_dataset=preference_dataset(pairs, validate=False),  # a call with no answer yet: a one-step pair
+        processing_class=tokenizer,
+    )
+    trl_args = DPOConfig(
+        output_dir=str(tmp_path / "trl"),
+        **{**CPU, "per_device_train_batch_size": 4},
+        beta=0.1,
+        loss_type=["sigmoid", "sft"] if sft_weight else ["sigmoid"],
+        loss_weights=[1.0, sft_weight] if sft_weight else None,
+    )
+    theirs = DPOTrainer(
+        copy.deepcopy(policy),
+        ref_model=copy.deepcopy(base),
+        args=trl_args,
+        train_dataset=preference_dataset(pairs, validate=False),
+        processing_class=tokenizer,
+    )
+    # Same tokens as TRL's own tokenization of the same rows, and on a single-turn pair every token of the
+    # continuation is the assistant's (the template's generation block ends with "<|im_end|>\n"), so our
+    # assistant mask is TRL's completion mask.
+    for mine, trls in zip(ours.train_dataset, theirs.train_dataset, strict=True):
+        for key in ("prompt_ids", "chosen_ids", "rejected_ids"):
+            assert mine[key] == trls[key]
+        for side in ("chosen", "rejected"):
+            assert min(mine[f"{side}_turns"]) == max(mine[f"{side}_turns"]) == 0
+    batch = ours.data_collator([ours.train_dataset[i] for i in range(len(pairs))])
+    ours.model.eval(), theirs.model.eval()
+    with torch.no_grad():
+        loss_ours = ours.compute_loss(ours.model, batch).item()
+        trl_batch = {k: v for k, v in batch.items() if k != "token_weights"}
+        loss_trl = theirs.compute_loss(theirs.model, trl_batch).item()
+    assert loss_ours == pytest.approx(loss_trl, abs=1e-6)
+    assert abs(loss_ours - math.log(2)) > 1e-3  # policy and reference differ: a real comparison
+
+
+def direct_loss(policy, reference, tokenizer, pairs, tool_format, beta, mdpo_loss, gamma, length_normalize, sft_weight):
+    """The mDPO loss from the models' logits and the template's assistant masks, written out (no trainer code)."""
+    template = training_template(tokenizer)
+    margins, nll_sum, nll_count = [], 0.0, 0
+    for pair in pairs:
+        r = {}
+        for side in ("chosen", "rejected"):
+            messages, tools = render({**pair, "messages": pair["prompt"] + pair[side]}, tool_format)
+            enc = tokenizer.apply_chat_template(
+                messages,
+                tools=tools,
+                chat_template=template,
+                tokenize=True,
+                return_dict=True,
+                return_assistant_tokens_mask=True,
+            )
+            prompt_messages, _ = render({**pair, "messages": pair["prompt"]}, tool_format)
+            prompt_len = len(
+                tokenizer.apply_chat_template(
+                    prompt_messages,
+                    tools=tools,
+                    chat_template=template,
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=True,
+                )["input_ids"]
+            )
+            ids = torch.tensor([enc["input_ids"]])
+            mask = torch.tensor(enc["assistant_masks"])
+            mask[:prompt_len] = 0
+            # assistant turns of the continuation: runs of the mask
+            turn_of, turn = [], -1
+            for i, flag in enumerate(mask.tolist()):
+                if flag and (i == 0 or not mask[i - 1]):
+                    turn += 1
+                turn_of.append(turn if flag else -1)
+            turns = turn + 1
+            first = 0
+            for a, b in zip(pair["chosen"], pair["rejected"], strict=False):
+                if a != b:
+                    break
+                first += a["role"] == "assistant"
+            weight = []
+            for t in turn_of:
+                if t < 0:
+                    weight.append(0.0)
+                elif mdpo_loss == "sigmoid":
+                    weight.append(1.0)
+                elif mdpo_loss == "segment":
+                    weight.append(float(t >= first))
+                else:
+                    weight.append((1 - gamma ** (turns - t)) / (1 - gamma**turns))
+            weight = torch.tensor(weight)
+            with torch.no_grad():
+                lp = F.log_softmax(policy(ids).logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None])[:, 0]
+                lr = F.log_softmax(reference(ids).logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None])[:, 0]
+            w = weight[1:].double()
+            score = ((lp - lr) * w).sum()
+            if length_normalize:
+                score = score / (w > 0).sum()
+            r[side] = score
+            if side == "chosen":
+                m = mask[1:].bool()
+                nll_sum += -lp[m].sum().item()
+                nll_count += int(m.sum())
+        margins.append(r["chosen"] - r["rejected"])
+    preference = torch.stack([-F.logsigmoid(beta * m) for m in margins]).mean().item()
+    return preference + sft_weight * nll_sum / nll_count
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"mdpo_loss": "sigmoid", "sft_weight": 0.0},
+        {"mdpo_loss": "sigmoid", "sft_weight": 1.0},
+        {"mdpo_loss": "dmpo", "dmpo_gamma": 0.7, "sft_weight": 0.0},
+        {"mdpo_loss": "segment", "sft_weight": 0.5},
+        {"mdpo_loss": "sigmoid", "length_normalize": True, "sft_weight": 0.0},
+    ],
+)
+@pytest.mark.parametrize("tool_format", ["native", "bfcl_prompt"])
+def test_multi_turn_loss_equals_a_direct_computation(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, variant, tool_format
+):
+    multi = [p for p in preference_rows if sum(m["role"] == "assistant" for m in p["chosen"]) > 1]
+    pairs = sorted(multi, key=lambda p: len(str(p)))[:2]  # the shortest: every forward pass here is a long one
+    # a pair whose first assistant turns are identical, so that 'segment' differs from 'sigmoid'
+    shared = min(
+        (p for p in preference_rows if len(p["prompt"]) > 1 and len(p["chosen"]) > 1), key=lambda p: len(str(p))
+    )
+    pairs.append(
+        {
+            **shared,
+            "id": "shared-start",
+            "prompt": shared["prompt"][:1],
+            "chosen": shared["prompt"][1:] + shared["chosen"],
+            "rejected": shared["prompt"][1:] + shared["rejected"],
+        }
+    )
+    base = load(tiny_model_dir)
+    policy = perturbed(base)
+    trainer = MultiTurnDPOTrainer(
+        copy.deepcopy(policy),
+        ref_model=copy.deepcopy(base),
+        args=mdpo_args(tmp_path, per_device_train_batch_size=len(pairs), **variant),
+        train_dataset=preference_dataset(pairs),
+        processing_class=tokenizer,
+        tool_format=tool_format,
+    )
+    assert len(trainer.train_dataset) == len(pairs)
+    assert any(row["segment_start"] > 0 for row in trainer.train_dataset)  # 'segment' differs from 'sigmoid'
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
+    trainer.model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, batch).item()
+    order = [next(p for p in pairs if p["id"] == row["id"]) for row in trainer.train_dataset]
+    expected = direct_loss(
+        policy,
+        base,
+        tokenizer,
+        order,
+        tool_format,
+        beta=0.1,
+        mdpo_loss=variant["mdpo_loss"],
+        gamma=variant.get("dmpo_gamma", 0.7),
+        length_normalize=variant.get("length_normalize", False),
+        sft_weight=variant["sft_weight"],
+    )
+    assert loss == pytest.approx(expected, abs=1e-5)
