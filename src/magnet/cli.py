@@ -498,6 +498,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tiny_model(args: argparse.Namespace) -> int:
+    """Build the tiny offline Qwen2 model the CPU recipes, the demo and the tests train."""
+    from magnet.testing import build_tiny_model
+
+    path = build_tiny_model(args.out, seed=args.seed, hidden_size=args.hidden_size, layers=args.layers)
+    print(f"tiny model (hidden {args.hidden_size}, {args.layers} layers, stock Qwen2.5 chat template) in {path}")
+    return 0
+
+
 def cmd_estimate_memory(args: argparse.Namespace) -> int:
     """Per-GPU memory of a training setup, before launching it."""
     from magnet.train.memory import KNOWN_MODELS, ModelShape, TrainSetup, estimate
@@ -700,6 +709,13 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--no-activation-checkpointing", action="store_true")
     memory.add_argument("--eager-attention", action="store_true", help="attention without flash/SDPA kernels")
     memory.set_defaults(run=cmd_estimate_memory)
+
+    tiny = commands.add_parser("tiny-model", help="build the tiny offline model of the CPU recipes and tests")
+    tiny.add_argument("--out", required=True, help="folder to save the model and tokenizer to")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--hidden-size", type=int, default=64)
+    tiny.add_argument("--layers", type=int, default=2)
+    tiny.set_defaults(run=cmd_tiny_model)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")

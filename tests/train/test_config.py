@@ -23,7 +23,8 @@ def test_yaml_and_overrides(tmp_path):
     )
     assert script.datasets == ["runs/synth/datasets/sft"] and script.tool_format == "native"
     assert config.learning_rate == 2e-5 and config.num_train_epochs == 2 and config.assistant_only_loss
-    assert isinstance(config, SFTConfig) and config.max_length == 8172 and config.warmup_ratio == 0.1
+    assert isinstance(config, SFTConfig) and config.max_length == 8172 and config.warmup_steps == 0.1
+    assert config.get_warmup_steps(1000) == 100  # the paper's 10% warm-up is what the scheduler gets
 
 
 def test_mdpo_config_extends_dpo_config(tmp_path):

@@ -61,7 +61,10 @@ class MagnetSFTConfig(SFTConfig):
     the loss on every assistant turn."""
 
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (the paper: 1e-5)."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "Warm-up share of the steps (the paper: 0.1)."})
+    warmup_steps: float = field(
+        default=0.1,
+        metadata={"help": "Warm-up: a share of the training steps when below 1 (the paper: 0.1), else a step count."},
+    )
     lr_scheduler_type: str = field(default="linear", metadata={"help": "Decay after warm-up (the paper: linear)."})
     num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs (the paper: 1)."})
     max_length: int | None = field(default=8172, metadata={"help": "Longest tokenized row (the paper: 8,172)."})

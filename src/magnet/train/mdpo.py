@@ -30,14 +30,22 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from accelerate.utils import is_peft_model
-from transformers import AutoTokenizer
-from trl import DPOTrainer
+from transformers import AutoTokenizer, set_seed
+from trl import DPOTrainer, ModelConfig, get_peft_config, get_quantization_config
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
 
 from magnet.errors import MagnetError
-from magnet.train.config import MDPOConfig
+from magnet.train.config import MDPOConfig, ScriptArguments
+from magnet.train.loading import (
+    PREFERENCE_REQUIRED,
+    load_datasets,
+    load_tokenizer,
+    model_init_kwargs,
+    resume_checkpoint,
+)
+from magnet.train.outputs import finish_training
 from magnet.train.templates import training_template
 from magnet.train.tokenize import PREFERENCE_COLUMNS, tokenize_preferences
 
@@ -306,3 +314,33 @@ class MultiTurnDPOTrainer(DPOTrainer):
         self._metrics[mode]["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
         self._metrics[mode]["logps/chosen"].append(gather(chosen.detach()).mean().item())
         self._metrics[mode]["logps/rejected"].append(gather(rejected.detach()).mean().item())
+
+
+def build_mdpo_trainer(
+    script_args: ScriptArguments, training_args: MDPOConfig, model_args: ModelConfig
+) -> MultiTurnDPOTrainer:
+    """``MultiTurnDPOTrainer`` on the recipe's preference datasets. The model is the SFT model; the reference is
+    a frozen copy of it, or the same model with the adapter disabled when ``use_peft`` is on."""
+    set_seed(training_args.seed)
+    tokenizer = load_tokenizer(model_args, training_args.trust_remote_code)
+    train, evaluation = load_datasets(script_args, PREFERENCE_REQUIRED, training_args.seed)
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args.trust_remote_code)
+    return MultiTurnDPOTrainer(
+        model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+        tool_format=script_args.tool_format,
+    )
+
+
+def run_mdpo(script_args: ScriptArguments, training_args: MDPOConfig, model_args: ModelConfig) -> dict[str, Any]:
+    """Train, resuming from the last checkpoint in ``output_dir`` if there is one, then save. Returns the
+    metrics."""
+    trainer = build_mdpo_trainer(script_args, training_args, model_args)
+    checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    return finish_training(trainer, result, script_args, "mdpo")

@@ -1,0 +1,52 @@
+"""After training: the model, its metrics and state, a model card, the recipe that made it, and the hub.
+
+``magnet.json`` beside the weights records how the model was trained (the tool format above all), so that the
+evaluation renders its prompts the same way without being told.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from magnet.files import write_atomic
+from magnet.train.config import ScriptArguments
+
+TRAINING_RECORD = "magnet.json"
+
+
+def read_training_record(model_dir: str | Path) -> dict[str, Any]:
+    """What ``finish_training`` recorded about a model ({} for a model Magnet did not train)."""
+    path = Path(model_dir) / TRAINING_RECORD
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def finish_training(trainer: Any, result: Any, script_args: ScriptArguments, stage: str) -> dict[str, float]:
+    """Save weights, tokenizer, metrics, trainer state and a model card; evaluate and push when asked. Returns the
+    training metrics (and the evaluation's, prefixed ``eval_``)."""
+    args = trainer.args
+    metrics = dict(result.metrics)
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    trainer.save_model(args.output_dir)
+    tags = ["magnet", "tool-use", "function-calling", stage]
+    dataset_name = ", ".join(script_args.datasets)
+    if trainer.is_world_process_zero():
+        trainer.create_model_card(dataset_name=dataset_name, tags=tags)
+        record = {
+            "stage": stage,
+            "tool_format": script_args.tool_format,
+            "script_args": dataclasses.asdict(script_args),
+        }
+        write_atomic(Path(args.output_dir) / TRAINING_RECORD, json.dumps(record, indent=1) + "\n")
+    if args.do_eval and trainer.eval_dataset is not None:
+        evaluation = trainer.evaluate()
+        trainer.log_metrics("eval", evaluation)
+        trainer.save_metrics("eval", evaluation)
+        metrics.update(evaluation)
+    if args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name, tags=tags)
+    return metrics

@@ -1,0 +1,75 @@
+"""Supervised fine-tuning on Magnet's trajectories: ``run_sft`` is what ``recipes/sft.py`` calls.
+
+The rows are rendered in the recipe's tool format and tokenized by Magnet (``magnet.train.tokenize``) with the
+assistant mask of the training template, then handed to TRL's ``SFTTrainer`` already tokenized: TRL turns the
+mask into labels (-100 on system, user and tool tokens), truncates, packs, and trains. Full fine-tuning, LoRA
+and QLoRA come from TRL's ``ModelConfig`` (``use_peft``, ``lora_r``, ``load_in_4bit``, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from transformers import set_seed
+from trl import ModelConfig, SFTTrainer, get_peft_config, get_quantization_config
+
+from magnet.errors import MagnetError
+from magnet.train.config import MagnetSFTConfig, ScriptArguments
+from magnet.train.loading import (
+    SFT_REQUIRED,
+    check_packing,
+    load_datasets,
+    load_tokenizer,
+    model_init_kwargs,
+    resume_checkpoint,
+)
+from magnet.train.outputs import finish_training
+from magnet.train.templates import template_problems, training_template
+from magnet.train.tokenize import tokenize_sft
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_CHECK_ROWS = 16
+
+
+def build_sft_trainer(
+    script_args: ScriptArguments, training_args: MagnetSFTConfig, model_args: ModelConfig
+) -> SFTTrainer:
+    """TRL's ``SFTTrainer`` on the recipe's datasets, tokenized with assistant-only masks."""
+    set_seed(training_args.seed)
+    tokenizer = load_tokenizer(model_args, training_args.trust_remote_code)
+    check_packing(training_args.packing, model_args)
+    train, evaluation = load_datasets(script_args, SFT_REQUIRED, training_args.seed)
+    template = training_template(tokenizer)
+    sample = [train[i] for i in range(min(TEMPLATE_CHECK_ROWS, len(train)))]
+    problems = template_problems(tokenizer, sample, script_args.tool_format, template)
+    if problems:
+        raise MagnetError("the training template cannot be trusted on these rows:\n  " + "\n  ".join(problems))
+    train = tokenize_sft(train, tokenizer, template, script_args.tool_format, training_args.dataset_num_proc)
+    if evaluation is not None:
+        evaluation = tokenize_sft(evaluation, tokenizer, template, script_args.tool_format)
+    if not training_args.assistant_only_loss:  # train on every token: no mask for TRL to apply
+        train = train.remove_columns("assistant_masks")
+        evaluation = evaluation.remove_columns("assistant_masks") if evaluation is not None else None
+    # The masks are in the data already; TRL's own switch would ask for untokenized conversations.
+    training_args.assistant_only_loss = False
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args.trust_remote_code)
+    return SFTTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+    )
+
+
+def run_sft(script_args: ScriptArguments, training_args: MagnetSFTConfig, model_args: ModelConfig) -> dict[str, Any]:
+    """Train, resuming from the last checkpoint in ``output_dir`` if there is one, then save (see
+    ``finish_training``). Returns the metrics."""
+    trainer = build_sft_trainer(script_args, training_args, model_args)
+    checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    return finish_training(trainer, result, script_args, "sft")
