@@ -17,7 +17,7 @@ from trl import ModelConfig, TrlParser
 
 from magnet.errors import MagnetError
 from magnet.train.config import MDPOConfig, ScriptArguments
-from magnet.train.loading import init_cpu_deepspeed
+from magnet.train.loading import init_cpu_deepspeed, shutdown_distributed
 from magnet.train.mdpo import run_mdpo
 
 
@@ -31,6 +31,8 @@ def main() -> int:
     except MagnetError as error:
         print(f"recipes/mdpo.py: {error}", file=sys.stderr)
         return 2
+    finally:
+        shutdown_distributed()
     return 0
 
 

@@ -16,7 +16,7 @@ from trl import ModelConfig, TrlParser
 
 from magnet.errors import MagnetError
 from magnet.train.config import MagnetSFTConfig, ScriptArguments
-from magnet.train.loading import init_cpu_deepspeed
+from magnet.train.loading import init_cpu_deepspeed, shutdown_distributed
 from magnet.train.sft import run_sft
 
 
@@ -30,6 +30,8 @@ def main() -> int:
     except MagnetError as error:
         print(f"recipes/sft.py: {error}", file=sys.stderr)
         return 2
+    finally:
+        shutdown_distributed()
     return 0
 
 

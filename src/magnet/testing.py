@@ -53,7 +53,7 @@ def build_tiny_tokenizer(vocab_size: int = 800):
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=["<|im_start|>"],
-        model_max_length=4096,
+        model_max_length=32768,
     )
     tokenizer.add_tokens(QWEN_TOOL_TOKENS)
     tokenizer.chat_template = qwen2_5_chat_template()
@@ -78,7 +78,7 @@ def build_tiny_model(
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=4096,
+        max_position_embeddings=32768,
         tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

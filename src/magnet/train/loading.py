@@ -16,7 +16,6 @@ from typing import Any
 import datasets
 import torch
 from transformers import AutoTokenizer
-from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig
 
 from magnet.errors import DatasetError, MagnetError
@@ -119,19 +118,32 @@ def check_packing(packing: bool, model_args: ModelConfig) -> None:
         )
 
 
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` folder that was written to the end (the Trainer writes ``trainer_state.json``
+    last); one cut short by a kill is skipped with a warning."""
+    folders = sorted(
+        (p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
+    for folder in folders:
+        if (folder / "trainer_state.json").is_file():
+            return str(folder)
+        logger.warning("skipping %s: incomplete (no trainer_state.json), probably cut short by a kill", folder)
+    return None
+
+
 def resume_checkpoint(output_dir: str, resume_from_checkpoint: str | bool | None) -> str | None:
-    """The checkpoint to resume from: the one asked for, else the last one in ``output_dir`` (a rerun of the same
-    command continues where it stopped); ``resume_from_checkpoint: false`` starts afresh."""
+    """The checkpoint to resume from: the one asked for, else the last complete one in ``output_dir`` (a rerun of
+    the same command continues where it stopped); ``resume_from_checkpoint: false`` starts afresh."""
     if resume_from_checkpoint is False or str(resume_from_checkpoint).lower() == "false":
         return None
     if resume_from_checkpoint and str(resume_from_checkpoint).lower() != "true":
         return str(resume_from_checkpoint)
-    if os.path.isdir(output_dir):
-        last = get_last_checkpoint(output_dir)
-        if last is not None:
-            logger.info("resuming from %s", last)
-            return last
-    return None
+    last = last_complete_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if last is not None:
+        logger.info("resuming from %s", last)
+    return last
 
 
 def init_cpu_deepspeed() -> None:
@@ -141,3 +153,10 @@ def init_cpu_deepspeed() -> None:
         import deepspeed
 
         deepspeed.init_distributed(dist_backend="gloo")
+
+
+def shutdown_distributed() -> None:
+    """Close the process group before the interpreter exits: DeepSpeed's gloo groups abort the process
+    ("terminate called without an active exception") when they are torn down at exit instead."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

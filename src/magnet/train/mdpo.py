@@ -342,5 +342,11 @@ def run_mdpo(script_args: ScriptArguments, training_args: MDPOConfig, model_args
     metrics."""
     trainer = build_mdpo_trainer(script_args, training_args, model_args)
     checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
+    logger.info(
+        "training on %d process(es), %s%s",
+        trainer.accelerator.num_processes,
+        trainer.accelerator.distributed_type,
+        f", resuming from {checkpoint}" if checkpoint else "",
+    )
     result = trainer.train(resume_from_checkpoint=checkpoint)
     return finish_training(trainer, result, script_args, "mdpo")
