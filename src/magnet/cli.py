@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from magnet.errors import MagnetError
 from magnet.files import write_jsonl
@@ -507,40 +508,68 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_estimate_memory(args: argparse.Namespace) -> int:
-    """Per-GPU memory of a training setup, before launching it."""
-    from magnet.train.memory import KNOWN_MODELS, ModelShape, TrainSetup, estimate
+def _read_yaml(path: str, flag: str) -> dict[str, Any]:
+    import yaml
 
-    if args.model in KNOWN_MODELS:
-        shape = KNOWN_MODELS[args.model]
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise MagnetError(f"{flag} {path}: {error}") from None
+    if not isinstance(loaded, dict):
+        raise MagnetError(f"{flag} {path}: expected a mapping of settings")
+    return loaded
+
+
+def cmd_estimate_memory(args: argparse.Namespace) -> int:
+    """Per-GPU memory of a training setup, before launching it: from a recipe and an accelerate config, or from
+    the flags."""
+    import dataclasses
+
+    from magnet.train.memory import KNOWN_MODELS, ModelShape, TrainSetup, estimate, known_model, setup_from_recipe
+
+    if args.recipe:
+        recipe = _read_yaml(args.recipe, "--recipe")
+        accelerate = _read_yaml(args.accelerate, "--accelerate") if args.accelerate else None
+        setup = setup_from_recipe(recipe, accelerate)
+        if args.gpus:
+            setup = dataclasses.replace(setup, gpus=args.gpus, gpus_per_node=min(setup.gpus_per_node, args.gpus))
+        model = args.model or str(recipe.get("model_name_or_path", ""))
+    else:
+        model = args.model or "qwen2.5-coder-14b"
+        setup = TrainSetup(
+            gpus=args.gpus or 8,
+            gpus_per_node=args.gpus_per_node,
+            zero_stage=args.zero,
+            offload_optimizer=args.offload_optimizer,
+            offload_params=args.offload_params,
+            lora_rank=args.lora_rank,
+            micro_batch=args.micro_batch,
+            seq_len=args.seq_len,
+            activation_checkpointing=not args.no_activation_checkpointing,
+            flash_attention=not args.eager_attention,
+            dpo=args.dpo,
+            precompute_ref=args.precompute_ref,
+        )
+    key = model if model in KNOWN_MODELS else None
+    if key is None and not Path(model, "config.json").is_file():
+        key = known_model(model)
+    if key is not None:
+        shape = KNOWN_MODELS[key]
     else:
         from transformers import AutoConfig
 
         try:
-            shape = ModelShape.from_config(AutoConfig.from_pretrained(args.model))
+            shape = ModelShape.from_config(AutoConfig.from_pretrained(model))
         except OSError as error:
             raise MagnetError(
-                f"--model {args.model!r}: not one of {sorted(KNOWN_MODELS)} and no config there ({error})"
+                f"model {model!r}: not one of {sorted(KNOWN_MODELS)} and no config there ({error})"
             ) from None
-    setup = TrainSetup(
-        gpus=args.gpus,
-        gpus_per_node=args.gpus_per_node,
-        zero_stage=args.zero,
-        offload_optimizer=args.offload_optimizer,
-        offload_params=args.offload_params,
-        lora_rank=args.lora_rank,
-        micro_batch=args.micro_batch,
-        seq_len=args.seq_len,
-        activation_checkpointing=not args.no_activation_checkpointing,
-        flash_attention=not args.eager_attention,
-        dpo=args.dpo,
-        precompute_ref=args.precompute_ref,
-    )
     result = estimate(shape, setup)
-    kind = ("mDPO" if args.dpo else "SFT") + (f", LoRA r={args.lora_rank}" if args.lora_rank else ", full")
+    kind = ("mDPO" if setup.dpo else "SFT") + (f", LoRA r={setup.lora_rank}" if setup.lora_rank else ", full")
     print(
-        f"{args.model}: {shape.params / 1e9:.2f}B parameters; {kind}; ZeRO-{args.zero} on {args.gpus} GPUs; "
-        f"micro-batch {args.micro_batch} x {args.seq_len} tokens"
+        f"{model}: {shape.params / 1e9:.2f}B parameters; {kind}; ZeRO-{setup.zero_stage}"
+        f"{' + offload' if setup.offload_optimizer or setup.offload_params else ''} on {setup.gpus} GPUs; "
+        f"micro-batch {setup.micro_batch} x {setup.seq_len} tokens"
     )
     print(result.table())
     return 0
@@ -695,8 +724,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=cmd_stats)
 
     memory = commands.add_parser("estimate-memory", help="per-GPU memory of a training setup, before launching it")
-    memory.add_argument("--model", default="qwen2.5-coder-14b", help="a known model name or a local model folder")
-    memory.add_argument("--gpus", type=int, default=8)
+    memory.add_argument("--recipe", help="a training recipe YAML (recipes/*/sft.yaml or mdpo.yaml): the setup from it")
+    memory.add_argument("--accelerate", help="an accelerate config YAML (recipes/accelerate/*.yaml), with --recipe")
+    memory.add_argument("--model", help="a known model name or a local model folder (default: the recipe's)")
+    memory.add_argument("--gpus", type=int, help="number of GPUs (default: 8, or the accelerate config's)")
     memory.add_argument("--gpus-per-node", type=int, default=8)
     memory.add_argument("--zero", type=int, default=3, choices=[0, 1, 2, 3], help="DeepSpeed ZeRO stage")
     memory.add_argument("--offload-optimizer", action="store_true")

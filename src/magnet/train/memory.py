@@ -5,13 +5,16 @@ trained parameter spread over the GPUs, plus the 16-bit weights or the largest l
 adapter is trained, over frozen 16-bit base weights. Magnet adds what DeepSpeed leaves out: the reference model
 of full-parameter DPO (none under LoRA, where the reference is the adapter-disabled base; none when reference
 log-probs are precomputed), activations (with activation checkpointing, one hidden state per layer plus one
-layer's recomputation, after Korthikanti et al. 2022), and the fp32 logits over the vocabulary, which for Qwen2.5's
-152k vocabulary dominate at 8k tokens. DPO doubles the sequences of a step (chosen and rejected).
+layer's recomputation, after Korthikanti et al. 2022), and the LM head's working memory: TRL's trainers (1.16) score
+tokens with a fused head (``trl.kernels.chunked_logprob``) that projects fp32 tiles of 4,096 tokens x 32,768
+vocabulary entries, forward and backward, and never holds the full logits (which for Qwen2.5's 152k vocabulary
+would be 5 GB per 8k-token sequence). DPO doubles the sequences of a step (chosen and rejected).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +79,10 @@ KNOWN_MODELS = {
     "qwen2.5-coder-14b": ModelShape(14_770_033_664, 48, 5120, 40, 8, 13824, 152064),
     "qwen2.5-coder-7b": ModelShape(7_615_616_512, 28, 3584, 28, 4, 18944, 152064),
 }
+
+
+FUSED_HEAD_TOKENS = 4096  # trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE
+FUSED_HEAD_VOCAB = 32768  # trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE
 
 
 @dataclass(frozen=True)
@@ -157,5 +164,50 @@ def estimate(shape: ModelShape, setup: TrainSetup) -> MemoryEstimate:
         activations = shape.layers * tokens * shape.hidden * 2 + per_layer_full
     else:
         activations = shape.layers * per_layer_full
-    logits = tokens * shape.vocab * 4 * 2  # fp32 logits and their log-softmax
+    # the fused head's fp32 tile (forward, and its gradient in backward), plus per-token fp32 statistics
+    logits = min(tokens, FUSED_HEAD_TOKENS) * min(shape.vocab, FUSED_HEAD_VOCAB) * 4 * 2 + tokens * 4 * 8
     return MemoryEstimate(_model_states(shape, setup), int(reference), int(activations), int(logits))
+
+
+FLASH_KERNELS = ("flash_attention_2", "flash_attention_3", "sdpa")
+
+
+def known_model(name: str) -> str | None:
+    """The ``KNOWN_MODELS`` key a model id or output folder names (``Qwen/Qwen2.5-Coder-14B-Instruct`` and
+    ``runs/qwen2.5-coder-14b-magnet-sft`` are both ``qwen2.5-coder-14b``), or None."""
+    lowered = name.lower()
+    return next((key for key in KNOWN_MODELS if key in lowered), None)
+
+
+def setup_from_recipe(recipe: Mapping[str, Any], accelerate: Mapping[str, Any] | None = None) -> TrainSetup:
+    """The ``TrainSetup`` a training recipe (``recipes/*/sft.yaml``/``mdpo.yaml``) and an accelerate config
+    (``recipes/accelerate/*.yaml``) describe. Without an accelerate config: one process, no sharding."""
+    accelerate = accelerate or {}
+    processes = int(accelerate.get("num_processes", 1))
+    machines = max(1, int(accelerate.get("num_machines", 1)))
+    kind = accelerate.get("distributed_type", "NO")
+    zero, offload_optimizer, offload_params = 0, False, False
+    if kind == "DEEPSPEED":
+        deepspeed = accelerate.get("deepspeed_config") or {}
+        zero = int(deepspeed.get("zero_stage", 0))
+        offload_optimizer = str(deepspeed.get("offload_optimizer_device", "none")).lower() not in ("none", "")
+        offload_params = str(deepspeed.get("offload_param_device", "none")).lower() not in ("none", "")
+    elif kind == "FSDP":
+        fsdp = accelerate.get("fsdp_config") or {}
+        zero = 3 if str(fsdp.get("fsdp_sharding_strategy", "FULL_SHARD")) in ("FULL_SHARD", "1") else 2
+        offload_params = offload_optimizer = bool(fsdp.get("fsdp_offload_params", False))
+    checkpointing = recipe.get("activation_checkpointing", recipe.get("gradient_checkpointing", True))
+    return TrainSetup(
+        gpus=processes,
+        gpus_per_node=max(1, processes // machines),
+        zero_stage=zero,
+        offload_optimizer=offload_optimizer,
+        offload_params=offload_params,
+        lora_rank=int(recipe.get("lora_r", 16)) if recipe.get("use_peft") else 0,
+        micro_batch=int(recipe.get("per_device_train_batch_size", 8)),
+        seq_len=int(recipe.get("max_length") or 1024),
+        activation_checkpointing=bool(checkpointing),
+        flash_attention=recipe.get("attn_implementation") in FLASH_KERNELS,
+        dpo=any(key in recipe for key in ("beta", "mdpo_loss", "sft_weight", "loss_type")),
+        precompute_ref=bool(recipe.get("precompute_ref_log_probs", False)),
+    )
