@@ -336,3 +336,42 @@ def test_multi_turn_loss_equals_a_direct_computation(
         sft_weight=variant["sft_weight"],
     )
     assert loss == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("use_lora", [False, True])
+def test_precomputed_reference_log_probs_give_the_same_loss(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, use_lora
+):
+    from peft import LoraConfig
+
+    pairs = sorted(preference_rows, key=lambda p: len(str(p)))[:4]
+    base = load(tiny_model_dir)
+    policy = perturbed(base)
+    losses = []
+    for precompute in (True, False):
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+        trainer = MultiTurnDPOTrainer(
+            copy.deepcopy(base if use_lora else policy),
+            ref_model=None if use_lora else copy.deepcopy(base),
+            args=mdpo_args(
+                tmp_path / str(precompute),
+                precompute_ref_log_probs=precompute,
+                per_device_train_batch_size=4,
+                mdpo_loss="dmpo",
+            ),
+            train_dataset=preference_dataset(pairs),
+            processing_class=tokenizer,
+            peft_config=lora if use_lora else None,
+        )
+        if use_lora:  # move the adapter away from zero so that policy and reference differ
+            with torch.no_grad():
+                for name, parameter in trainer.model.named_parameters():
+                    if "lora_B" in name:
+                        parameter.fill_(0.01)
+        examples = [trainer.train_dataset[i] for i in range(len(pairs))]
+        assert ("ref_chosen_logps" in examples[0]) == precompute
+        batch = trainer.data_collator(examples)
+        trainer.model.eval()
+        with torch.no_grad():
+            losses.append(trainer.compute_loss(trainer.model, batch).item())
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
