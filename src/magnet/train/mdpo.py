@@ -36,6 +36,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
 
+from magnet.data.render import TOOL_FORMATS
 from magnet.errors import MagnetError
 from magnet.train.config import MDPOConfig, ScriptArguments
 from magnet.train.loading import (
@@ -157,6 +158,8 @@ class MultiTurnDPOTrainer(DPOTrainer):
         if not isinstance(args, MDPOConfig):
             raise MagnetError("MultiTurnDPOTrainer needs an MDPOConfig (magnet.train.config.MDPOConfig)")
         _check_supported(args)
+        if tool_format not in TOOL_FORMATS:
+            raise MagnetError(f"tool_format must be one of {TOOL_FORMATS}, got {tool_format!r}")
         if processing_class is None:
             name = model if isinstance(model, str) else model.config._name_or_path
             processing_class = AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
