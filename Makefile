@@ -39,9 +39,11 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 DEMO_DIR ?= runs/demo
+DEMO_STEPS ?= 12
 
 # What exists so far, end to end on CPU: the function pool, its chains, calls executed against it, the function
-# graph, reshaped signature paths, and `magnet synth` from the pool to HF datasets (offline backend).
+# graph, reshaped signature paths, `magnet synth` from the pool to HF datasets (offline backend), then the SFT and
+# mDPO recipes on a tiny model through `accelerate launch` with 2 processes (the 14B recipes' code path).
 demo: install
 	mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/magnet pool
@@ -55,7 +57,14 @@ demo: install
 	$(VENV)/bin/magnet synth --config recipes/synth/demo.yaml --out $(DEMO_DIR)/synth
 	$(VENV)/bin/magnet show $(DEMO_DIR)/synth/episodes --n 2 --kind multi_turn
 	$(VENV)/bin/magnet stats $(DEMO_DIR)/synth/datasets/sft --plot $(DEMO_DIR)/sft_stats.png
-	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, synth/ (episodes, positives, negatives, datasets, report.md)"
+	$(VENV)/bin/magnet tiny-model --out $(DEMO_DIR)/tiny-model
+	OMP_NUM_THREADS=1 $(VENV)/bin/accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes 2 \
+		--mixed_precision no recipes/sft.py --config recipes/tiny/sft.yaml --max_steps $(DEMO_STEPS) \
+		--model_name_or_path $(DEMO_DIR)/tiny-model --datasets $(DEMO_DIR)/synth/datasets/sft --output_dir $(DEMO_DIR)/sft
+	OMP_NUM_THREADS=1 $(VENV)/bin/accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes 2 \
+		--mixed_precision no recipes/mdpo.py --config recipes/tiny/mdpo.yaml --max_steps $(DEMO_STEPS) \
+		--model_name_or_path $(DEMO_DIR)/sft --datasets $(DEMO_DIR)/synth/datasets/preference --output_dir $(DEMO_DIR)/mdpo
+	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, synth/ (episodes, positives, negatives, datasets, report.md), tiny-model/, sft/ and mdpo/ (trained tiny models, trainer_state.json with the losses)"
 
 bench: install
 	$(PY) benchmarks/run_all.py
