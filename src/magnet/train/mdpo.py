@@ -44,9 +44,8 @@ from magnet.train.loading import (
     load_datasets,
     load_tokenizer,
     model_init_kwargs,
-    resume_checkpoint,
 )
-from magnet.train.outputs import finish_training
+from magnet.train.outputs import train_and_save
 from magnet.train.templates import training_template
 from magnet.train.tokenize import PREFERENCE_COLUMNS, tokenize_preferences
 
@@ -343,13 +342,4 @@ def build_mdpo_trainer(
 def run_mdpo(script_args: ScriptArguments, training_args: MDPOConfig, model_args: ModelConfig) -> dict[str, Any]:
     """Train, resuming from the last checkpoint in ``output_dir`` if there is one, then save. Returns the
     metrics."""
-    trainer = build_mdpo_trainer(script_args, training_args, model_args)
-    checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
-    logger.info(
-        "training on %d process(es), %s%s",
-        trainer.accelerator.num_processes,
-        trainer.accelerator.distributed_type,
-        f", resuming from {checkpoint}" if checkpoint else "",
-    )
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    return finish_training(trainer, result, script_args, "mdpo")
+    return train_and_save(build_mdpo_trainer(script_args, training_args, model_args), script_args, "mdpo")

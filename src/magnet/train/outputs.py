@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from magnet.files import write_atomic
 from magnet.train.config import ScriptArguments
+from magnet.train.loading import resume_checkpoint
+
+logger = logging.getLogger(__name__)
 
 TRAINING_RECORD = "magnet.json"
 
@@ -50,3 +54,16 @@ def finish_training(trainer: Any, result: Any, script_args: ScriptArguments, sta
     if args.push_to_hub:
         trainer.push_to_hub(dataset_name=dataset_name, tags=tags)
     return metrics
+
+
+def train_and_save(trainer: Any, script_args: ScriptArguments, stage: str) -> dict[str, float]:
+    """Train (resuming from the last complete checkpoint in ``output_dir``, if any), then ``finish_training``."""
+    checkpoint = resume_checkpoint(trainer.args.output_dir, trainer.args.resume_from_checkpoint)
+    logger.info(
+        "training on %d process(es), %s%s",
+        trainer.accelerator.num_processes,
+        trainer.accelerator.distributed_type,
+        f", resuming from {checkpoint}" if checkpoint else "",
+    )
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    return finish_training(trainer, result, script_args, stage)

@@ -8,7 +8,6 @@ and QLoRA come from TRL's ``ModelConfig`` (``use_peft``, ``lora_r``, ``load_in_4
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from transformers import set_seed
@@ -22,13 +21,10 @@ from magnet.train.loading import (
     load_datasets,
     load_tokenizer,
     model_init_kwargs,
-    resume_checkpoint,
 )
-from magnet.train.outputs import finish_training
+from magnet.train.outputs import train_and_save
 from magnet.train.templates import template_problems, training_template
 from magnet.train.tokenize import tokenize_sft
-
-logger = logging.getLogger(__name__)
 
 TEMPLATE_CHECK_ROWS = 16
 
@@ -69,13 +65,4 @@ def build_sft_trainer(
 def run_sft(script_args: ScriptArguments, training_args: MagnetSFTConfig, model_args: ModelConfig) -> dict[str, Any]:
     """Train, resuming from the last checkpoint in ``output_dir`` if there is one, then save (see
     ``finish_training``). Returns the metrics."""
-    trainer = build_sft_trainer(script_args, training_args, model_args)
-    checkpoint = resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint)
-    logger.info(
-        "training on %d process(es), %s%s",
-        trainer.accelerator.num_processes,
-        trainer.accelerator.distributed_type,
-        f", resuming from {checkpoint}" if checkpoint else "",
-    )
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    return finish_training(trainer, result, script_args, "sft")
+    return train_and_save(build_sft_trainer(script_args, training_args, model_args), script_args, "sft")
