@@ -6,6 +6,8 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.magnet-installed
 TORCH_VERSION := 2.13.0
 BFCL_EVAL_VERSION := 2025.8.6.2
+# What BFCL's prompt helpers and Java/JavaScript answer parsers import (its other dependencies are not needed).
+BFCL_PARSERS := tenacity==9.2.1 tree_sitter==0.21.3 tree-sitter-java==0.21.0 tree-sitter-javascript==0.21.4
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -15,13 +17,13 @@ export TOKENIZERS_PARALLELISM := false
 install: $(STAMP)
 
 # Re-runs only when the dependencies change; torch first (the CPU wheel on disk) so nothing pulls a CUDA build.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
-	$(PIP) install -q --no-deps bfcl-eval==$(BFCL_EVAL_VERSION)
+	$(PIP) install -q --no-deps bfcl-eval==$(BFCL_EVAL_VERSION) $(BFCL_PARSERS)
 	$(PIP) install -q -c constraints.txt mpmath
-	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker"
+	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker, bfcl_eval.model_handler.utils"
 	touch $(STAMP)
 
 test: install

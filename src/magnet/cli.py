@@ -508,6 +508,78 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_runner(args: argparse.Namespace):
+    """The runner ``magnet eval bfcl`` asked for, and the tool format it uses."""
+    from magnet.eval.runners import ReferenceRunner, SilentRunner, endpoint_runner, local_runner
+    from magnet.llm.cache import RequestCache
+    from magnet.train.outputs import read_training_record
+
+    chosen = [
+        flag
+        for flag, value in (("--model", args.model), ("--endpoint", args.endpoint), ("--runner", args.runner))
+        if value
+    ]
+    if len(chosen) != 1:
+        raise MagnetError("give exactly one of --model PATH, --endpoint URL or --runner reference|silent")
+    tool_format = args.tool_format
+    if args.model:
+        if not Path(args.model).exists():
+            raise MagnetError(f"--model {args.model}: no such folder (models load from a local path here)")
+        recorded = read_training_record(args.model).get("tool_format")
+        if tool_format and recorded and tool_format != recorded:
+            logging.getLogger(__name__).warning(
+                "--tool-format %s differs from the %s the model was trained with (magnet.json)", tool_format, recorded
+            )
+        tool_format = tool_format or recorded or "bfcl_prompt"
+        cache = RequestCache(args.cache) if args.cache else None
+        return local_runner(
+            args.model,
+            tool_format=tool_format,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            cache=cache,
+        )
+    tool_format = tool_format or "bfcl_prompt"
+    if args.endpoint:
+        if not args.served_model:
+            raise MagnetError("--endpoint needs --served-model, the model name the endpoint serves")
+        cache = RequestCache(args.cache) if args.cache else None
+        return endpoint_runner(
+            args.served_model,
+            args.endpoint,
+            tool_format=tool_format,
+            api_key_env=args.api_key_env,
+            max_concurrency=args.concurrency,
+            max_tokens=args.max_new_tokens,
+            cache=cache,
+        )
+    return (ReferenceRunner if args.runner == "reference" else SilentRunner)(tool_format=tool_format)
+
+
+def cmd_eval_bfcl(args: argparse.Namespace) -> int:
+    """Evaluate a model (or a harness-check runner) on BFCL and print the Table 2 summary."""
+    from magnet.eval.bfcl import evaluate_bfcl
+
+    runner = _eval_runner(args)
+    out = args.out or str(Path("runs") / "eval" / Path(str(runner.name).split(":")[-1]).name)
+    result = evaluate_bfcl(
+        runner,
+        out,
+        categories=[name for name in args.categories.split(",") if name.strip()],
+        limit=args.limit,
+        version=args.bfcl_version,
+        concurrency=args.concurrency,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(result.markdown)
+    print(f"results in {result.out_dir}/results/, summary in {result.out_dir}/summary.md and summary.json")
+    if result.failed:
+        print(f"{len(result.failed)} entries had a failed model request; rerun the same command to retry them")
+        return 1
+    return 0
+
+
 def _read_yaml(path: str, flag: str) -> dict[str, Any]:
     import yaml
 
@@ -740,6 +812,38 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--no-activation-checkpointing", action="store_true")
     memory.add_argument("--eager-attention", action="store_true", help="attention without flash/SDPA kernels")
     memory.set_defaults(run=cmd_estimate_memory)
+
+    evaluate = commands.add_parser("eval", help="evaluate a model")
+    eval_commands = evaluate.add_subparsers(dest="eval_command", required=True)
+    bfcl = eval_commands.add_parser(
+        "bfcl", help="BFCL-v3 (multi-turn and single-turn) with bfcl-eval's data and checkers; resumable"
+    )
+    bfcl.add_argument("--model", help="a local model folder (transformers), e.g. the output of recipes/mdpo.py")
+    bfcl.add_argument("--endpoint", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM)")
+    bfcl.add_argument("--served-model", help="with --endpoint: the model name the endpoint serves")
+    bfcl.add_argument("--runner", choices=["reference", "silent"], help="harness checks instead of a model")
+    bfcl.add_argument(
+        "--tool-format",
+        choices=["bfcl_prompt", "native"],
+        help="how tools and calls are shown (default: the format in the model's magnet.json, else bfcl_prompt)",
+    )
+    bfcl.add_argument(
+        "--categories",
+        default="all",
+        help="comma-separated categories or collections: all, multi_turn, single_turn, live, non_live, python, "
+        "or names such as simple, live_multiple, multi_turn_base (default: all)",
+    )
+    bfcl.add_argument("--limit", type=int, help="only the first N entries of each category")
+    bfcl.add_argument("--bfcl-version", choices=["v3", "v4"], help="BFCL data version (default v3 when installed)")
+    bfcl.add_argument("--out", help="output folder (default runs/eval/<model name>)")
+    bfcl.add_argument("--concurrency", type=int, default=8, help="entries in flight at once (default 8)")
+    bfcl.add_argument("--max-new-tokens", type=int, default=512, help="longest answer per step (default 512)")
+    bfcl.add_argument("--batch-size", type=int, default=8, help="--model: prompts generated together (default 8)")
+    bfcl.add_argument("--api-key-env", default="OPENAI_API_KEY", help="--endpoint: variable holding the API key")
+    bfcl.add_argument("--cache", help="request cache file (answers reused on a rerun)")
+    bfcl.add_argument("--overwrite", action="store_true", help="discard results already in --out")
+    bfcl.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bfcl.set_defaults(run=cmd_eval_bfcl)
 
     tiny = commands.add_parser("tiny-model", help="build the tiny offline model of the CPU recipes and tests")
     tiny.add_argument("--out", required=True, help="folder to save the model and tokenizer to")

@@ -5,7 +5,9 @@
   prompt is BFCL's own, listing the functions as BFCL's handler does (its func-doc types, the "Python 3 syntax"
   hint, Python ``repr`` of the list); calls are text ``[f(a=1), g(b='x')]``; each tool output is a ``tool``
   message named after the call that made it, as BFCL's local-model handler adds execution results; functions
-  added at a later turn (miss_func) are listed in that turn's user message, as BFCL does.
+  added at a later turn (miss_func) are listed in that turn's user message, as BFCL does. A row whose
+  ``meta.bfcl_docs`` maps a function name to BFCL's own func doc (evaluation rows built from BFCL's files) lists
+  that doc verbatim: BFCL types such as ``tuple`` and ``any`` have no exact JSON Schema twin.
 
 The texts below are BFCL's (bfcl-eval 2025.8.6.2, ``constants/default_prompts.py``); a test checks them against
 the installed package.
@@ -68,9 +70,14 @@ def bfcl_function_doc(tool: Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def bfcl_system_prompt(tools: Sequence[Mapping[str, Any]]) -> str:
-    """BFCL's prompting-mode system prompt for these tools."""
-    return BFCL_SYSTEM_PROMPT.format(functions=[bfcl_function_doc(tool) for tool in tools])
+def _listed_doc(tool: Mapping[str, Any], docs: Mapping[str, Any]) -> dict[str, Any]:
+    name = tool.get("function", tool)["name"]
+    return docs[name] if name in docs else bfcl_function_doc(tool)
+
+
+def bfcl_system_prompt(tools: Sequence[Mapping[str, Any]], docs: Mapping[str, Any] | None = None) -> str:
+    """BFCL's prompting-mode system prompt for these tools (``docs``: func docs to list verbatim, by name)."""
+    return BFCL_SYSTEM_PROMPT.format(functions=[_listed_doc(tool, docs or {}) for tool in tools])
 
 
 def _added_tools(meta: Mapping[str, Any] | None) -> dict[int, list[Mapping[str, Any]]]:
@@ -81,7 +88,8 @@ def _added_tools(meta: Mapping[str, Any] | None) -> dict[int, list[Mapping[str, 
 def render_bfcl_prompt(row: Mapping[str, Any], messages_key: str = "messages") -> list[dict[str, Any]]:
     """The row's conversation in BFCL's prompting mode (see the module docstring)."""
     added = _added_tools(row.get("meta"))
-    rendered: list[dict[str, Any]] = [{"role": "system", "content": bfcl_system_prompt(row.get("tools") or [])}]
+    docs = (row.get("meta") or {}).get("bfcl_docs") or {}
+    rendered: list[dict[str, Any]] = [{"role": "system", "content": bfcl_system_prompt(row.get("tools") or [], docs)}]
     call_text: dict[str, str] = {}
     user_turn = -1
     for index, message in enumerate(row[messages_key]):
@@ -92,11 +100,11 @@ def render_bfcl_prompt(row: Mapping[str, Any], messages_key: str = "messages") -
             user_turn += 1
             content = message.get("content") or ""
             if user_turn in added:
-                docs = [bfcl_function_doc(tool) for tool in added[user_turn]]
+                listed = [_listed_doc(tool, docs) for tool in added[user_turn]]
                 content = (
-                    BFCL_FUNCTIONS_ADDED_PROMPTING.format(functions=docs)
+                    BFCL_FUNCTIONS_ADDED_PROMPTING.format(functions=listed)
                     if content == BFCL_FUNCTIONS_ADDED
-                    else f"{docs}\n{content}"
+                    else f"{listed}\n{content}"
                 )
             rendered.append({"role": "user", "content": content})
         elif role == "assistant":

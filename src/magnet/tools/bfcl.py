@@ -84,7 +84,7 @@ def bfcl_versions() -> list[str]:
     return sorted({version for version in ("v3", "v4") if any(data.glob(f"BFCL_{version}_multi_turn_*.json"))})
 
 
-def _resolve_version(version: str | None) -> str:
+def resolve_version(version: str | None) -> str:
     available = bfcl_versions()
     if version is None:
         if not available:
@@ -121,7 +121,7 @@ def load_multi_turn_entries(category: str, *, version: str | None = None) -> lis
     """The entries and ground truth of one BFCL multi-turn category (``base``, ``miss_func``, ...)."""
     if category not in MULTI_TURN_CATEGORIES:
         raise ToolkitError(f"unknown multi-turn category {category!r}; choose from {MULTI_TURN_CATEGORIES}")
-    version = _resolve_version(version)
+    version = resolve_version(version)
     data = bfcl_data_dir()
     name = f"BFCL_{version}_multi_turn_{category}.json"
     questions = [json.loads(line) for line in (data / name).read_text().splitlines() if line.strip()]

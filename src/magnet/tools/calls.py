@@ -70,8 +70,21 @@ def _dotted_name(node: ast.expr, where: str) -> str:
     raise CallParseError(f"{where}: the function must be a plain or dotted name, got {ast.unparse(node)!r}")
 
 
-def _literal(node: ast.expr, where: str) -> Any:
-    """The value of a literal node; anything that would need evaluation is refused."""
+def _literal(node: ast.expr, where: str, lenient: bool = False) -> Any:
+    """The value of a literal node; anything that would need evaluation is refused.
+
+    ``lenient`` reads values the way BFCL's decoder does where that needs no evaluation: a bare name is its text
+    (``unit=celsius`` -> ``'celsius'``), a call without keyword arguments or a subscript is its source text, and
+    ``...`` is ``'...'``. Operators, lambdas and calls with keyword arguments (which BFCL's decoder evaluates or
+    executes) stay refused.
+    """
+    if lenient:
+        if isinstance(node, ast.Name):
+            return node.id
+        if (isinstance(node, ast.Call) and not node.keywords) or isinstance(node, ast.Subscript):
+            return ast.unparse(node)
+        if isinstance(node, ast.Constant) and node.value is Ellipsis:
+            return "..."
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool | int | str) or value is None:
@@ -91,16 +104,16 @@ def _literal(node: ast.expr, where: str) -> Any:
             return -operand.value if isinstance(node.op, ast.USub) else operand.value
         raise CallParseError(f"{where}: a sign applies only to a number, got {ast.unparse(node)!r}")
     if isinstance(node, ast.List | ast.Tuple):
-        return [_literal(item, f"{where}[{index}]") for index, item in enumerate(node.elts)]
+        return [_literal(item, f"{where}[{index}]", lenient) for index, item in enumerate(node.elts)]
     if isinstance(node, ast.Dict):
         result: dict[str, Any] = {}
         for key_node, value_node in zip(node.keys, node.values, strict=True):
             if key_node is None:
                 raise CallParseError(f"{where}: '**' unpacking is not allowed in a dict")
-            key = _literal(key_node, f"{where} key")
+            key = _literal(key_node, f"{where} key", lenient)
             if not isinstance(key, str):
                 raise CallParseError(f"{where}: dict keys must be strings, got {key!r}")
-            result[key] = _literal(value_node, f"{where}[{key!r}]")
+            result[key] = _literal(value_node, f"{where}[{key!r}]", lenient)
         return result
     kind = {
         ast.Name: "a variable name",
@@ -127,14 +140,17 @@ def _strip_wrapping(text: str) -> str:
     return text
 
 
-def parse_calls(text: str, *, parameter_order: Mapping[str, Sequence[str]] | None = None) -> list[FunctionCall]:
+def parse_calls(
+    text: str, *, parameter_order: Mapping[str, Sequence[str]] | None = None, lenient: bool = False
+) -> list[FunctionCall]:
     """Parse BFCL's text form ``[f(a=1, b='x'), g()]`` into calls, without evaluating anything.
 
     The brackets may be left out for a single call (``f(a=1)``), and a Markdown code fence around the list is
     removed. ``[]`` parses to no calls. Argument values must be literals. Positional arguments (BFCL's own
     ground truth has a few, e.g. ``sort('report.pdf')``) are bound to names only when ``parameter_order`` gives
     the function's parameter names in signature order (``Environment.parameter_order()``); otherwise they are an
-    error.
+    error. ``lenient`` reads what BFCL's own decoder accepts without evaluating it (see ``_literal``) and, like
+    BFCL's decoder, ignores positional arguments; evaluation uses it to score a model as BFCL would.
 
     Example:
         >>> parse_calls("[get_weather(city='Paris', days=3)]")
@@ -150,12 +166,14 @@ def parse_calls(text: str, *, parameter_order: Mapping[str, Sequence[str]] | Non
     if not source.startswith("["):
         source = f"[{source}]"
     try:
-        return _parse_list(source, text, parameter_order)
+        return _parse_list(source, text, parameter_order, lenient)
     except (RecursionError, MemoryError):  # a model stuck in a loop writes absurdly nested text
         raise CallParseError("call text is nested too deeply to be a list of calls") from None
 
 
-def _parse_list(source: str, text: str, parameter_order: Mapping[str, Sequence[str]] | None) -> list[FunctionCall]:
+def _parse_list(
+    source: str, text: str, parameter_order: Mapping[str, Sequence[str]] | None, lenient: bool = False
+) -> list[FunctionCall]:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
@@ -173,7 +191,7 @@ def _parse_list(source: str, text: str, parameter_order: Mapping[str, Sequence[s
         name = _dotted_name(node.func, where)
         where = f"call #{index} ({name})"
         arguments: dict[str, Any] = {}
-        if node.args:
+        if node.args and not lenient:
             order = (parameter_order or {}).get(name)
             if order is None:
                 raise CallParseError(
@@ -190,7 +208,7 @@ def _parse_list(source: str, text: str, parameter_order: Mapping[str, Sequence[s
                 raise CallParseError(f"{where}: '**' unpacking is not allowed")
             if named.arg in arguments:
                 raise CallParseError(f"{where}: argument {named.arg!r} given twice")
-            arguments[named.arg] = _literal(named.value, f"{where} argument {named.arg!r}")
+            arguments[named.arg] = _literal(named.value, f"{where} argument {named.arg!r}", lenient)
         calls.append(FunctionCall(name=name, arguments=arguments))
     return calls
 

@@ -1,0 +1,178 @@
+"""``evaluate_bfcl``: run a runner over BFCL categories, resumably, and write the scores.
+
+Layout of the output folder::
+
+    run.json                 the runner, its tool format and the BFCL version (a rerun must match them)
+    results/<category>.jsonl one line per finished entry: raw answers, decoded calls, results, verdict
+    summary.md, summary.json the paper's Table 2 columns and every category's accuracy
+
+Entries are run concurrently (``concurrency``; a local model batches them, an endpoint overlaps them), and each
+finished entry is appended to its category's file at once. A rerun skips the entries already there, so a killed
+evaluation loses at most the entries in flight; a line cut short by a kill is dropped and that entry is run
+again. An entry whose model request fails for good (the endpoint is down) is not written, so a rerun retries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from magnet.errors import MagnetError, TeacherError
+from magnet.eval.entries import (
+    MULTI_TURN,
+    load_single_turn_entries,
+    multi_turn_entries,
+    resolve_categories,
+)
+from magnet.eval.loop import run_multi_turn, run_single_turn
+from magnet.eval.runners import Runner
+from magnet.eval.summary import Score, category_scores, summary_json, summary_markdown
+from magnet.files import write_atomic, write_jsonl
+from magnet.tools.bfcl import resolve_version
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationResult:
+    """What one ``evaluate_bfcl`` call measured and where it wrote it."""
+
+    out_dir: Path
+    scores: dict[str, Score]
+    summary: dict[str, Any]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def markdown(self) -> str:
+        return (self.out_dir / "summary.md").read_text()
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The complete records of a results file; a last line cut short by a kill is dropped (and the file rewritten
+    without it), a damaged line elsewhere is an error naming it."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                logger.warning("%s: dropping a last line cut short (line %d); that entry runs again", path, number)
+                write_jsonl(records, path)
+                break
+            raise MagnetError(f"{path}: line {number} is not a JSON record; remove it or the file") from None
+    return records
+
+
+def _check_run(out_dir: Path, identity: dict[str, Any], overwrite: bool) -> None:
+    path = out_dir / "run.json"
+    if path.is_file() and not overwrite:
+        previous = json.loads(path.read_text())
+        if previous != identity:
+            raise MagnetError(
+                f"{path}: this folder holds results of {previous}, not {identity}; use another --out, or --overwrite "
+                "to start again"
+            )
+    if overwrite:
+        for stale in (out_dir / "results").glob("*.jsonl"):
+            stale.unlink()
+    write_atomic(path, json.dumps(identity, indent=2) + "\n")
+
+
+async def _run_category(
+    category: str,
+    entries: Sequence[Any],
+    runner: Runner,
+    path: Path,
+    concurrency: int,
+    failed: dict[str, str],
+    progress: bool,
+) -> None:
+    run = run_multi_turn if category in MULTI_TURN else run_single_turn
+    done = {record["id"] for record in read_results(path)}
+    todo = [entry for entry in entries if entry.id not in done]
+    semaphore = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(entries), initial=len(entries) - len(todo), desc=category, disable=not progress, unit="entry")
+
+    async def one(entry: Any) -> None:
+        async with semaphore:
+            try:
+                record = await run(entry, runner)
+            except TeacherError as error:
+                failed[entry.id] = str(error)
+                logger.warning("%s: the model request failed (%s); it runs again on a rerun", entry.id, error)
+                return
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        bar.update(1)
+
+    try:
+        await asyncio.gather(*(one(entry) for entry in todo))
+    finally:
+        bar.close()
+
+
+async def evaluate_bfcl_async(
+    runner: Runner,
+    out_dir: str | Path,
+    *,
+    categories: Sequence[str] = ("all",),
+    limit: int | None = None,
+    version: str | None = None,
+    concurrency: int = 8,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Evaluate ``runner`` on BFCL (see the module docstring); async form of ``evaluate_bfcl``."""
+    if limit is not None and limit < 1:
+        raise MagnetError(f"limit must be at least 1, got {limit}")
+    if concurrency < 1:
+        raise MagnetError(f"concurrency must be at least 1, got {concurrency}")
+    version = resolve_version(version)
+    names = resolve_categories(categories)
+    out_dir = Path(out_dir)
+    (out_dir / "results").mkdir(parents=True, exist_ok=True)
+    _check_run(out_dir, {"runner": runner.name, "tool_format": runner.tool_format, "bfcl": version}, overwrite)
+    failed: dict[str, str] = {}
+    selected: dict[str, set[str]] = {}
+    for category in names:
+        if category in MULTI_TURN:
+            entries = multi_turn_entries(category, version=version)
+        else:
+            entries = load_single_turn_entries(category, version=version)
+        entries = entries[:limit] if limit else entries
+        selected[category] = {entry.id for entry in entries}
+        path = out_dir / "results" / f"{category}.jsonl"
+        await _run_category(category, entries, runner, path, concurrency, failed, progress)
+    records = [
+        record
+        for category in names
+        for record in read_results(out_dir / "results" / f"{category}.jsonl")
+        if record["id"] in selected[category]
+    ]
+    scores = category_scores(records)
+    summary = summary_json(runner.name, scores, limit=limit)
+    summary["tool_format"] = runner.tool_format
+    summary["bfcl"] = version
+    summary["failed_requests"] = failed
+    write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_atomic(out_dir / "summary.md", summary_markdown(runner.name, scores, limit=limit))
+    return EvaluationResult(out_dir, scores, summary, failed)
+
+
+def evaluate_bfcl(runner: Runner, out_dir: str | Path, **options: Any) -> EvaluationResult:
+    """Evaluate ``runner`` on BFCL categories and write results and the Table 2 summary under ``out_dir``.
+
+    Options: ``categories`` (names or collections, default ``("all",)``), ``limit`` (first N entries per
+    category), ``version`` (``v3`` by default when installed), ``concurrency``, ``overwrite``, ``progress``.
+    """
+    return asyncio.run(evaluate_bfcl_async(runner, out_dir, **options))
