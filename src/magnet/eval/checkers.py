@@ -123,18 +123,16 @@ class _NoDotRewrite:
         return types.SimpleNamespace(underscore_to_dot=False)
 
 
-@functools.cache
-def ast_checker_module() -> types.ModuleType:
-    """BFCL's ``ast_checker`` module, loaded with the stand-in registry (a private copy; ``sys.modules`` is left
-    as it was)."""
-    _import("bfcl_eval.eval_checker.ast_eval.type_convertor.java_type_converter")
-    spec = importlib.util.find_spec(AST_CHECKER_MODULE)
+def load_with_registry(module_name: str, registry: Any) -> types.ModuleType:
+    """A private copy of a ``bfcl_eval`` module that imports BFCL's model registry, loaded with ``registry``
+    standing in for ``MODEL_CONFIG_MAPPING`` (``sys.modules`` is left as it was)."""
+    spec = importlib.util.find_spec(module_name)
     if spec is None or spec.loader is None:
-        raise ToolkitError(f"cannot find {AST_CHECKER_MODULE}; run `make install`")
-    registry = types.ModuleType(MODEL_CONFIG_MODULE)
-    registry.MODEL_CONFIG_MAPPING = _NoDotRewrite()
+        raise ToolkitError(f"cannot find {module_name}; run `make install`")
+    stand_in = types.ModuleType(MODEL_CONFIG_MODULE)
+    stand_in.MODEL_CONFIG_MAPPING = registry
     saved = sys.modules.get(MODEL_CONFIG_MODULE)
-    sys.modules[MODEL_CONFIG_MODULE] = registry
+    sys.modules[MODEL_CONFIG_MODULE] = stand_in
     try:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -143,8 +141,15 @@ def ast_checker_module() -> types.ModuleType:
             del sys.modules[MODEL_CONFIG_MODULE]
         else:
             sys.modules[MODEL_CONFIG_MODULE] = saved
-    module.MODEL_CONFIG_MAPPING = _NoDotRewrite()
+    module.MODEL_CONFIG_MAPPING = registry
     return module
+
+
+@functools.cache
+def ast_checker_module() -> types.ModuleType:
+    """BFCL's ``ast_checker`` module, with a registry in which no model rewrote ``.`` as ``_``."""
+    _import("bfcl_eval.eval_checker.ast_eval.type_convertor.java_type_converter")
+    return load_with_registry(AST_CHECKER_MODULE, _NoDotRewrite())
 
 
 def ast_check(

@@ -168,10 +168,13 @@ def multi_turn_row(entry: Any) -> dict[str, Any]:
     """The tools of a multi-turn entry (its classes' functions, held-out ones withheld until their turn), with
     no messages yet: the evaluation loop appends them turn by turn."""
     raw_docs = [doc for name in entry.involved_classes for doc in _class_docs(name)]
-    docs = {doc["name"]: doc for doc in listed_docs(raw_docs, entry.category)}
-    tools = {spec.name: spec.to_tool() for name in entry.involved_classes for spec in bfcl_toolkit_class(name).specs()}
     held_out = {str(turn): list(names) for turn, names in (entry.missed_function or {}).items()}
     withheld = {name for names in held_out.values() for name in names}
+    # BFCL adds its language hint to the docs offered from the start only; held-out docs are listed as shipped.
+    offered = [doc for doc in raw_docs if doc["name"] not in withheld]
+    docs = {doc["name"]: doc for doc in listed_docs(offered, entry.category)}
+    docs.update({doc["name"]: doc for doc in raw_docs if doc["name"] in withheld})
+    tools = {spec.name: spec.to_tool() for name in entry.involved_classes for spec in bfcl_toolkit_class(name).specs()}
     return {
         "id": entry.id,
         "messages": [],
