@@ -24,8 +24,8 @@ from magnet.tools.calls import FunctionCall
 def _bfcl_multi_turn_prompt(bfcl_utils, entry):
     """What BFCL's prompting handler builds: its process_multi_turn_test_case, then _pre_query_processing_prompting,
     then the holdout turns' user messages."""
-    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING
     from bfcl_eval.constants.category_mapping import MULTI_TURN_FUNC_DOC_FILE_MAPPING
+    from bfcl_eval.constants.default_prompts import DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING
 
     raw = copy.deepcopy(entry.raw)
     functions = []
@@ -80,7 +80,7 @@ def test_single_turn_prompt_equals_bfcls(bfcl_utils, single_turn, category):
 def test_native_rows_offer_every_function_as_a_tool(single_turn, multi_turn):
     entry = single_turn("live_multiple")[0]
     row = single_turn_row(entry)
-    messages, tools = render(row, "native")
+    _, tools = render(row, "native")
     assert [t["function"]["name"] for t in tools] == [f["name"] for f in entry.functions]
     assert all(t["function"]["parameters"]["type"] == "object" for t in tools)
     miss_func = next(e for e in multi_turn["multi_turn_miss_func"] if e.missed_function)
