@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from magnet.errors import MagnetError, SpecError, ToolkitError
+from magnet.errors import CallParseError, MagnetError, SpecError, ToolkitError
+from magnet.eval.decode import decode_prompting
 from magnet.tools.bfcl import (
     MULTI_TURN_CATEGORIES,
     bfcl_data_dir,
@@ -249,9 +250,11 @@ def expected_single_turn(entry: SingleTurnEntry) -> tuple[tuple[FunctionCall, ..
         calls.append(FunctionCall(name, arguments))
     if entry.language == "Python":
         return tuple(calls), None
-    return tuple(calls), "[" + ", ".join(
-        _source_call(call, docs.get(call.name) or {}, entry.language) for call in calls
-    ) + "]"
+    text = "[" + ", ".join(_source_call(call, docs.get(call.name) or {}, entry.language) for call in calls) + "]"
+    try:  # native answers carry what BFCL's parser reads from the text: source strings, quotes stripped
+        return tuple(decode_prompting(text, entry.language)), text
+    except CallParseError:
+        return tuple(calls), text
 
 
 def _source_call(call: FunctionCall, doc: Mapping[str, Any], language: str) -> str:

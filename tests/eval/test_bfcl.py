@@ -1,0 +1,183 @@
+"""``evaluate_bfcl`` end to end: the harness checks (reference 100%, silent 0 / 100%), resuming, failed requests,
+an OpenAI-compatible endpoint over real HTTP, and a tiny local model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magnet.errors import MagnetError, TeacherError
+from magnet.eval.bfcl import evaluate_bfcl, read_results
+from magnet.eval.entries import MULTI_TURN, expected_turn_calls, multi_turn_entries
+from magnet.eval.runners import ReferenceRunner, SilentRunner, endpoint_runner, local_runner
+from magnet.llm.client import Completion
+from magnet.llm.loopback import LoopbackServer, Reply
+from magnet.tools.calls import format_calls
+
+# Entries whose ground truth BFCL-v3's own checker rejects whatever the answer (each was checked by hand):
+UNSCORABLE = {
+    # 5 user turns, 6 ground-truth turns: BFCL's runner fails it as force-terminated for every model.
+    "multi_turn_base_154",
+    # the answer names a function the doc does not have / lacks a parameter the doc requires / has one it lacks
+    "simple_363",
+    "live_multiple_862-181-3",
+    "live_multiple_964-207-0",
+    "javascript_41",
+    # a required array parameter whose only accepted value is "" (a string)
+    "live_simple_106-63-0",
+    "live_simple_112-68-0",
+    # Java: BFCL's tree-sitter parser drops a HashMap's puts; String[] elements keep their quotes; an ArrayList
+    # of type `any` reads every element as a string while the answer has ints and booleans
+    *(f"java_{n}" for n in (1, 35, 36, 65, 67, 68, 78, 83, 85, 86, 89, 90, 91)),
+}
+
+
+def _failed_ids(out_dir) -> set[str]:
+    return {r["id"] for path in (out_dir / "results").glob("*.jsonl") for r in read_results(path) if not r["valid"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tool_format", ["bfcl_prompt", "native"])
+def test_reference_runner_scores_every_scorable_entry(tmp_path, tool_format):
+    """All 4,441 BFCL-v3 entries (800 multi-turn, 3,641 single-turn): the ground truth, rendered, decoded,
+    executed and checked by bfcl_eval, passes everywhere except the entries BFCL's own checker cannot pass."""
+    result = evaluate_bfcl(ReferenceRunner(tool_format=tool_format), tmp_path, progress=False)
+    assert sum(score.count for score in result.scores.values()) == 4441
+    assert _failed_ids(tmp_path) == UNSCORABLE
+    for category in ("multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context", "multiple"):
+        assert result.scores[category].accuracy == 1.0
+    assert (
+        result.scores["multi_turn_base"].count == 200 and round(result.scores["multi_turn_base"].accuracy * 200) == 199
+    )
+
+
+def test_silent_runner_scores_zero_on_calls_and_full_on_irrelevance(tmp_path):
+    result = evaluate_bfcl(
+        SilentRunner(),
+        tmp_path,
+        categories=["multi_turn", "simple", "irrelevance", "live_irrelevance", "live_relevance"],
+        limit=25,
+        progress=False,
+    )
+    for category in (*MULTI_TURN, "simple", "live_relevance"):
+        assert result.scores[category].accuracy == 0.0, category
+    assert result.scores["irrelevance"].accuracy == result.scores["live_irrelevance"].accuracy == 1.0
+    record = read_results(tmp_path / "results" / "multi_turn_base.jsonl")[0]
+    assert record["error_type"] == "multi_turn:empty_turn_model_response"
+    assert record["turns"][0][0]["decode_error"]
+
+
+def test_results_resume_and_belong_to_one_runner(tmp_path):
+    options = {"categories": ["simple", "multi_turn_base"], "limit": 4, "progress": False}
+    first = evaluate_bfcl(ReferenceRunner(), tmp_path, **options)
+    path = tmp_path / "results" / "multi_turn_base.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])  # a kill mid-write: one line cut short
+    second = evaluate_bfcl(ReferenceRunner(), tmp_path, **options)
+    assert sorted(r["id"] for r in read_results(path)) == sorted(json.loads(line)["id"] for line in lines)
+    assert second.summary["table2"] == first.summary["table2"]
+    with pytest.raises(MagnetError, match="holds results of"):
+        evaluate_bfcl(SilentRunner(), tmp_path, **options)
+    third = evaluate_bfcl(SilentRunner(), tmp_path, overwrite=True, **options)
+    assert third.scores["simple"].accuracy == 0.0
+    (tmp_path / "results" / "simple.jsonl").write_text("not json\n{}\n")
+    with pytest.raises(MagnetError, match=r"simple.jsonl: line 1 is not a JSON record"):
+        evaluate_bfcl(SilentRunner(), tmp_path, **options)
+
+
+class _Flaky(ReferenceRunner):
+    """The reference, but the model request for one entry fails for good."""
+
+    def __init__(self, broken: str):
+        super().__init__()
+        self.broken = broken
+
+    async def answer(self, request):
+        if request.entry_id == self.broken:
+            raise TeacherError("connection refused after 7 attempts", cause="connection")
+        return await super().answer(request)
+
+
+def test_a_failed_request_is_not_written_and_runs_again(tmp_path):
+    options = {"categories": ["simple"], "limit": 3, "progress": False}
+    result = evaluate_bfcl(_Flaky("simple_1"), tmp_path, **options)
+    assert set(result.failed) == {"simple_1"}
+    assert [r["id"] for r in read_results(tmp_path / "results" / "simple.jsonl")] == ["simple_0", "simple_2"]
+    assert result.scores["simple"].count == 2
+    result = evaluate_bfcl(ReferenceRunner(), tmp_path, **options)
+    assert not result.failed and result.scores["simple"].count == 3 and result.scores["simple"].accuracy == 1.0
+
+
+def _ground_truth_server(tool_format: str) -> LoopbackServer:
+    """A real OpenAI-compatible server answering each multi-turn user turn with its ground truth (found by the
+    turn's text), and each tool result with a closing sentence."""
+    by_question = {}
+    for entry in multi_turn_entries("multi_turn_base")[:5]:
+        for turn, messages in enumerate(entry.question):
+            if messages:
+                by_question[messages[-1]["content"]] = expected_turn_calls(entry, turn)
+
+    def respond(body):
+        last = body["messages"][-1]
+        calls = by_question.get(last.get("content")) if last["role"] == "user" else None
+        if not calls:
+            return Reply(content="All done.")
+        if tool_format == "native":
+            return Reply(tool_calls=[{"name": c.name, "arguments": dict(c.arguments)} for c in calls])
+        return Reply(content=format_calls(calls))
+
+    return LoopbackServer(respond)
+
+
+@pytest.mark.parametrize("tool_format", ["bfcl_prompt", "native"])
+def test_endpoint_runner_over_real_http(tmp_path, tool_format):
+    with _ground_truth_server(tool_format) as server:
+        runner = endpoint_runner("loopback", server.base_url, tool_format=tool_format, max_concurrency=4)
+        result = evaluate_bfcl(runner, tmp_path, categories=["multi_turn_base"], limit=5, progress=False)
+        bodies = server.received
+    assert result.scores["multi_turn_base"].accuracy == 1.0
+    assert ("tools" in bodies[0]) == (tool_format == "native")
+    if tool_format == "bfcl_prompt":
+        assert bodies[0]["messages"][0]["content"].startswith("You are an expert in composing functions.")
+        assert any(m["role"] == "tool" for body in bodies for m in body["messages"])
+
+
+def test_endpoint_runner_maps_dotted_names_back(tmp_path):
+    """OpenAI's API refuses '.' in function names: tools go out as math_factorial and answers come back mapped."""
+
+    def respond(body):
+        names = [tool["function"]["name"] for tool in body["tools"]]
+        assert all("." not in name for name in names)
+        return Reply(tool_calls=[{"name": names[0], "arguments": {}}])
+
+    with LoopbackServer(respond) as server:
+        runner = endpoint_runner("loopback", server.base_url, tool_format="native")
+        evaluate_bfcl(runner, tmp_path, categories=["simple"], limit=3, progress=False)
+    records = read_results(tmp_path / "results" / "simple.jsonl")
+    dotted = [r for r in records if "." in next(iter(r["calls"][0]))]
+    assert dotted, "the first entries of simple include dotted function names"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tool_format", ["bfcl_prompt", "native"])
+def test_tiny_local_model_end_to_end(tmp_path, tiny_model_dir, tool_format):
+    """A tiny transformers model through the whole loop on CPU: generation, decoding, execution and scoring run;
+    the score is whatever it is."""
+    runner = local_runner(str(tiny_model_dir), tool_format=tool_format, max_new_tokens=8, batch_size=4)
+    categories = ["simple", "live_irrelevance", "multi_turn_base", "multi_turn_miss_func"]
+    result = evaluate_bfcl(runner, tmp_path, categories=categories, limit=2, concurrency=4, progress=False)
+    assert {name: score.count for name, score in result.scores.items()} == dict.fromkeys(categories, 2)
+    for category in categories:
+        for record in read_results(tmp_path / "results" / f"{category}.jsonl"):
+            steps = [s for turn in record["turns"] for s in turn] if "turns" in record else [record["step"]]
+            assert all(step["prompt_tokens"] > 0 and step["completion_tokens"] > 0 for step in steps)
+    assert (tmp_path / "summary.md").read_text().startswith("| Model |")
+
+
+def test_completion_text_alone_is_no_call_in_native_format(tmp_path):
+    from magnet.eval.loop import decode_answer
+
+    assert decode_answer(Completion(text="[cd(folder='x')]"), "native", "Python") == ([], "no tool call in the answer")
+    calls, error = decode_answer(Completion(text="[cd(folder='x')]"), "bfcl_prompt", "Python")
+    assert error is None and calls[0].arguments == {"folder": "x"}

@@ -1,0 +1,49 @@
+"""``magnet eval bfcl``: the command users run, its output and its errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+import pytest
+
+from magnet.cli import _eval_runner, build_parser, main
+
+
+def test_eval_bfcl_reference_prints_table2(tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = main(["eval", "bfcl", "--runner", "reference", "--categories", "multi_turn_base,simple", "--limit", "3",
+                 "--out", str(out), "--no-progress"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "| reference | N/A | N/A | N/A | N/A | 100.00 |" in printed
+    assert json.loads((out / "summary.json").read_text())["categories"]["simple"] == {"accuracy": 100.0, "count": 3}
+    assert len((out / "results" / "multi_turn_base.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--runner", "reference", "--model", "x"], "exactly one of --model PATH, --endpoint URL or --runner"),
+        (["--runner", "silent", "--categories", "simpel"], "unknown BFCL category 'simpel'"),
+        (["--model", "/no/such/model"], "--model /no/such/model: no such folder"),
+        (["--endpoint", "http://127.0.0.1:9/v1"], "--endpoint needs --served-model"),
+        (["--runner", "silent", "--limit", "0"], "limit must be at least 1"),
+    ],
+)
+def test_eval_bfcl_bad_arguments_are_one_line_errors(tmp_path, capsys, argv, message):
+    assert main(["eval", "bfcl", *argv, "--out", str(tmp_path), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_runner_uses_the_tool_format_the_model_was_trained_with(tmp_path, tiny_model_dir):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "magnet.json").write_text(json.dumps({"stage": "mdpo", "tool_format": "native"}))
+    parse = build_parser().parse_args
+    args = parse(["eval", "bfcl", "--model", str(model)])
+    assert _eval_runner(args).tool_format == "native"
+    args = parse(["eval", "bfcl", "--model", str(model), "--tool-format", "bfcl_prompt"])
+    assert _eval_runner(args).tool_format == "bfcl_prompt"
+    assert isinstance(args, argparse.Namespace)
