@@ -837,7 +837,7 @@ def build_parser() -> argparse.ArgumentParser:
     bfcl.add_argument("--bfcl-version", choices=["v3", "v4"], help="BFCL data version (default v3 when installed)")
     bfcl.add_argument("--out", help="output folder (default runs/eval/<model name>)")
     bfcl.add_argument("--concurrency", type=int, default=8, help="entries in flight at once (default 8)")
-    bfcl.add_argument("--max-new-tokens", type=int, default=512, help="longest answer per step (default 512)")
+    bfcl.add_argument("--max-new-tokens", type=int, default=1024, help="longest answer per step (default 1024)")
     bfcl.add_argument("--batch-size", type=int, default=8, help="--model: prompts generated together (default 8)")
     bfcl.add_argument("--api-key-env", default="OPENAI_API_KEY", help="--endpoint: variable holding the API key")
     bfcl.add_argument("--cache", help="request cache file (answers reused on a rerun)")
