@@ -45,7 +45,8 @@ DEMO_STEPS ?= 12
 
 # What exists so far, end to end on CPU: the function pool, its chains, calls executed against it, the function
 # graph, reshaped signature paths, `magnet synth` from the pool to HF datasets (offline backend), then the SFT and
-# mDPO recipes on a tiny model through `accelerate launch` with 2 processes (the 14B recipes' code path).
+# mDPO recipes on a tiny model through `accelerate launch` with 2 processes (the 14B recipes' code path), then BFCL
+# evaluation: the reference runner (a harness check) and the tiny mDPO model on a few entries.
 demo: install
 	mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/magnet pool
@@ -66,7 +67,11 @@ demo: install
 	OMP_NUM_THREADS=1 $(VENV)/bin/accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes 2 \
 		--mixed_precision no recipes/mdpo.py --config recipes/tiny/mdpo.yaml --max_steps $(DEMO_STEPS) \
 		--model_name_or_path $(DEMO_DIR)/sft --datasets $(DEMO_DIR)/synth/datasets/preference --output_dir $(DEMO_DIR)/mdpo
-	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, synth/ (episodes, positives, negatives, datasets, report.md), tiny-model/, sft/ and mdpo/ (trained tiny models, trainer_state.json with the losses)"
+	$(VENV)/bin/magnet eval bfcl --runner reference --categories multi_turn --limit 20 --out $(DEMO_DIR)/eval/reference \
+		--overwrite --no-progress
+	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/mdpo --categories simple,irrelevance,multi_turn_base --limit 2 \
+		--max-new-tokens 16 --out $(DEMO_DIR)/eval/mdpo --overwrite
+	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, synth/ (episodes, positives, negatives, datasets, report.md), tiny-model/, sft/ and mdpo/ (trained tiny models, trainer_state.json with the losses), eval/ (BFCL results and summary.md: the reference harness check and the tiny mDPO model)"
 
 bench: install
 	$(PY) benchmarks/run_all.py

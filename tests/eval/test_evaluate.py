@@ -181,3 +181,16 @@ def test_completion_text_alone_is_no_call_in_native_format(tmp_path):
     assert decode_answer(Completion(text="[cd(folder='x')]"), "native", "Python") == ([], "no tool call in the answer")
     calls, error = decode_answer(Completion(text="[cd(folder='x')]"), "bfcl_prompt", "Python")
     assert error is None and calls[0].arguments == {"folder": "x"}
+
+
+def test_an_unreadable_tool_call_is_a_wrong_answer_not_an_outage(tmp_path):
+    """An endpoint answer whose tool-call arguments are not JSON (retried, then given up) scores the entry as
+    wrong instead of leaving it for a rerun that would get the same answer."""
+    with LoopbackServer(lambda body: Reply(tool_calls=[{"name": "cd", "arguments": "{not json"}])) as server:
+        runner = endpoint_runner("loopback", server.base_url, tool_format="native")
+        runner.teacher.max_retries = 1
+        result = evaluate_bfcl(runner, tmp_path, categories=["multi_turn_base", "simple"], limit=1, progress=False)
+    assert not result.failed
+    record = read_results(tmp_path / "results" / "multi_turn_base.jsonl")[0]
+    assert not record["valid"] and "could not be read" in record["turns"][0][0]["decode_error"]
+    assert read_results(tmp_path / "results" / "simple.jsonl")[0]["error_type"] == "ast_decoder:decoder_failed"

@@ -16,6 +16,7 @@ from typing import Any
 from magnet.errors import CallParseError, MagnetError, SpecError, ToolkitError
 from magnet.eval.decode import decode_prompting
 from magnet.tools.bfcl import (
+    BFCL_CLASSES,
     MULTI_TURN_CATEGORIES,
     bfcl_data_dir,
     bfcl_toolkit_class,
@@ -159,8 +160,6 @@ def single_turn_row(entry: SingleTurnEntry) -> dict[str, Any]:
 
 
 def _class_docs(class_name: str) -> list[dict[str, Any]]:
-    from magnet.tools.bfcl import BFCL_CLASSES
-
     path = bfcl_data_dir() / "multi_turn_func_doc" / BFCL_CLASSES[class_name].doc_file
     return _read_lines(path, "function docs")
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from magnet.data.render import BFCL_FUNCTIONS_ADDED
-from magnet.errors import CallParseError
+from magnet.errors import CallParseError, TeacherError
 from magnet.eval import checkers
 from magnet.eval.decode import (
     UNKNOWN_FUNCTION,
@@ -67,8 +67,25 @@ def decode_answer(completion: Completion, tool_format: str, language: str) -> tu
     return calls, None if calls else "no call in the answer"
 
 
-def _step(completion: Completion, tool_format: str, language: str) -> tuple[StepRecord, list[FunctionCall]]:
-    calls, error = decode_answer(completion, tool_format, language)
+# Request failures that are the model's doing (its tool call is not JSON): a wrong answer, not an outage.
+MODEL_FAULTS = ("malformed_tool_call",)
+
+
+async def _ask(runner: Runner, request: AnswerRequest) -> tuple[Completion, str | None]:
+    """The runner's answer, or an empty one and the reason when the model's answer could not be read. Other
+    request failures propagate: the entry is not scored, and a rerun asks again."""
+    try:
+        return await runner.answer(request), None
+    except TeacherError as error:
+        if error.cause in MODEL_FAULTS:
+            return Completion(), f"the answer could not be read: {error}"
+        raise
+
+
+def _step(
+    completion: Completion, tool_format: str, language: str, fault: str | None = None
+) -> tuple[StepRecord, list[FunctionCall]]:
+    calls, error = ([], fault) if fault else decode_answer(completion, tool_format, language)
     record = StepRecord(
         text=completion.text,
         tool_calls=[call.to_dict() for call in completion.tool_calls],
@@ -122,7 +139,8 @@ async def run_multi_turn(entry: MultiTurnEntry, runner: Runner) -> dict[str, Any
                     step=len(steps),
                     expected=expected,
                 )
-                record, calls = _step(await runner.answer(request), runner.tool_format, "Python")
+                completion, fault = await _ask(runner, request)
+                record, calls = _step(completion, runner.tool_format, "Python", fault)
                 steps.append(record)
                 if not calls:
                     messages.append({"role": "assistant", "content": record.text})
@@ -167,10 +185,11 @@ async def run_single_turn(entry: SingleTurnEntry, runner: Runner) -> dict[str, A
         expected=expected,
         expected_text=expected_text,
     )
-    record, calls = _step(await runner.answer(request), runner.tool_format, entry.language)
+    completion, fault = await _ask(runner, request)
+    record, calls = _step(completion, runner.tool_format, entry.language, fault)
     decoded = to_ast_form(calls)
     if entry.possible_answer is None:  # relevance categories: did the answer decode to at least one call?
-        made_call = bool(calls) and any(arguments is not None for arguments in decoded)
+        made_call = bool(calls)
         valid = made_call if entry.category == "live_relevance" else not made_call
         error_type = None if valid else ("relevance_error:decoder_failed" if not made_call else "irrelevance_error")
         error = None if valid else (record.decode_error or "a call was made where none should be")
