@@ -4,7 +4,9 @@ Multi-turn (BFCL's ``inference_multi_turn_prompting``): each user turn is added 
 adds held-out functions gets BFCL's "I have updated some more functions" message, listing them); the model is
 then asked again and again: an answer with calls is executed in the entry's BFCL instances and the results are
 fed back; an answer with no decodable call ends the turn; more than BFCL's ``MAXIMUM_STEP_LIMIT`` executed steps
-force-terminate the entry. The steps are then scored with BFCL's own ``multi_turn_checker``.
+force-terminate the entry. The steps are then scored with BFCL's own ``multi_turn_checker``. An answer with
+calls stays in the conversation as its decoded calls, rendered by the tool format (in ``bfcl_prompt``, canonical
+call text, as the training data shows calls); BFCL keeps the raw text, which differs at most in spacing and quotes.
 
 Single-turn: one answer, decoded, scored with BFCL's AST checker (or, for the relevance categories, by whether a
 call was decoded).
