@@ -32,6 +32,8 @@ LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple
 SINGLE_TURN = NON_LIVE + LIVE
 ALL_CATEGORIES = SINGLE_TURN + MULTI_TURN
 RELEVANCE_ONLY = ("irrelevance", "live_irrelevance", "live_relevance")
+# BFCL-v4 files renamed the non-live simple categories (bfcl-eval >= 2025.8.25; not installed here).
+V4_FILE_NAMES = {"simple": "simple_python", "java": "simple_java", "javascript": "simple_javascript"}
 COLLECTIONS: dict[str, tuple[str, ...]] = {
     "all": ALL_CATEGORIES,
     "multi_turn": MULTI_TURN,
@@ -99,7 +101,7 @@ def load_single_turn_entries(category: str, *, version: str | None = None) -> li
         raise MagnetError(f"unknown single-turn category {category!r}; choose from {list(SINGLE_TURN)}")
     version = resolve_version(version)
     data = bfcl_data_dir()
-    name = f"BFCL_{version}_{category}.json"
+    name = f"BFCL_{version}_{V4_FILE_NAMES.get(category, category) if version == 'v4' else category}.json"
     if not (data / name).is_file():
         raise ToolkitError(f"{data / name}: not in the installed bfcl-eval")
     answers: dict[str, Any] = {}
