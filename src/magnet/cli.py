@@ -586,7 +586,7 @@ def _read_yaml(path: str, flag: str) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise MagnetError(f"{flag} {path}: {error}") from None
+        raise MagnetError(f"{flag} {path}: {' '.join(str(error).split())}") from None
     if not isinstance(loaded, dict):
         raise MagnetError(f"{flag} {path}: expected a mapping of settings")
     return loaded

@@ -22,8 +22,10 @@ class SpecError(MagnetError):
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         count = len(self.problems)
-        header = "invalid function spec" if count == 1 else f"{count} problems in function specs"
-        super().__init__(header + ":\n  " + "\n  ".join(self.problems))
+        if count == 1:  # one problem, one line
+            super().__init__(f"invalid function spec: {self.problems[0]}")
+        else:
+            super().__init__(f"{count} problems in function specs:\n  " + "\n  ".join(self.problems))
 
 
 class CallParseError(MagnetError):
@@ -44,8 +46,10 @@ class DatasetError(MagnetError):
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         count = len(self.problems)
-        header = "invalid row" if count == 1 else f"{count} problems in rows"
-        super().__init__(header + ":\n  " + "\n  ".join(self.problems))
+        if count == 1:  # one problem, one line
+            super().__init__(f"invalid row: {self.problems[0]}")
+        else:
+            super().__init__(f"{count} problems in rows:\n  " + "\n  ".join(self.problems))
 
 
 class TeacherError(MagnetError):

@@ -14,6 +14,8 @@ import dataclasses
 import hashlib
 import json
 import random
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,10 +143,40 @@ class SynthConfig:
         return dataclasses.asdict(self)
 
 
+def _type_problem(value: Any, annotation: Any) -> str | None:
+    """Why ``value`` does not fit a setting's annotation (plain types, optionals, lists, literals), or None."""
+    if annotation is Any:
+        return None
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        problems = [_type_problem(value, option) for option in arguments]
+        return None if any(problem is None for problem in problems) else " or ".join(p for p in problems if p)
+    if origin is typing.Literal:
+        return None if value in arguments else f"one of {list(arguments)}"
+    if origin in (list, tuple, Sequence):
+        if not isinstance(value, list | tuple):
+            return "a list"
+        return next((p for item in value if (p := _type_problem(item, arguments[0] if arguments else Any))), None)
+    if origin in (dict, Mapping):
+        return None if isinstance(value, Mapping) else "a mapping"
+    if annotation is type(None):
+        return None if value is None else "null"
+    if annotation is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if annotation is float:
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
+    if annotation is str:
+        return None if isinstance(value, str) else "a string"
+    return None
+
+
 def _build(klass: type, data: Mapping[str, Any], where: str) -> Any:
     if not isinstance(data, Mapping):
         raise MagnetError(f"{where}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(klass)}
+    hints = typing.get_type_hints(klass)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise MagnetError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
@@ -159,7 +191,13 @@ def _build(klass: type, data: Mapping[str, Any], where: str) -> Any:
             "datasets": DatasetSettings,
             "student": TeacherSettings,
         }.get(name)
-        values[name] = _build(nested, value, f"{where}.{name}") if nested and value is not None else value
+        if nested and value is not None:
+            values[name] = _build(nested, value, f"{where}.{name}")
+            continue
+        problem = _type_problem(value, hints.get(name, Any))
+        if problem:
+            raise MagnetError(f"{where}.{name}: expected {problem}, got {value!r:.60}")
+        values[name] = value
     return klass(**values)
 
 
@@ -171,7 +209,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
-            raise MagnetError(f"{path}: cannot read the synth config ({error})") from None
+            raise MagnetError(f"{path}: cannot read the synth config ({' '.join(str(error).split())})") from None
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep or not key:
