@@ -50,9 +50,18 @@ def test_no_api_key_in_any_artifact(tmp_path, monkeypatch, capsys):
         assert main(["paths", "sample", "--graph", "graph.json", "--out", "paths.jsonl", "--n", "4"]) == 0
         main(["translate", "--graph", "graph.json", "--paths", "paths.jsonl", "--out", "episodes", *teacher,
               "--cache", "c2.db", "--max-attempts", "1", "--turn-attempts", "1"])  # fmt: skip
-        settings = ["teacher.kind=openai", "teacher.model=loopback", f"teacher.base_url={server.base_url}",
-                    "teacher.api_key_env=MAGNET_TEST_KEY", "teacher.max_retries=0", "paths.walks_per_function=1",
-                    "paths.limit=4", "paths.single=4", "translate.max_attempts=1", "translate.turn_attempts=1"]  # fmt: skip
+        settings = [
+            "teacher.kind=openai",
+            "teacher.model=loopback",
+            f"teacher.base_url={server.base_url}",
+            "teacher.api_key_env=MAGNET_TEST_KEY",
+            "teacher.max_retries=0",
+            "paths.walks_per_function=1",
+            "paths.limit=4",
+            "paths.single=4",
+            "translate.max_attempts=1",
+            "translate.turn_attempts=1",
+        ]
         main(["synth", "--out", "synth", *[arg for item in settings for arg in ("--set", item)]])
         main(["eval", "bfcl", "--endpoint", server.base_url, "--served-model", "loopback", "--api-key-env",
               "MAGNET_TEST_KEY", "--categories", "simple,multi_turn_base", "--limit", "2", "--out", "eval",
@@ -95,7 +104,7 @@ def test_magnet_itself_never_calls_eval_exec_or_compile():
     offenders = []
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.func.id in ("eval", "exec", "compile", "__import__"):
-                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} {node.func.id}")
+            called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+            if called in ("eval", "exec", "compile", "__import__"):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} {called}")
     assert offenders == []

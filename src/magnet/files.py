@@ -14,16 +14,23 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from magnet.errors import MagnetError
+
 
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a flushed temporary file and a rename."""
     path = Path(path)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except OSError as error:  # disk full, read-only, quota: name the file; the old one (if any) is untouched
+        temporary.unlink(missing_ok=True)
+        reason = error.strerror or str(error)
+        raise MagnetError(f"{path}: cannot write ({reason}); files written before are unchanged") from None
     return path
 
 

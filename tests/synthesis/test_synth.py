@@ -4,6 +4,7 @@ are; a rerun resumes; a killed run finishes to the same datasets."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -163,3 +164,115 @@ def test_two_machines_with_shard_parts_give_the_same_datasets(synth_run, tmp_pat
         expected = sorted(json.dumps(r, sort_keys=True) for r in _rows(whole / "datasets" / name))
         assert sorted(json.dumps(r, sort_keys=True) for r in _rows(shared / "datasets" / name)) == expected
     assert report["sft"]["rows"] == len(_rows(whole / "datasets" / "sft"))
+
+
+KILL_POINTS = [  # (what to wait for, checked on the output folder) in the order a run reaches them
+    ("graph.json written", lambda out: (out / "graph.json").exists()),
+    ("paths written", lambda out: (out / "paths.jsonl").exists()),
+    ("2 episode shards", lambda out: len(list((out / "episodes").glob("accepted-*.jsonl"))) >= 2),
+    ("5 episode shards", lambda out: len(list((out / "episodes").glob("accepted-*.jsonl"))) >= 5),
+    ("1 positive shard", lambda out: any((out / "positives").glob("accepted-*.jsonl"))),
+    ("1 negative shard", lambda out: any((out / "negatives").glob("accepted-*.jsonl"))),
+    ("datasets started", lambda out: (out / "datasets").exists()),
+]
+
+
+def _complete_shards(out: Path) -> int:
+    """Every shard and manifest parses to the end (a kill may leave temporary files, never a partial shard)."""
+    count = 0
+    for path in [*out.glob("*/*.jsonl"), *out.glob("*/manifest.json"), *out.glob("*.json")]:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".jsonl":
+            assert text == "" or text.endswith("\n"), f"{path} ends mid-line"
+            for line in text.splitlines():
+                json.loads(line)
+        else:
+            json.loads(text)
+        count += 1
+    return count
+
+
+def test_kill_9_at_seven_points_across_stages_loses_nothing(synth_run, tmp_path):
+    """``magnet synth`` SIGKILLed at seven points from the graph to the datasets (a seeded random delay after each
+    milestone), resumed after each: no shard is ever half-written, and the final datasets equal an uninterrupted
+    run's."""
+    import random
+
+    whole, _ = synth_run
+    magnet = [sys.executable, "-m", "magnet.cli", "synth"]
+    settings = [arg for item in SMALL for arg in ("--set", item)]
+    out = tmp_path / "killed"
+    delays = random.Random(9)
+    killed = []
+    for name, reached in KILL_POINTS:
+        process = subprocess.Popen(
+            [*magnet, *settings, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None and not reached(out):
+            time.sleep(0.005)
+        time.sleep(delays.uniform(0, 0.05))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if process.returncode == -signal.SIGKILL:
+            killed.append(name)
+        assert _complete_shards(out) > 0
+    assert len(killed) >= 5, f"only {killed} were killed mid-run"
+    subprocess.run([*magnet, *settings, "--out", str(out)], check=True, capture_output=True)
+    for name in ("sft", "preference"):
+        expected = sorted(json.dumps(row, sort_keys=True) for row in _rows(whole / "datasets" / name))
+        assert sorted(json.dumps(row, sort_keys=True) for row in _rows(out / "datasets" / name)) == expected
+
+
+def _limit_file_size(limit: int):
+    """A ``preexec_fn`` for a child that can write no file beyond ``limit`` bytes: a full disk, as the child
+    sees it (EFBIG on the write), with SIGXFSZ ignored so the write fails instead of killing the process."""
+    import resource
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_is_a_clear_error_and_the_rerun_finishes(synth_run, tmp_path):
+    whole, _ = synth_run
+    magnet = [sys.executable, "-m", "magnet.cli", "synth"]
+    settings = [arg for item in SMALL for arg in ("--set", item)]
+    out = tmp_path / "full"
+    failed = subprocess.run(
+        [*magnet, *settings, "--out", str(out)], capture_output=True, text=True, preexec_fn=_limit_file_size(600_000)
+    )
+    assert failed.returncode == 2
+    message = failed.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"magnet synth: {out}/") and "cannot write (File too large)" in message
+    assert (out / "episodes" / "manifest.json").exists(), "the disk filled up later than expected"
+    assert _complete_shards(out) > 0 and not list(out.rglob("*.tmp"))
+    subprocess.run([*magnet, *settings, "--out", str(out)], check=True, capture_output=True)
+    for name in ("sft", "preference"):
+        expected = sorted(json.dumps(row, sort_keys=True) for row in _rows(whole / "datasets" / name))
+        assert sorted(json.dumps(row, sort_keys=True) for row in _rows(out / "datasets" / name)) == expected
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(tmp_path):
+    target = Path("/sys/magnet-cannot-write-here")  # read-only even for root
+    if target.parent.exists() and os.access(target.parent, os.W_OK) and not _cannot_create(target):
+        pytest.skip("no read-only location on this machine")
+    done = subprocess.run(
+        [sys.executable, "-m", "magnet.cli", "synth", *[a for s in SMALL for a in ("--set", s)], "--out", str(target)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert str(target) in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _cannot_create(path: Path) -> bool:
+    try:
+        path.mkdir()
+    except OSError:
+        return True
+    path.rmdir()
+    return False
