@@ -276,3 +276,54 @@ def _cannot_create(path: Path) -> bool:
         return True
     path.rmdir()
     return False
+
+
+FAULTS = {"error_500": 0.1, "rate_limit_429": 0.05, "hang": 0.03, "malformed_json": 0.05, "truncated_tool_call": 0.05}
+
+
+def test_teacher_faults_through_the_whole_synth_lose_no_item(tmp_path):
+    """``magnet synth`` against an OpenAI-compatible server (answers recorded from the offline backend, replayed
+    over HTTP) that fails 28% of requests (500, 429, hangs past the timeout, broken JSON, cut-off tool calls):
+    the run completes and every item of every stage is accepted or rejected with a reason, on disk too."""
+    import asyncio
+
+    from magnet.llm.loopback import LoopbackServer
+    from magnet.llm.replay import RecordingTeacher, replay_responder
+    from magnet.synthesis.synth import Synth
+
+    small = [*SMALL, "paths.limit=20", "paths.single=20", "paths.parallel=5", "paths.multiple=5"]
+    recording = Synth(load_config(None, [*small, f"out={tmp_path / 'offline'}"]), progress=False)
+    recording.teacher = RecordingTeacher(recording.teacher)
+    asyncio.run(recording.run())
+    with LoopbackServer(
+        replay_responder(recording.teacher.answers), faults=FAULTS, hang_seconds=3, retry_after=0.05, seed=1
+    ) as server:
+        endpoint = [
+            "teacher.kind=openai",
+            "teacher.model=replay",
+            f"teacher.base_url={server.base_url}",
+            "teacher.timeout=1",
+            "teacher.max_retries=8",
+            "teacher.max_concurrency=32",
+        ]
+        out = tmp_path / "faulty"
+        report = run_synth(load_config(None, [*small, *endpoint, f"out={out}"]), progress=False)
+        outcomes = dict(server.outcomes)
+    assert all(outcomes.get(kind, 0) > 0 for kind in FAULTS), outcomes
+    stages = report["stages"]
+    for name, stage in stages.items():
+        assert stage["inputs"] == stage["accepted"] + stage["rejected"], name
+        assert sum(stage["reasons"].values()) == stage["rejected"], name
+        on_disk = {kind: sum(len(p.read_text().splitlines()) for p in (out / name_dir(name)).glob(f"{kind}-*.jsonl"))
+                   for kind in ("accepted", "rejected")}  # fmt: skip
+        assert on_disk == {"accepted": stage["accepted"], "rejected": stage["rejected"]}, name
+    assert stages["positives"]["inputs"] == stages["translate"]["accepted"]
+    assert report["sft"]["rows"] > 0 and report["preference"]["rows"] > 0
+    usage = report["usage"]["total"]
+    assert sum(usage["retries"].values()) > 0
+    # a request that failed for good (all retries spent) rejected its item with a reason; none was dropped
+    assert sum(usage["failures"].values()) <= sum(stage["rejected"] for stage in stages.values())
+
+
+def name_dir(stage: str) -> str:
+    return {"translate": "episodes"}.get(stage, stage)

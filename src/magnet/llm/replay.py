@@ -1,0 +1,80 @@
+"""Recorded teacher answers, served again over HTTP: a model-like endpoint for tests and benchmarks.
+
+A real OpenAI-compatible endpoint sees only the rendered messages, so no scripted server can answer every
+synthesis step plausibly. ``RecordingTeacher`` wraps any teacher (the offline backend, typically) during one run
+and keeps each answer under the request as it goes on the wire; ``replay_responder`` turns those answers into a
+``LoopbackServer`` responder. A second run of the same config through ``OpenAITeacher`` then sends exactly the
+recorded requests (the pipeline is deterministic given the answers), so it runs the whole client path (HTTP,
+retries, faults, the cache) against a server that answers like the recorded teacher, at whatever latency and
+fault rate the benchmark or test sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from magnet.llm.client import Completion, Teacher, to_openai_messages
+from magnet.llm.loopback import Reply, Responder
+
+
+def wire_key(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None) -> str:
+    """A hash of a request as it crosses the wire (OpenAI message form; the model name and sampling parameters
+    left out, so that a recording under one teacher name replays under another)."""
+    canonical = json.dumps(
+        {"messages": to_openai_messages(messages), "tools": list(tools or [])},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class RecordingTeacher:
+    """A teacher that answers through ``inner`` and records every answer by its wire key."""
+
+    def __init__(self, inner: Teacher):
+        self.inner = inner
+        self.name = inner.name
+        self.usage = getattr(inner, "usage", None)
+        self.answers: dict[str, list[Completion]] = {}
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        step: str = "default",
+        context: Any = None,
+        **params: Any,
+    ) -> Completion:
+        completion = await self.inner.complete(messages, tools, step=step, context=context, **params)
+        self.answers.setdefault(wire_key(messages, tools), []).append(completion)
+        return completion
+
+
+def replay_responder(answers: Mapping[str, Sequence[Completion]]) -> Responder:
+    """A ``LoopbackServer`` responder answering each request with the recorded answer (an empty answer, which
+    the pipeline rejects like any useless one, for a request that was never recorded).
+
+    The offline backend answers from the step's inputs, not the messages alone, so one request can have been
+    answered differently at different times (a turn started over on a new state, with the same prompt): such
+    answers are replayed in the order they were recorded, the last one repeating. A failed attempt (an injected
+    fault) does not use up an answer: the responder runs only for requests that are answered."""
+    served: dict[str, int] = {}
+
+    def respond(body: dict[str, Any]) -> Reply:
+        key = wire_key(body.get("messages") or [], body.get("tools"))
+        recorded = answers.get(key)
+        if not recorded:
+            return Reply(content="")
+        index = served.get(key, 0)
+        served[key] = index + 1
+        completion = recorded[min(index, len(recorded) - 1)]
+        calls = [{"name": call.name, "arguments": dict(call.arguments)} for call in completion.tool_calls]
+        return Reply(content=completion.text or None, tool_calls=calls or None)
+
+    return respond
