@@ -172,53 +172,90 @@ async def run_stage(
     bar = tqdm(total=len(items), desc=stage, unit="item", disable=not progress)
 
     async def one(item: Any) -> Outcome:
-        async with semaphore:
-            try:
-                outcome = await process(item)
-            except Exception as error:  # a bug or a bad item fails this item, counted and logged, not the run
-                logger.exception("%s: item %s failed", stage, getattr(item, "id", "?"))
-                outcome = Outcome(
-                    rejection={"item": getattr(item, "id", None), "error": f"{type(error).__name__}: {error}"},
-                    reason=f"error:{type(error).__name__}",
-                )
+        """One item's outcome (its concurrency slot is taken by the feeder below and released by ``run_item``)."""
+        try:
+            outcome = await process(item)
+        except Exception as error:  # a bug or a bad item fails this item, counted and logged, not the run
+            logger.exception("%s: item %s failed", stage, getattr(item, "id", "?"))
+            outcome = Outcome(
+                rejection={"item": getattr(item, "id", None), "error": f"{type(error).__name__}: {error}"},
+                reason=f"error:{type(error).__name__}",
+            )
         bar.update()
         return outcome
 
+    def write_shard(index: int, outcomes: list[Outcome]) -> None:
+        accepted = [o.record for o in outcomes if o.record is not None]
+        rejected = [o for o in outcomes if o.record is None]
+        reasons = Counter(o.reason or "unknown" for o in rejected)
+        write_atomic(
+            folder / f"accepted-{index:05d}.jsonl",
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in accepted),
+        )
+        write_atomic(
+            folder / f"rejected-{index:05d}.jsonl",
+            "".join(json.dumps(o.rejection or {}, ensure_ascii=False) + "\n" for o in rejected),
+        )
+        manifest["shards"][str(index)] = {
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "reasons": dict(reasons),
+        }
+        write_atomic(own, json.dumps(manifest, indent=1) + "\n")
+        report.shards_done += 1
+        report.accepted += len(accepted)
+        report.rejected += len(rejected)
+        report.reasons.update(reasons)
+
+    todo: list[tuple[int, list[Any]]] = []
+    for index, shard in enumerate(shards):
+        done = manifest["shards"].get(str(index)) or merged.get("shards", {}).get(str(index))
+        if part is not None and index % part[1] != part[0] and done is None:
+            bar.update(len(shard))
+            continue  # another machine's shard
+        if done is not None:
+            report.shards_skipped += 1
+            report.accepted += done["accepted"]
+            report.rejected += done["rejected"]
+            report.reasons.update(done["reasons"])
+            bar.update(len(shard))
+            continue
+        todo.append((index, shard))
+
+    # Items of every remaining shard stream through one semaphore (no barrier at shard ends, so a slow item never
+    # idles the other slots); a shard is written the moment its last item finishes, so a kill loses only the
+    # shards in flight, and only the outcomes of unfinished shards are held in memory.
+    pending: dict[int, list[Outcome | None]] = {}
+    remaining: dict[int, int] = {}
+
+    async def run_item(index: int, position: int, item: Any) -> None:
+        try:
+            pending[index][position] = await one(item)
+        finally:
+            semaphore.release()
+        remaining[index] -= 1
+        if remaining[index] == 0:
+            write_shard(index, [outcome for outcome in pending.pop(index) if outcome is not None])
+
+    tasks: set[asyncio.Task] = set()
     try:
-        for index, shard in enumerate(shards):
-            done = manifest["shards"].get(str(index)) or merged.get("shards", {}).get(str(index))
-            if part is not None and index % part[1] != part[0] and done is None:
-                bar.update(len(shard))
-                continue  # another machine's shard
-            if done is not None:
-                report.shards_skipped += 1
-                report.accepted += done["accepted"]
-                report.rejected += done["rejected"]
-                report.reasons.update(done["reasons"])
-                bar.update(len(shard))
-                continue
-            outcomes = await asyncio.gather(*(one(item) for item in shard))
-            accepted = [o.record for o in outcomes if o.record is not None]
-            rejected = [o for o in outcomes if o.record is None]
-            reasons = Counter(o.reason or "unknown" for o in rejected)
-            write_atomic(
-                folder / f"accepted-{index:05d}.jsonl",
-                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in accepted),
-            )
-            write_atomic(
-                folder / f"rejected-{index:05d}.jsonl",
-                "".join(json.dumps(o.rejection or {}, ensure_ascii=False) + "\n" for o in rejected),
-            )
-            manifest["shards"][str(index)] = {
-                "accepted": len(accepted),
-                "rejected": len(rejected),
-                "reasons": dict(reasons),
-            }
-            write_atomic(own, json.dumps(manifest, indent=1) + "\n")
-            report.shards_done += 1
-            report.accepted += len(accepted)
-            report.rejected += len(rejected)
-            report.reasons.update(reasons)
+        for index, shard in todo:
+            pending[index] = [None] * len(shard)
+            remaining[index] = len(shard)
+            for position, item in enumerate(shard):
+                await semaphore.acquire()
+                task = asyncio.ensure_future(run_item(index, position, item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                failed = [t for t in list(tasks) if t.done() and t.exception() is not None]
+                if failed:
+                    raise failed[0].exception()
+        if tasks:
+            await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
     finally:
         bar.close()
     finished = set(read_manifest(folder).get("shards", {})) | set(manifest["shards"])

@@ -1,0 +1,116 @@
+"""``magnet synth`` against an OpenAI-compatible server with a fixed latency: trajectories/s and requests/s at
+concurrency 1, 8, 32 and 64, against the bound concurrency / latency; and the CPU cost of one trajectory with the
+offline backend.
+
+The server (another process, as a real endpoint) answers each request with what the offline backend answered
+to the same request in a recording run (``magnet.llm.replay``), after ``latency`` seconds. With latency L and
+concurrency C no client can exceed C / L requests/s; the ratio to that bound is what Magnet's pipeline (stage
+runner, translator, distiller, the openai client, the cache) leaves on the table. The request cache is off, so
+every request crosses the wire. Prints figures and ratios; never part of the tests' pass/fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from magnet.llm.client import Completion
+from magnet.llm.loopback import LoopbackServer
+from magnet.llm.replay import RecordingTeacher, replay_responder
+from magnet.synthesis.synth import Synth, load_config
+
+LATENCIES = (0.1, 0.5)
+CONCURRENCY = (1, 8, 32, 64)
+SETTINGS = ["paths.walks_per_function=2", "translate.shard_size=100", "negatives.source=perturb"]
+
+
+def _items(concurrency: int, latency: float) -> int:
+    """Paths per measurement: enough to keep every slot busy for several round trips, few enough to stay quick."""
+    return max(8, min(200, int(concurrency * 2.5 / latency) // 10))
+
+
+def record(folder: Path) -> tuple[dict[str, list[Completion]], float, int]:
+    """Answers of an offline run (all paths), its wall time and its trajectories."""
+    synth = Synth(load_config(None, [*SETTINGS, f"out={folder / 'offline'}"]), progress=False)
+    synth.teacher = RecordingTeacher(synth.teacher)
+    started = time.process_time()
+    report = asyncio.run(synth.run())
+    return synth.teacher.answers, time.process_time() - started, report["stages"]["positives"]["accepted"]
+
+
+def serve(answers_file: str, latency: float) -> None:
+    """The server process: replay the recorded answers after ``latency`` seconds each."""
+    raw = json.loads(Path(answers_file).read_text())
+    answers = {key: [Completion.from_dict(item) for item in items] for key, items in raw.items()}
+    with LoopbackServer(replay_responder(answers), latency=latency, record_bodies=False) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()  # until the benchmark closes our stdin
+
+
+def measure(base_url: str, concurrency: int, latency: float, folder: Path) -> tuple[float, int, int]:
+    limit = _items(concurrency, latency)
+    settings = [
+        *SETTINGS,
+        f"paths.limit={limit}",
+        "teacher.kind=openai",
+        "teacher.model=replay",
+        f"teacher.base_url={base_url}",
+        f"teacher.max_concurrency={concurrency}",
+        "teacher.no_cache=true",
+        f"out={folder / f'c{concurrency}-l{latency}'}",
+    ]
+    synth = Synth(load_config(None, settings), progress=False)
+    started = time.perf_counter()
+    report = asyncio.run(synth.run())
+    seconds = time.perf_counter() - started
+    return seconds, report["usage"]["total"]["requests"], report["stages"]["positives"]["accepted"]
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], float(sys.argv[3]))
+        return
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        answers, cpu_seconds, trajectories = record(folder)
+        print(
+            f"offline backend: {trajectories} trajectories, {cpu_seconds:.2f} s CPU for the whole synth "
+            f"({1000 * cpu_seconds / max(1, trajectories):.1f} ms CPU per trajectory, graph and datasets included)"
+        )
+        answers_file = folder / "answers.json"
+        answers_file.write_text(json.dumps({k: [c.to_dict() for c in v] for k, v in answers.items()}))
+        print(f"server in another process, {os.cpu_count()} cores shared by client and server, request cache off")
+        print("latency  concurrency  paths  trajectories  requests  seconds  traj/s  requests/s  bound  ratio")
+        for latency in LATENCIES:
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(answers_file), str(latency)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            base_url = server.stdout.readline().strip()
+            try:
+                for concurrency in CONCURRENCY:
+                    seconds, requests, accepted = measure(base_url, concurrency, latency, folder)
+                    rate = requests / seconds
+                    bound = concurrency / latency
+                    print(
+                        f"{latency * 1000:5.0f}ms  {concurrency:11d}  {_items(concurrency, latency):5d}  "
+                        f"{accepted:12d}  {requests:8d}  {seconds:7.1f}  {accepted / seconds:6.2f}  "
+                        f"{rate:10.1f}  {bound:5.0f}  {rate / bound:5.2f}",
+                        flush=True,
+                    )
+            finally:
+                server.stdin.close()
+                server.wait(timeout=10)
+        print("(seconds: the whole magnet synth, graph build and dataset writing included; ratio = requests/s / bound)")
+
+
+if __name__ == "__main__":
+    main()
