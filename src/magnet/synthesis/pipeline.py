@@ -231,12 +231,19 @@ async def run_stage(
     async def run_item(index: int, position: int, item: Any) -> None:
         try:
             pending[index][position] = await one(item)
+        except BaseException as error:  # an interruption (one() keeps ordinary errors): the feeder stops the stage
+            failures.append(error)
+            raise
         finally:
             semaphore.release()
         remaining[index] -= 1
         if remaining[index] == 0:
-            write_shard(index, [outcome for outcome in pending.pop(index) if outcome is not None])
+            try:
+                write_shard(index, [outcome for outcome in pending.pop(index) if outcome is not None])
+            except Exception as error:  # a shard that cannot be written (disk full) stops the stage
+                failures.append(error)
 
+    failures: list[Exception] = []
     tasks: set[asyncio.Task] = set()
     try:
         for index, shard in todo:
@@ -244,14 +251,15 @@ async def run_stage(
             remaining[index] = len(shard)
             for position, item in enumerate(shard):
                 await semaphore.acquire()
+                if failures:
+                    raise failures[0]
                 task = asyncio.ensure_future(run_item(index, position, item))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-                failed = [t for t in list(tasks) if t.done() and t.exception() is not None]
-                if failed:
-                    raise failed[0].exception()
         if tasks:
             await asyncio.gather(*tasks)
+        if failures:
+            raise failures[0]
     except BaseException:
         for task in tasks:
             task.cancel()
