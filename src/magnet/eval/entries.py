@@ -8,6 +8,7 @@ language pre-processing); ``tools`` (for the ``native`` format) are the same doc
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -161,9 +162,11 @@ def single_turn_row(entry: SingleTurnEntry) -> dict[str, Any]:
     }
 
 
-def _class_docs(class_name: str) -> list[dict[str, Any]]:
+@functools.cache
+def _class_docs(class_name: str) -> tuple[dict[str, Any], ...]:
+    """BFCL's raw func docs of one class, read once per process (callers copy before changing them)."""
     path = bfcl_data_dir() / "multi_turn_func_doc" / BFCL_CLASSES[class_name].doc_file
-    return _read_lines(path, "function docs")
+    return tuple(_read_lines(path, "function docs"))
 
 
 def multi_turn_row(entry: Any) -> dict[str, Any]:
@@ -175,7 +178,7 @@ def multi_turn_row(entry: Any) -> dict[str, Any]:
     # BFCL adds its language hint to the docs offered from the start only; held-out docs are listed as shipped.
     offered = [doc for doc in raw_docs if doc["name"] not in withheld]
     docs = {doc["name"]: doc for doc in listed_docs(offered, entry.category)}
-    docs.update({doc["name"]: doc for doc in raw_docs if doc["name"] in withheld})
+    docs.update({doc["name"]: copy.deepcopy(doc) for doc in raw_docs if doc["name"] in withheld})
     tools = {spec.name: spec.to_tool() for name in entry.involved_classes for spec in bfcl_toolkit_class(name).specs()}
     return {
         "id": entry.id,
