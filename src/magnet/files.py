@@ -17,13 +17,17 @@ from typing import Any
 from magnet.errors import MagnetError
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a flushed temporary file and a rename."""
+def write_atomic(path: str | Path, text: str | Iterable[str]) -> Path:
+    """Write ``text`` (a string, or chunks of one written as they come, so a large file is never held whole) to
+    ``path`` through a flushed temporary file and a rename."""
     path = Path(path)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(path)
@@ -31,11 +35,21 @@ def write_atomic(path: str | Path, text: str) -> Path:
         temporary.unlink(missing_ok=True)
         reason = error.strerror or str(error)
         raise MagnetError(f"{path}: cannot write ({reason}); files written before are unchanged") from None
+    except BaseException:  # the chunks' producer failed or the run was interrupted: no temporary file is left
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
-    """Write rows as JSON lines, atomically; returns how many."""
-    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]
-    write_atomic(path, "".join(lines))
-    return len(lines)
+    """Write rows as JSON lines, atomically and as they come (rows may be a generator); returns how many."""
+    count = 0
+
+    def lines() -> Iterable[str]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    write_atomic(path, lines())
+    return count

@@ -8,6 +8,7 @@ available rows allow), or all of them; the choice of rows within a kind is seede
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import datasets
+import numpy as np
 
 from magnet.errors import MagnetError
 
@@ -90,15 +92,34 @@ def mix(
     return kept, MixtureReport(dict(sorted(available.items())), kept_counts)
 
 
+def split_indices(size: int, test_size: float | int, seed: int = 0) -> dict[str, list[int]]:
+    """Row indices of ``train`` and ``test`` (no test part when ``test_size`` is 0 or there are fewer than 10 rows).
+
+    The same parts as ``datasets.Dataset.train_test_split(test_size=..., seed=...)`` (a float rounds the test part
+    up; numpy's default generator permutes), computed without the rows, so a dataset of any size can be split
+    while it is written.
+    """
+    if not test_size or size < 10:
+        return {"train": list(range(size))}
+    n_test = math.ceil(test_size * size) if isinstance(test_size, float) else int(test_size)
+    if not 0 < n_test < size:
+        raise MagnetError(f"test_size {test_size} leaves no train or no test rows out of {size}")
+    permutation = np.random.default_rng(seed).permutation(size).tolist()
+    return {"train": permutation[n_test:], "test": permutation[:n_test]}
+
+
 def split(dataset: datasets.Dataset, test_size: float | int, seed: int = 0) -> datasets.DatasetDict:
     """A ``DatasetDict`` with ``train`` and ``test`` (no test split when ``test_size`` is 0 or the data is tiny)."""
-    if not test_size or len(dataset) < 10:
+    parts = split_indices(len(dataset), test_size, seed)
+    if len(parts) == 1:
         return datasets.DatasetDict({"train": dataset})
-    parts = dataset.train_test_split(test_size=test_size, seed=seed)
     # Rebuild each part from its rows: datasets 5.2 cannot save an indices mapping (nor its flattened copy) over
     # Json columns, e.g. a test part whose messages happen to have no tool calls at all.
     return datasets.DatasetDict(
-        {name: datasets.Dataset.from_list(list(part), features=dataset.features) for name, part in parts.items()}
+        {
+            name: datasets.Dataset.from_list([dataset[index] for index in indices], features=dataset.features)
+            for name, indices in parts.items()
+        }
     )
 
 

@@ -8,8 +8,10 @@ every key a row lacks, so they are stored with ``datasets.Json()`` features, whi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -232,31 +234,71 @@ PREFERENCE_FEATURES = Features(
 )
 
 
-def _from_list(rows: list[dict[str, Any]], features: Features) -> datasets.Dataset:
-    """A dataset of ``rows``; an empty one still has every column (``from_list([])`` would have none).
+def _canonical(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as its features store it: messages get every key, and ``[]`` for no tool calls (datasets cannot save a
+    split whose Json column holds only nulls)."""
+    row = dict(row)
+    for key in ("messages", "prompt", "chosen", "rejected"):
+        if isinstance(row.get(key), list):
+            row[key] = [
+                {**{name: None for name in MESSAGE_FEATURE}, **message, "tool_calls": message.get("tool_calls") or []}
+                if isinstance(message, Mapping)
+                else message
+                for message in row[key]
+            ]
+    return row
 
-    Messages get every key, and ``[]`` for no tool calls (datasets cannot save a split whose Json column holds
-    only nulls).
-    """
+
+def _empty(features: Features) -> datasets.Dataset:
+    """An empty dataset that still has every column (``from_list([])`` would have none)."""
+    return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+
+
+def _from_list(rows: list[dict[str, Any]], features: Features) -> datasets.Dataset:
+    """A dataset of ``rows`` (every column present when there are none)."""
     if not rows:
-        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
-    canonical = []
-    for row in rows:
-        row = dict(row)
-        for key in ("messages", "prompt", "chosen", "rejected"):
-            if isinstance(row.get(key), list):
-                row[key] = [
-                    {
-                        **{name: None for name in MESSAGE_FEATURE},
-                        **message,
-                        "tool_calls": message.get("tool_calls") or [],
-                    }
-                    if isinstance(message, Mapping)
-                    else message
-                    for message in row[key]
-                ]
-        canonical.append(row)
-    return datasets.Dataset.from_list(canonical, features=features)
+        return _empty(features)
+    return datasets.Dataset.from_list([_canonical(row) for row in rows], features=features)
+
+
+def stream_dataset(
+    rows: Iterable[Mapping[str, Any]], kind: str, cache_dir: str | Path, *, validate: bool = True
+) -> datasets.Dataset:
+    """A dataset of ``kind`` (``sft`` or ``preference``) written from ``rows`` as they come, through Arrow files
+    under ``cache_dir``: the rows are never all in memory (``magnet synth`` builds datasets of any size this way).
+
+    Rows are validated as they pass; bad rows are left out and one ``DatasetError`` lists them at the end, as
+    ``sft_dataset`` does. ``cache_dir`` must be a folder of this build alone: datasets reuses a cache it finds.
+    """
+    features, check = {
+        "sft": (SFT_FEATURES, validate_sft_row),
+        "preference": (PREFERENCE_FEATURES, validate_preference_row),
+    }[kind]
+    problems: list[str] = []
+    kept = 0
+
+    def generate() -> Iterator[dict[str, Any]]:
+        nonlocal kept
+        for index, row in enumerate(rows):
+            found = check(row, index) if validate else []
+            if found:
+                problems.extend(found)
+                continue
+            kept += 1
+            yield _canonical(row)
+
+    try:
+        # A fingerprint of our own: datasets would otherwise pickle the generator (and ``rows``) to name its cache.
+        fingerprint = uuid.uuid4().hex
+        dataset = datasets.Dataset.from_generator(
+            generate, features=features, cache_dir=str(cache_dir), fingerprint=fingerprint
+        )
+    except ValueError:  # datasets refuses a generator that yielded nothing
+        if kept:
+            raise
+        dataset = _empty(features)
+    _raise_problems(problems)
+    return dataset
 
 
 def sft_dataset(rows: Iterable[SFTRow | Mapping[str, Any]], *, validate: bool = True) -> datasets.Dataset:
@@ -473,6 +515,11 @@ def _check(rows: Sequence[Any], validate) -> None:
     problems: list[str] = []
     for index, row in enumerate(rows):
         problems.extend(validate(row, index))
+    _raise_problems(problems)
+
+
+def _raise_problems(problems: list[str]) -> None:
+    """One ``DatasetError`` listing the problems (up to ``MAX_REPORTED``), if any."""
     if problems:
         shown = problems[:MAX_REPORTED]
         if len(problems) > MAX_REPORTED:

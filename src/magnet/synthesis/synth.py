@@ -13,19 +13,24 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import os
 import random
+import shutil
+import tempfile
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
 import yaml
+from datasets.exceptions import DatasetGenerationError
 
 from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
-from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split
-from magnet.data.schema import SFTRow, preference_dataset, sft_dataset
+from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split_indices
+from magnet.data.schema import SFTRow, stream_dataset
 from magnet.data.stats import PAPER_TABLE_1, comparison_table, dataset_stats, error_types, plot_distributions
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
@@ -39,7 +44,19 @@ from magnet.synthesis.negatives import perturb_negative, student_negative
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.operations import OperationConfig, reshape
 from magnet.synthesis.paths import SignaturePath, read_paths, sample_paths, sample_single_turn
-from magnet.synthesis.pipeline import Outcome, StageReport, read_records, run_stage
+from magnet.synthesis.pipeline import (
+    Outcome,
+    RecordRef,
+    ShardChannel,
+    StageReport,
+    chained_identity,
+    index_records,
+    index_shard,
+    run_chained_stage,
+    run_stage,
+    shard_path,
+    stage_identity,
+)
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.translate import TranslateConfig, Translator, build_registry, spec_only_functions
 from magnet.tools.pool import pool_specs
@@ -308,12 +325,10 @@ class Synth:
             paths = self.paths_stage(graph)
             registry, simulator = self._registry(graph)
             self.simulator = simulator
-            episodes = await self.translate_stage(graph, paths, registry, simulator)
-            positives = await self.positive_stage(episodes, registry)
-            pairs = await self.negative_stage(episodes, positives, registry)
+            await self.teacher_stages(graph, paths, registry)
             if self.part is not None and self.part[0] != 0:
                 raise StageIncomplete("every stage is done; part 0 (or a run without --shard) writes the datasets")
-            return self.dataset_stage(positives, pairs)
+            return self.dataset_stage()
         except StageIncomplete as incomplete:
             return {"incomplete": str(incomplete), "usage": self.usage.to_dict()}
         finally:
@@ -408,10 +423,61 @@ class Synth:
         teacher.pop("no_cache", None)
         return {"seed": self.config.seed, "teacher": self.teacher.name, "teacher_settings": teacher, **extra}
 
-    async def translate_stage(self, graph, paths, registry, simulator) -> list[Episode]:
+    async def teacher_stages(self, graph: FunctionGraph, paths: list[SignaturePath], registry) -> None:
+        """Translate, positives and negatives, pipelined: shard ``i`` of each stage is made from shard ``i`` of
+        the one before and starts as soon as that shard is on disk, so the teacher's slots stay busy from the
+        first path to the last (a stage never waits for the slowest item of the one before). Each stage keeps its
+        own folder, manifest and resume; a failure in one stops them all."""
+        student = self._student()
+        t = self.config.translate
+        paths = longest_first(paths, lambda path: len(path.functions))
+        translate_id = stage_identity(
+            "translate", paths, t.shard_size, self._stage_config(translate=dataclasses.asdict(t))
+        )
+        positives_id = chained_identity("positives", translate_id, self._stage_config(max_steps=self.config.max_steps))
+        negatives_id = chained_identity(
+            "negatives", positives_id, self._stage_config(negatives=dataclasses.asdict(self.config.negatives))
+        )
+        shard_count = -(-len(paths) // t.shard_size)
+        translated, distilled = ShardChannel(), ShardChannel()
+        with_negatives = self.config.negatives.source != "none"
+
+        async def translate() -> None:
+            try:
+                await self.translate_stage(graph, paths, registry, on_shard=translated.put)
+            finally:
+                translated.close()
+
+        async def positives() -> None:
+            try:
+                await self.positive_stage(
+                    positives_id, shard_count, translated, registry, on_shard=distilled.put if with_negatives else None
+                )
+            finally:
+                distilled.close()
+
+        stages = [translate(), positives()]
+        if with_negatives:
+            stages.append(self.negative_stage(negatives_id, shard_count, distilled, registry, student))
+        tasks = [asyncio.ensure_future(stage) for stage in stages]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for stage in self.reports:
+            self._check(stage)
+
+    async def translate_stage(self, graph, paths, registry, on_shard=None) -> None:
         t = self.config.translate
         translator = Translator(
-            graph, registry, self.teacher, TranslateConfig(t.max_attempts, t.turn_attempts, self.config.seed), simulator
+            graph,
+            registry,
+            self.teacher,
+            TranslateConfig(t.max_attempts, t.turn_attempts, self.config.seed),
+            self.simulator,
         )
 
         async def process(path: SignaturePath) -> Outcome:
@@ -422,20 +488,28 @@ class Synth:
 
         self.reports["translate"] = await run_stage(
             "translate",
-            longest_first(paths, lambda path: len(path.functions)),
+            paths,
             process,
             self.out / "episodes",
             shard_size=t.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
-            config=self._stage_config(translate=dataclasses.asdict(self.config.translate)),
+            config=self._stage_config(translate=dataclasses.asdict(t)),
             progress=self.progress,
             part=self.part,
+            on_shard=on_shard,
+            position=0,
         )
-        self._check("translate")
-        return [Episode.from_dict(record) for record in read_records(self.out / "episodes")]
 
-    async def positive_stage(self, episodes: list[Episode], registry) -> list[dict[str, Any]]:
-        async def process(episode: Episode) -> Outcome:
+    async def positive_stage(self, identity, shard_count: int, translated: ShardChannel, registry, on_shard) -> None:
+        episodes = self.out / "episodes"
+
+        async def shards():
+            async for index in translated:
+                refs = index_shard(shard_path(episodes, index), describe_episode)
+                yield index, longest_first(refs, lambda ref: ref.size)
+
+        async def process(ref: RecordRef) -> Outcome:
+            episode = Episode.from_dict(ref.load())
             result = await distill(
                 episode, registry, self.teacher, max_steps=self.config.max_steps, simulator=self.simulator
             )
@@ -443,47 +517,49 @@ class Synth:
                 return Outcome(record={"row": result.row.to_dict(), "rollout": result.rollout.to_dict()})
             return Outcome(rejection={"episode": episode.id, "reasons": list(result.reasons)}, reason=result.reason)
 
-        self.reports["positives"] = await run_stage(
-            "positives",
-            longest_first(episodes, lambda episode: sum(len(turn.calls) + 1 for turn in episode.turns)),
+        self.reports["positives"] = await run_chained_stage(
+            identity,
+            shard_count,
+            shards(),
             process,
             self.out / "positives",
-            shard_size=self.config.translate.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
-            config=self._stage_config(max_steps=self.config.max_steps),
             progress=self.progress,
             part=self.part,
+            on_shard=on_shard,
+            position=1,
         )
-        self._check("positives")
-        return list(read_records(self.out / "positives"))
+
+    def _student(self) -> Teacher | None:
+        """The student model of ``negatives.source: student`` (None for the other sources); settings are checked
+        before any stage starts."""
+        settings = self.config.negatives
+        if settings.source not in ("perturb", "student", "none"):
+            raise MagnetError(f"negatives.source must be perturb, student or none, got {settings.source!r}")
+        if settings.source != "student":
+            return None
+        if settings.student is None:
+            raise MagnetError("negatives.source student needs negatives.student (the SFT model: kind hf or openai)")
+        return make_teacher(settings.student, self.out, self.usage)
 
     async def negative_stage(
-        self, episodes: list[Episode], positives: list[dict[str, Any]], registry
-    ) -> list[dict[str, Any]]:
+        self, identity, shard_count: int, distilled: ShardChannel, registry, student: Teacher | None
+    ) -> None:
         settings = self.config.negatives
-        if settings.source == "none":
-            return []
-        if settings.source not in ("perturb", "student"):
-            raise MagnetError(f"negatives.source must be perturb, student or none, got {settings.source!r}")
-        by_id = {episode.id: episode for episode in episodes}
-        student = None
-        if settings.source == "student":
-            if settings.student is None:
-                raise MagnetError("negatives.source student needs negatives.student (the SFT model: kind hf or openai)")
-            student = make_teacher(settings.student, self.out, self.usage)
 
-        class Item:
-            def __init__(self, record: dict[str, Any]):
-                self.record = record
-                self.id = record["row"]["id"]
+        async def shards():
+            async for index in distilled:
+                episodes = {
+                    ref.id: ref for ref in index_shard(shard_path(self.out / "episodes", index), describe_episode)
+                }
+                positives = index_shard(shard_path(self.out / "positives", index), describe_positive)
+                yield index, [NegativeItem(ref, episodes[ref.parent]) for ref in positives]
 
-            def to_dict(self) -> dict[str, Any]:
-                return self.record
-
-        async def process(item: Item) -> Outcome:
-            row = SFTRow.from_dict(item.record["row"])
-            positive = Rollout.from_dict(item.record["rollout"])
-            episode = by_id[row.meta.extra["episode"]]
+        async def process(item: NegativeItem) -> Outcome:
+            record = item.positive.load()
+            row = SFTRow.from_dict(record["row"])
+            positive = Rollout.from_dict(record["rollout"])
+            episode = Episode.from_dict(item.episode.load())
             if student is None:
                 pair = await perturb_negative(
                     episode, positive, row, registry, self.teacher, seed=self.config.seed, simulator=self.simulator
@@ -505,58 +581,94 @@ class Synth:
                 return Outcome(rejection={"episode": episode.id}, reason="no_negative")
             return Outcome(record=pair.to_dict())
 
-        self.reports["negatives"] = await run_stage(
-            "negatives",
-            [Item(record) for record in positives],
+        self.reports["negatives"] = await run_chained_stage(
+            identity,
+            shard_count,
+            shards(),
             process,
             self.out / "negatives",
-            shard_size=self.config.translate.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
-            config=self._stage_config(negatives=dataclasses.asdict(settings)),
             progress=self.progress,
             part=self.part,
+            position=2,
         )
-        self._check("negatives")
-        return list(read_records(self.out / "negatives"))
 
-    def dataset_stage(self, positives: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    def _write_dataset(self, kind: str, refs, rows, build: Path, target: Path) -> datasets.DatasetDict:
+        """The train/test parts of ``refs`` (the same split as ``datasets``' ``train_test_split``), each written from
+        its rows as they are read (``stream_dataset``), then saved to ``target`` through a temporary folder and a
+        rename: a full disk leaves the previous ``target`` (if any) as it was, and a clear error."""
+        parts = split_indices(len(refs), self.config.datasets.test_size, self.config.seed)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            dataset = datasets.DatasetDict(
+                {
+                    name: stream_dataset(rows([refs[index] for index in indices]), kind, build / name)
+                    for name, indices in parts.items()
+                }
+            )
+            dataset.save_to_disk(str(staging))
+        except (OSError, DatasetGenerationError) as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            cause = error if isinstance(error, OSError) else error.__cause__ or error.__context__
+            if not isinstance(cause, OSError):
+                raise
+            reason = cause.strerror or str(cause)
+            raise MagnetError(f"{target}: cannot write ({reason}); files written before are unchanged") from None
+        previous = target.with_name(f".{target.name}.{os.getpid()}.old")
+        if target.exists():
+            target.replace(previous)
+        staging.replace(target)
+        shutil.rmtree(previous, ignore_errors=True)
+        return dataset
+
+    def dataset_stage(self) -> dict[str, Any]:
+        """The mixture, train/test split, exports, statistics and plots, streamed from the stage shards: records
+        are read from disk as each pass needs them, so memory does not grow with the run."""
         d = self.config.datasets
-        rows = [record["row"] for record in positives]
-        kind = lambda row: row["meta"]["kind"]  # noqa: E731
-        sft_rows, sft_mix = mix(rows, kind, **_mixture(d.sft_mixture, PAPER_SFT_COUNTS), seed=self.config.seed)
-        pref_rows, pref_mix = mix(
+        positives = index_records(self.out / "positives", describe_positive)
+        pairs = index_records(self.out / "negatives", describe_pair) if self.config.negatives.source != "none" else []
+        kind = lambda ref: ref.kind  # noqa: E731
+        sft_refs, sft_mix = mix(positives, kind, **_mixture(d.sft_mixture, PAPER_SFT_COUNTS), seed=self.config.seed)
+        pref_refs, pref_mix = mix(
             pairs, kind, **_mixture(d.preference_mixture, PAPER_PREFERENCE_COUNTS), seed=self.config.seed
         )
+
+        def sft_rows(refs: Sequence[RecordRef] = sft_refs) -> Iterator[dict[str, Any]]:
+            return (ref.load()["row"] for ref in refs)
+
+        def pref_rows(refs: Sequence[RecordRef] = pref_refs) -> Iterator[dict[str, Any]]:
+            return (ref.load() for ref in refs)
+
         folder = self.out / "datasets"
         folder.mkdir(exist_ok=True)
-        sft = split(sft_dataset(sft_rows), d.test_size, self.config.seed)
-        sft.save_to_disk(str(folder / "sft"))
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build:
+            sft = self._write_dataset("sft", sft_refs, sft_rows, Path(build) / "sft", folder / "sft")
+            if pref_refs:
+                preference = self._write_dataset(
+                    "preference", pref_refs, pref_rows, Path(build) / "preference", folder / "preference"
+                )
+            if d.push_to_hub:
+                sft.push_to_hub(d.push_to_hub, config_name="sft")
+                if pref_refs:
+                    preference.push_to_hub(d.push_to_hub, config_name="preference")
         report: dict[str, Any] = {"stages": {}, "mixture": {"sft": sft_mix.to_dict(), "preference": pref_mix.to_dict()}}
-        if pref_rows:
-            preference = split(preference_dataset(pref_rows), d.test_size, self.config.seed)
-            preference.save_to_disk(str(folder / "preference"))
-            report["preference_error_types"] = error_types(pref_rows)
+        if pref_refs:
+            report["preference_error_types"] = error_types(pref_rows())
         if d.exports:
-            write_jsonl((to_sharegpt(row) for row in sft_rows), folder / "sft_sharegpt.jsonl")
+            write_jsonl((to_sharegpt(row) for row in sft_rows()), folder / "sft_sharegpt.jsonl")
             write_atomic(
                 folder / "dataset_info.json",
                 json.dumps(llamafactory_dataset_info("sft_sharegpt.jsonl"), indent=1) + "\n",
             )
-            write_jsonl((to_openai_finetune(row) for row in sft_rows), folder / "sft_openai.jsonl")
-        if d.push_to_hub:
-            sft.push_to_hub(d.push_to_hub, config_name="sft")
-            if pref_rows:
-                preference.push_to_hub(d.push_to_hub, config_name="preference")
-        sft_stats = dataset_stats(sft_rows)
-        pref_stats = dataset_stats(pref_rows)
-        report["sft"] = sft_stats
-        report["preference"] = pref_stats
-        report["plots"] = [str(plot_distributions(sft_rows, self.out / "sft_distributions.png", "SFT rows"))]
-        if pref_rows:
+            write_jsonl((to_openai_finetune(row) for row in sft_rows()), folder / "sft_openai.jsonl")
+        report["sft"] = dataset_stats(sft_rows())
+        report["preference"] = dataset_stats(pref_rows())
+        report["plots"] = [str(plot_distributions(sft_rows(), self.out / "sft_distributions.png", "SFT rows"))]
+        if pref_refs:
             report["plots"].append(
                 str(
                     plot_distributions(
-                        pref_rows, self.out / "preference_distributions.png", "preference pairs (chosen)"
+                        pref_rows(), self.out / "preference_distributions.png", "preference pairs (chosen)"
                     )
                 )
             )
@@ -573,6 +685,40 @@ class Synth:
         write_atomic(self.out / "report.md", render_report(report))
         self.usage.save(self.out / "usage.json")
         return report
+
+
+def describe_episode(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An episode shard record's id, and its size: the teacher requests its distillation takes, about one per
+    call and one per turn (what the positives stage orders by, longest first)."""
+    return {"id": record["id"], "size": sum(len(turn.get("calls", ())) + 1 for turn in record["turns"])}
+
+
+def describe_positive(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A positive record's row id, kind (for the mixture) and episode (what its negative is made from)."""
+    meta = record["row"]["meta"]
+    return {"id": record["row"]["id"], "kind": meta.get("kind", "multi_turn"), "parent": meta.get("episode", "")}
+
+
+def describe_pair(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A preference pair's id and kind (for the mixture)."""
+    return {"id": record["id"], "kind": (record.get("meta") or {}).get("kind", "multi_turn")}
+
+
+@dataclass(frozen=True)
+class NegativeItem:
+    """One item of the negatives stage: a positive record and the episode it was distilled from, by reference."""
+
+    positive: RecordRef
+    episode: RecordRef
+
+    @property
+    def id(self) -> str:
+        """The positive row's id."""
+        return self.positive.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """What identifies the item's content."""
+        return {"positive": self.positive.to_dict(), "episode": self.episode.to_dict()}
 
 
 def _mixture(setting: Any, paper_counts: Mapping[str, int]) -> dict[str, Any]:
