@@ -43,14 +43,15 @@ format: install
 DEMO_DIR ?= runs/demo
 DEMO_STEPS ?= 12
 
-# What exists so far, end to end on CPU: the function pool, its chains, calls executed against it, the function
-# graph, reshaped signature paths, `magnet synth` from the pool to HF datasets (offline backend), then the SFT and
-# mDPO recipes on a tiny model through `accelerate launch` with 2 processes (the 14B recipes' code path), then BFCL
-# evaluation: the reference runner (a harness check) and the tiny mDPO model on a few entries.
+# The whole pipeline on CPU, offline, with the code paths a GPU run uses: the function pool, calls executed against
+# it, the function graph and reshaped signature paths, `magnet synth` from the pool to HF datasets (offline
+# backend as the teacher), the SFT and mDPO recipes on a tiny random Qwen2 through `accelerate launch` with 2
+# processes, BFCL evaluation (the reference runner as a harness check, then the base, SFT and mDPO tiny models on
+# a few entries), and one summary table of the run.
+EVAL_TINY := --categories simple,irrelevance,multi_turn_base --limit 2 --max-new-tokens 16 --overwrite --no-progress
 demo: install
 	mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/magnet pool
-	$(VENV)/bin/magnet pool --bfcl
 	$(VENV)/bin/magnet call "[search_contacts(query='Chen'), find_free_slot(date='2026-03-02', duration_minutes=45)]"
 	$(VENV)/bin/magnet call --allow-errors "[create_event(title='Design review', start='2026-03-02T11:00', duration_minutes=45, attendees=['chen.wei@example.com']), set_reminder(event_id='evt-0004', minutes_before=10), get_event(event_id='evt-9999')]"
 	$(VENV)/bin/magnet graph build --pool builtin --judge schema --out $(DEMO_DIR)/graph.json
@@ -60,25 +61,26 @@ demo: install
 	$(VENV)/bin/magnet synth --config recipes/synth/demo.yaml --out $(DEMO_DIR)/synth
 	$(VENV)/bin/magnet show $(DEMO_DIR)/synth/episodes --n 2 --kind multi_turn
 	$(VENV)/bin/magnet stats $(DEMO_DIR)/synth/datasets/sft --plot $(DEMO_DIR)/sft_stats.png
-	$(VENV)/bin/magnet tiny-model --out $(DEMO_DIR)/tiny-model
+	$(VENV)/bin/magnet tiny-model --out $(DEMO_DIR)/base
 	OMP_NUM_THREADS=1 $(VENV)/bin/accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes 2 \
 		--mixed_precision no recipes/sft.py --config recipes/tiny/sft.yaml --max_steps $(DEMO_STEPS) \
-		--model_name_or_path $(DEMO_DIR)/tiny-model --datasets $(DEMO_DIR)/synth/datasets/sft --output_dir $(DEMO_DIR)/sft
+		--model_name_or_path $(DEMO_DIR)/base --datasets $(DEMO_DIR)/synth/datasets/sft --output_dir $(DEMO_DIR)/sft
 	OMP_NUM_THREADS=1 $(VENV)/bin/accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes 2 \
 		--mixed_precision no recipes/mdpo.py --config recipes/tiny/mdpo.yaml --max_steps $(DEMO_STEPS) \
 		--model_name_or_path $(DEMO_DIR)/sft --datasets $(DEMO_DIR)/synth/datasets/preference --output_dir $(DEMO_DIR)/mdpo
 	$(VENV)/bin/magnet eval bfcl --runner reference --categories multi_turn --limit 20 --out $(DEMO_DIR)/eval/reference \
 		--overwrite --no-progress
-	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/mdpo --categories simple,irrelevance,multi_turn_base --limit 2 \
-		--max-new-tokens 16 --out $(DEMO_DIR)/eval/mdpo --overwrite
-	@echo "demo outputs in $(DEMO_DIR)/: graph.json, graph.png, place_order.png, paths.jsonl, synth/ (episodes, positives, negatives, datasets, report.md), tiny-model/, sft/ and mdpo/ (trained tiny models, trainer_state.json with the losses), eval/ (BFCL results and summary.md: the reference harness check and the tiny mDPO model)"
+	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/base $(EVAL_TINY) --out $(DEMO_DIR)/eval/base
+	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/sft $(EVAL_TINY) --out $(DEMO_DIR)/eval/sft
+	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/mdpo $(EVAL_TINY) --out $(DEMO_DIR)/eval/mdpo
+	$(VENV)/bin/magnet summary $(DEMO_DIR)
 
 bench: install
 	$(PY) benchmarks/run_all.py
 
 lock:
 	grep "^#" constraints.txt > constraints.txt.new
-	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse)==" | sed 's/+cpu//' >> constraints.txt.new
+	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse|tenacity|tree-sitter|tree_sitter)[=@ -]" | sed 's/+cpu//' >> constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:

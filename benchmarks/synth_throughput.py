@@ -11,6 +11,7 @@ every request crosses the wire. Prints figures and ratios; never part of the tes
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -102,6 +103,12 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(sys.argv[2], float(sys.argv[3]))
         return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latencies", default=",".join(map(str, LATENCIES)), help="seconds, comma-separated")
+    parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated")
+    options = parser.parse_args()
+    latencies = [float(value) for value in options.latencies.split(",")]
+    levels = [int(value) for value in options.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         answers, cpu_seconds, trajectories = record(folder)
@@ -116,7 +123,7 @@ def main() -> None:
             "latency  concurrency  paths  trajectories  requests  run (s)  traj/s  teacher (s)  requests/s"
             "  bound  ratio"
         )
-        for latency in LATENCIES:
+        for latency in latencies:
             server = subprocess.Popen(
                 [sys.executable, __file__, "--serve", str(answers_file), str(latency)],
                 stdin=subprocess.PIPE,
@@ -125,7 +132,7 @@ def main() -> None:
             )
             base_url = server.stdout.readline().strip()
             try:
-                for concurrency in CONCURRENCY:
+                for concurrency in levels:
                     seconds, window, requests, accepted = measure(base_url, concurrency, latency, folder)
                     rate = requests / window
                     bound = concurrency / latency
@@ -140,8 +147,8 @@ def main() -> None:
                 server.wait(timeout=10)
         print(
             "(run: the whole magnet synth, graph build and dataset writing included; teacher: first request to last"
-            " answer; ratio = requests/s over the teacher window / bound; paths are chains of dependent requests and"
-            " stages end before the next begins, so the last paths of a stage leave slots idle)"
+            " answer; ratio = requests/s over the teacher window / bound; paths are chains of dependent requests, so"
+            " the last paths of a run leave slots idle; at 100 ms the 2 cores, shared with the server, saturate)"
         )
 
 

@@ -6,10 +6,14 @@ not Python, dominates on CPU) and the same batch of single-turn pairs about 1,02
 forward included); the median step time of each and their ratio (target: ours at most 1.10x TRL's). Then both
 trainers' dataset preparation (tokenization) on the same multi-turn preference rows from ``magnet synth``:
 tokens/s. Prints figures and ratios; never part of the tests' pass/fail.
+
+``--device cuda --hidden 1024 --layers 8 --batch 4`` measures the same on a GPU in bf16 (what a user's machine
+runs); the defaults are what ``make bench`` runs on CPU.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import os
 import statistics
@@ -98,12 +102,20 @@ def _length(tokenizer, messages, tools) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _step_times(trainer_class, args_class, model, reference, dataset, tokenizer, folder: Path) -> list[float]:
+def _arguments(device: str, batch: int, steps: int) -> dict:
+    """The trainers' shared arguments: fp32 on CPU, bf16 on a GPU."""
+    on_gpu = {"use_cpu": False, "bf16": True} if device == "cuda" else {}
+    return {**CPU, **on_gpu, "per_device_train_batch_size": batch, "max_steps": steps}
+
+
+def _step_times(
+    trainer_class, args_class, model, reference, dataset, tokenizer, folder: Path, arguments
+) -> list[float]:
     timer = StepTimer()
     trainer = trainer_class(
         copy.deepcopy(model),
         ref_model=copy.deepcopy(reference),
-        args=args_class(output_dir=str(folder), **CPU),
+        args=args_class(output_dir=str(folder), **arguments),
         train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=[timer],
@@ -112,9 +124,9 @@ def _step_times(trainer_class, args_class, model, reference, dataset, tokenizer,
     return timer.times[1:]  # the first step warms up allocators and kernels
 
 
-def _preprocessing(trainer_class, args_class, model, dataset, tokenizer, folder: Path) -> tuple[float, int]:
+def _preprocessing(trainer_class, args_class, model, dataset, tokenizer, folder: Path, arguments) -> tuple[float, int]:
     trainer = trainer_class(
-        model, args=args_class(output_dir=str(folder), **CPU), train_dataset=dataset.select(range(2)),
+        model, args=args_class(output_dir=str(folder), **arguments), train_dataset=dataset.select(range(2)),
         processing_class=tokenizer,
     )  # fmt: skip
     started = time.perf_counter()
@@ -125,25 +137,39 @@ def _preprocessing(trainer_class, args_class, model, dataset, tokenizer, folder:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    options = parser.parse_args()
+    arguments = _arguments(options.device, options.batch, options.steps)
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        model_dir = build_tiny_model(folder / "model", hidden_size=256, layers=4)
+        model_dir = build_tiny_model(folder / "model", hidden_size=options.hidden, layers=options.layers)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         reference = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         policy = copy.deepcopy(reference)
         single, multi = _pairs(folder)
-        pairs = _pad(single[:BATCH], tokenizer) * STEPS
+        pairs = _pad(single[: options.batch], tokenizer) * options.steps
         dataset = preference_dataset(pairs, validate=False)
-        lengths = [_length(tokenizer, p["prompt"] + p["chosen"], p["tools"]) for p in pairs[:BATCH]]
+        lengths = [_length(tokenizer, p["prompt"] + p["chosen"], p["tools"]) for p in pairs[: options.batch]]
         parameters = sum(p.numel() for p in policy.parameters())
-        print(
-            f"model: Qwen2 hidden 256, 4 layers, {parameters / 1e6:.1f}M parameters; batch {BATCH} single-turn pairs "
-            f"of {min(lengths)}-{max(lengths)} tokens (chosen side), reference model forward included, "
-            f"{torch.get_num_threads()} threads"
+        where = (
+            f"{torch.cuda.get_device_name()}, bf16"
+            if options.device == "cuda"
+            else f"CPU, fp32, {torch.get_num_threads()} threads"
         )
-        theirs = _step_times(DPOTrainer, DPOConfig, policy, reference, dataset, tokenizer, folder / "trl")
-        ours = _step_times(MultiTurnDPOTrainer, MDPOConfig, policy, reference, dataset, tokenizer, folder / "ours")
+        print(
+            f"model: Qwen2 hidden {options.hidden}, {options.layers} layers, {parameters / 1e6:.1f}M parameters; "
+            f"batch {options.batch} single-turn pairs of {min(lengths)}-{max(lengths)} tokens (chosen side), "
+            f"reference model forward included; {where}"
+        )
+        steps = (policy, reference, dataset, tokenizer)
+        theirs = _step_times(DPOTrainer, DPOConfig, *steps, folder / "trl", arguments)
+        ours = _step_times(MultiTurnDPOTrainer, MDPOConfig, *steps, folder / "ours", arguments)
         trl_median, our_median = statistics.median(theirs), statistics.median(ours)
         print("trainer              median step (s)  steps timed")
         print(f"trl.DPOTrainer       {trl_median:15.3f}  {len(theirs)}")
@@ -157,7 +183,9 @@ def main() -> None:
             ("trl.DPOTrainer", DPOTrainer, DPOConfig),
             ("MultiTurnDPOTrainer", MultiTurnDPOTrainer, MDPOConfig),
         ):
-            seconds, tokens = _preprocessing(trainer_class, args_class, policy, multi_dataset, tokenizer, folder / "p")
+            seconds, tokens = _preprocessing(
+                trainer_class, args_class, policy, multi_dataset, tokenizer, folder / "p", arguments
+            )
             print(f"{label:<20} {seconds:7.2f}  {tokens:9,}  {tokens / seconds:11,.0f}")
         print("(TRL's tokens are its own tokenization of the same conversations; ours add per-token turn numbers "
               "and the assistant mask of every turn)")  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from magnet.errors import MagnetError
-from magnet.files import write_jsonl
+from magnet.files import write_atomic, write_jsonl
 from magnet.tools.calls import parse_calls
 from magnet.tools.executor import Environment
 from magnet.tools.pool import ChainPair, chaining_pairs, pool_specs, pool_stats
@@ -580,6 +580,19 @@ def cmd_eval_bfcl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print one table for a run folder (data counts, losses, BFCL scores) and write it as summary.md there."""
+    from magnet.run_summary import summarize_run
+
+    summary = summarize_run(args.folder)
+    text = summary.markdown()
+    print(text, end="")
+    if not args.no_write:
+        write_atomic(Path(args.folder) / "summary.md", text)
+        print(f"\n(also written to {Path(args.folder) / 'summary.md'})")
+    return 0
+
+
 def _read_yaml(path: str, flag: str) -> dict[str, Any]:
     import yaml
 
@@ -794,6 +807,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--plot", help="write a PNG of the distributions here")
     stats.set_defaults(run=cmd_stats)
+
+    summary = commands.add_parser("summary", help="one table for a run: data counts, losses, BFCL scores")
+    summary.add_argument(
+        "folder", metavar="RUN", help="a run folder (synth/, sft/, mdpo/, eval/<name>/ as make demo writes them)"
+    )
+    summary.add_argument("--no-write", action="store_true", help="print only; do not write RUN/summary.md")
+    summary.set_defaults(run=cmd_summary)
 
     memory = commands.add_parser("estimate-memory", help="per-GPU memory of a training setup, before launching it")
     memory.add_argument("--recipe", help="a training recipe YAML (recipes/*/sft.yaml or mdpo.yaml): the setup from it")

@@ -59,7 +59,8 @@ from magnet.synthesis.pipeline import (
 )
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.translate import TranslateConfig, Translator, build_registry, spec_only_functions
-from magnet.tools.pool import pool_specs
+from magnet.tools.pool import pool_specs, pool_toolkits
+from magnet.tools.toolkit import Toolkit
 
 # ---------------------------------------------------------------------------------------------------------------
 # Configuration
@@ -145,7 +146,7 @@ class SynthConfig:
 
     out: str = "runs/synth"
     seed: int = 0
-    pool: str = "builtin"
+    pool: str | list[str] = "builtin"
     allow_bfcl: bool = False
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
@@ -218,15 +219,31 @@ def _build(klass: type, data: Mapping[str, Any], where: str) -> Any:
     return klass(**values)
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> SynthConfig:
-    """A ``SynthConfig`` from YAML plus ``key.sub=value`` overrides (values parsed as YAML); unknown keys and
-    malformed overrides are errors naming them."""
+def _merge(base: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``values`` laid over it, sections (mappings) merged key by key."""
+    merged = dict(base)
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = dict(value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None
+) -> SynthConfig:
+    """A ``SynthConfig`` from YAML, then ``values`` (Python settings, sections as mappings), then ``key.sub=value``
+    overrides (values parsed as YAML); unknown keys and malformed overrides are errors naming them."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
             raise MagnetError(f"{path}: cannot read the synth config ({' '.join(str(error).split())})") from None
+    if not isinstance(data, Mapping):
+        raise MagnetError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    data = _merge(data, values or {})
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep or not key:
@@ -307,9 +324,19 @@ class Synth:
     and stops at the first stage the other parts have not finished; rerun it (or run without ``part``) to go on.
     """
 
-    def __init__(self, config: SynthConfig, *, progress: bool = True, part: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        config: SynthConfig,
+        *,
+        progress: bool = True,
+        part: tuple[int, int] | None = None,
+        toolkits: Sequence[type[Toolkit]] = (),
+    ):
         self.part = part
         self.config = config
+        # Toolkit classes given in Python (a notebook's own class) are the pool; else the config's pool names them.
+        self.toolkits = list(toolkits) or pool_toolkits(config.pool, allow_bfcl=config.allow_bfcl)
+        self.given_toolkits = bool(toolkits)
         self.out = Path(config.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.progress = progress
@@ -337,8 +364,16 @@ class Synth:
 
     async def graph_stage(self) -> FunctionGraph:
         path = self.out / "graph.json"
+        specs = (
+            [spec for klass in self.toolkits for spec in klass.specs()]
+            if self.given_toolkits
+            else pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl)
+        )
         settings = {
-            "pool": self.config.pool,
+            "pool": self.config.pool if not self.given_toolkits else sorted(k.toolkit_name() for k in self.toolkits),
+            "specs": hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str).encode()).hexdigest()[
+                :16
+            ],
             "seed": self.config.seed,
             **dataclasses.asdict(self.config.graph),
             "teacher": self.teacher.name if self.config.graph.judge == "llm" else None,
@@ -346,7 +381,6 @@ class Synth:
         if _fresh(path, settings):
             return FunctionGraph.load(path)
         self._only_part_zero_builds("graph.json")
-        specs = pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl)
         settings_graph = self.config.graph
         judge = SchemaJudge(settings_graph.min_score) if settings_graph.judge == "schema" else LLMJudge(self.teacher)
         graph = await build_graph(
@@ -393,11 +427,11 @@ class Synth:
         return paths
 
     def _registry(self, graph: FunctionGraph):
-        spec_only = spec_only_functions(graph)
+        spec_only = spec_only_functions(graph, self.toolkits)
         simulator = (
             Simulator(self.teacher, spec_only, store=RequestCache(self.out / "simulated.sqlite")) if spec_only else None
         )
-        return build_registry(graph, simulator), simulator
+        return build_registry(graph, simulator, self.toolkits), simulator
 
     def _only_part_zero_builds(self, name: str) -> None:
         """Parts share the graph and the paths: part 0 (or a run without --shard) builds them, the others wait,
@@ -754,7 +788,14 @@ def render_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_synth(config: SynthConfig, *, progress: bool = True, part: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Run every stage of ``config`` (resuming what a previous run left); ``part=(i, n)`` for one of n machines."""
-    synth = Synth(config, progress=progress, part=part)
+def run_synth(
+    config: SynthConfig,
+    *,
+    progress: bool = True,
+    part: tuple[int, int] | None = None,
+    toolkits: Sequence[type[Toolkit]] = (),
+) -> dict[str, Any]:
+    """Run every stage of ``config`` (resuming what a previous run left); ``part=(i, n)`` for one of n machines;
+    ``toolkits`` (classes) replace the config's pool, e.g. a class defined in a notebook."""
+    synth = Synth(config, progress=progress, part=part, toolkits=toolkits)
     return asyncio.run(synth.run())

@@ -10,10 +10,12 @@ paths at all.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from magnet.errors import ToolkitError
@@ -161,22 +163,62 @@ def check_training_pool(toolkit_classes: Iterable[type[Toolkit]], *, allow_evalu
     logger.warning("training pool includes evaluation toolkit(s) %s: BFCL scores will be contaminated", flagged)
 
 
-def pool_specs(pool: str, *, allow_bfcl: bool = False) -> list[FunctionSpec]:
-    """The specs of a named pool: ``builtin``, ``bfcl`` (the evaluation pool: training use needs ``allow_bfcl``,
-    logged as contamination), an OpenAI tools JSON file, or a StableToolBench folder."""
-    if pool == "builtin":
-        from magnet.tools.builtin import BUILTIN_TOOLKITS
+def import_toolkit(reference: str) -> type[Toolkit]:
+    """The ``Toolkit`` subclass ``reference`` names (``package.module:ClassName``): how a user's own Python tools
+    join a pool from the command line or a YAML config."""
+    module_name, sep, class_name = reference.strip().partition(":")
+    if not sep or not module_name or not class_name:
+        raise ToolkitError(f"toolkit {reference!r}: expected package.module:ClassName")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ToolkitError(f"toolkit {reference!r}: cannot import {module_name} ({error})") from None
+    klass = getattr(module, class_name, None)
+    if not (isinstance(klass, type) and issubclass(klass, Toolkit)):
+        raise ToolkitError(f"toolkit {reference!r}: {module_name} has no Toolkit subclass named {class_name}")
+    return klass
 
-        return [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
-    if pool == "bfcl":
-        from magnet.tools.bfcl import bfcl_toolkits
 
-        classes = bfcl_toolkits(for_training=allow_bfcl)
-        check_training_pool(classes, allow_evaluation_toolkits=allow_bfcl)
-        return [spec for klass in classes for spec in klass.specs()]
-    from pathlib import Path
+def _pool_entries(pool: str | Sequence[str]) -> list[str]:
+    entries = [pool] if isinstance(pool, str) else list(pool)
+    return [part.strip() for entry in entries for part in entry.split(",") if part.strip()]
 
+
+def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> list[type[Toolkit]]:
+    """The executable toolkit classes of a pool: ``builtin``, ``bfcl`` (training use needs ``allow_bfcl``),
+    ``package.module:ClassName`` entries (comma-separated or a list, mixed with ``builtin`` if wished); a spec
+    file or folder has none (its functions are simulated by the teacher)."""
+    classes: list[type[Toolkit]] = []
+    for entry in _pool_entries(pool):
+        if entry == "builtin":
+            from magnet.tools.builtin import BUILTIN_TOOLKITS
+
+            classes.extend(BUILTIN_TOOLKITS)
+        elif entry == "bfcl":
+            from magnet.tools.bfcl import bfcl_toolkits
+
+            found = bfcl_toolkits(for_training=allow_bfcl)
+            check_training_pool(found, allow_evaluation_toolkits=allow_bfcl)
+            classes.extend(found)
+        elif ":" in entry and not Path(entry).exists():
+            classes.append(import_toolkit(entry))
+    names = Counter(klass.toolkit_name() for klass in classes)
+    clashes = sorted(name for name, count in names.items() if count > 1)
+    if clashes:
+        raise ToolkitError(f"pool {pool!r}: toolkit name(s) {clashes} appear twice")
+    return classes
+
+
+def pool_specs(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> list[FunctionSpec]:
+    """The specs of a pool: ``builtin``, ``bfcl`` (the evaluation pool: training use needs ``allow_bfcl``,
+    logged as contamination), ``package.module:ClassName`` toolkits, an OpenAI tools JSON file, or a
+    StableToolBench folder; several entries comma-separated (or a list) are one pool."""
     from magnet.tools.spec import load_openai_tools, load_stabletoolbench
 
-    path = Path(pool)
-    return load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path)
+    specs = [spec for klass in pool_toolkits(pool, allow_bfcl=allow_bfcl) for spec in klass.specs()]
+    for entry in _pool_entries(pool):
+        if entry in ("builtin", "bfcl") or (":" in entry and not Path(entry).exists()):
+            continue
+        path = Path(entry)
+        specs.extend(load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path))
+    return specs

@@ -1,0 +1,143 @@
+"""One table for a whole run: data counts from ``magnet synth``, losses from the trainers, scores from BFCL.
+
+A run folder holds what the pipeline wrote (the layout of ``make demo``, and of the README's runs):
+``synth/report.json``; a training output per stage with ``trainer_state.json`` (``sft/``, ``mdpo/``, ...);
+``eval/<name>/summary.json`` per evaluated model. ``magnet summary RUN`` prints the table and writes it as
+``RUN/summary.md``; what is missing is left out, so it works at any point of a run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from magnet.errors import MagnetError
+
+TRAINING_ORDER = ("sft", "mdpo")
+"""Training outputs are listed in pipeline order first, then any other folder with a trainer state."""
+EVAL_ORDER = ("reference", "base", "sft", "mdpo")
+"""Evaluations likewise: the harness check, then the models in the order they were trained."""
+
+
+def _ordered(folders: list[Path], order: tuple[str, ...]) -> list[Path]:
+    return sorted(folders, key=lambda folder: (order.index(folder.name) if folder.name in order else 99, folder.name))
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the table: the step, what is counted or measured, and the figure."""
+
+    step: str
+    figure: str
+    value: str
+
+
+@dataclass
+class RunSummary:
+    """The rows of a run's table and the files it points to (reports, plots, eval summaries)."""
+
+    run: Path
+    rows: list[SummaryRow] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """The table and the files as Markdown."""
+        lines = [f"# Run summary: {self.run}", "", "| step | figure | value |", "| --- | --- | --- |"]
+        lines += [f"| {row.step} | {row.figure} | {row.value} |" for row in self.rows]
+        if self.files:
+            lines += ["", "Written:"] + [f"- {path}" for path in self.files]
+        return "\n".join(lines) + "\n"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise MagnetError(f"{path}: cannot read ({error})") from None
+
+
+def _synth_rows(folder: Path, summary: RunSummary) -> None:
+    report = _read_json(folder / "report.json")
+    stages = report.get("stages", {})
+    if "translate" in stages:
+        translate = stages["translate"]
+        summary.rows.append(
+            SummaryRow(
+                "synth",
+                "signature paths -> episodes (rejected)",
+                f"{translate['inputs']} -> {translate['accepted']} ({translate['rejected']})",
+            )
+        )
+    for name, label in (("positives", "positive trajectories"), ("negatives", "negative trajectories")):
+        if name in stages:
+            summary.rows.append(
+                SummaryRow("synth", f"{label} (rejected)", f"{stages[name]['accepted']} ({stages[name]['rejected']})")
+            )
+    usage = (report.get("usage") or {}).get("total") or {}
+    if usage.get("requests"):
+        summary.rows.append(
+            SummaryRow(
+                "synth", "teacher requests (cache hits)", f"{usage.get('requests', 0)} ({usage.get('cache_hits', 0)})"
+            )
+        )
+    for name, label in (("sft", "SFT rows"), ("preference", "preference pairs")):
+        stats = report.get(name) or {}
+        if stats.get("rows"):
+            kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.get("kinds", {}).items()))
+            summary.rows.append(SummaryRow("datasets", label, f"{stats['rows']} ({kinds})"))
+    summary.files += [folder / "report.md", *[Path(plot) for plot in report.get("plots", [])]]
+
+
+def _training_rows(name: str, folder: Path, summary: RunSummary) -> None:
+    state = _read_json(folder / "trainer_state.json")
+    logged = [entry for entry in state.get("log_history", []) if "loss" in entry]
+    if not logged:
+        return
+    first, last = logged[0], logged[-1]
+    summary.rows.append(
+        SummaryRow(
+            name,
+            "loss, first -> last logged step",
+            f"{first['loss']:.4f} -> {last['loss']:.4f} (steps {first['step']}-{last['step']})",
+        )
+    )
+    if "rewards/accuracies" in last:
+        summary.rows.append(
+            SummaryRow(
+                name,
+                "reward accuracy / margin, last step",
+                f"{last['rewards/accuracies']:.2f} / {last.get('rewards/margins', 0.0):.4f}",
+            )
+        )
+    summary.files.append(folder)
+
+
+def _eval_rows(name: str, folder: Path, summary: RunSummary) -> None:
+    result = _read_json(folder / "summary.json")
+    scores = ", ".join(
+        f"{category} {values['accuracy']:.2f}" for category, values in result.get("categories", {}).items()
+    )
+    overall = (result.get("table2") or {}).get("overall")
+    limit = f", first {result['limit']} per category" if result.get("limit") else ""
+    value = f"{scores}" + (f"; overall {overall:.2f}" if overall is not None else "")
+    summary.rows.append(SummaryRow(f"BFCL {name}", f"accuracy (%){limit}", value))
+    summary.files.append(folder / "summary.md")
+
+
+def summarize_run(run: str | Path) -> RunSummary:
+    """The summary of the run folder ``run`` (see the module docstring)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise MagnetError(f"{run}: no such run folder")
+    summary = RunSummary(run)
+    if (run / "synth" / "report.json").is_file():
+        _synth_rows(run / "synth", summary)
+    for folder in _ordered([path.parent for path in run.glob("*/trainer_state.json")], TRAINING_ORDER):
+        _training_rows(folder.name, folder, summary)
+    for folder in _ordered([path.parent for path in run.glob("eval/*/summary.json")], EVAL_ORDER):
+        _eval_rows(folder.name, folder, summary)
+    if not summary.rows:
+        raise MagnetError(f"{run}: nothing to summarize (no synth/report.json, */trainer_state.json or eval/*/)")
+    return summary
