@@ -9,6 +9,7 @@ set -uo pipefail
 OUT_DIR=${GPU_CHECK_OUT:-runs/gpu-check}
 PY=${PYTHON:-python3}
 STEPS=${GPU_CHECK_STEPS:-20}
+LAUNCH=${LAUNCH:-accelerate launch}  # e.g. "python3 -m accelerate.commands.launch" where the script is not on PATH
 mkdir -p "$OUT_DIR"
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 status=0
@@ -32,10 +33,10 @@ peft.__version__, '| accelerate', accelerate.__version__, '| datasets', datasets
 step synth $PY -m magnet.cli synth --config recipes/synth/demo.yaml --out "$OUT_DIR/synth"
 step model $PY -m magnet.cli tiny-model --out "$OUT_DIR/model" --hidden-size 512 --layers 8
 GPU=(--use_cpu false --bf16 true --dtype bfloat16 --max_steps "$STEPS" --save_strategy no --disable_tqdm true)
-step sft accelerate launch --num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no \
+step sft $LAUNCH --num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no \
     recipes/sft.py --config recipes/tiny/sft.yaml "${GPU[@]}" --model_name_or_path "$OUT_DIR/model" \
     --datasets "$OUT_DIR/synth/datasets/sft" --output_dir "$OUT_DIR/sft"
-step mdpo accelerate launch --num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no \
+step mdpo $LAUNCH --num_processes 1 --num_machines 1 --mixed_precision bf16 --dynamo_backend no \
     recipes/mdpo.py --config recipes/tiny/mdpo.yaml "${GPU[@]}" --model_name_or_path "$OUT_DIR/sft" \
     --datasets "$OUT_DIR/synth/datasets/preference" --output_dir "$OUT_DIR/mdpo"
 step eval $PY -m magnet.cli eval bfcl --model "$OUT_DIR/mdpo" --categories simple,irrelevance,multi_turn_base \
