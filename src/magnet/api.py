@@ -59,8 +59,10 @@ def _parse_recipe(config_classes: tuple, config: str | Path | None, overrides: M
         raise MagnetError(f"{config}: no such recipe file")
     try:
         return TrlParser(config_classes).parse_args_and_config(_recipe_arguments(config, overrides))
-    except SystemExit:  # argparse reports the bad flag on stderr and exits; a notebook needs an exception
+    except SystemExit:  # argparse reports a bad value on stderr and exits; a notebook needs an exception
         raise MagnetError(f"recipe {config}: bad setting among {sorted(overrides)} (see the message above)") from None
+    except ValueError as error:  # unknown settings (TRL's parser lists them)
+        raise MagnetError(f"recipe {config}: bad setting ({error})") from None
 
 
 def train_sft(config: str | Path | None = None, **overrides: Any) -> dict[str, Any]:

@@ -140,3 +140,24 @@ def test_a_split_without_any_tool_call_saves(tmp_path):
     parts = split(sft_dataset(rows), 0.1)
     parts.save_to_disk(str(tmp_path / "d"))
     assert {name: len(part) for name, part in parts.items()} == {"train": 18, "test": 2}
+
+
+@pytest.mark.parametrize(("size", "test_size"), [(10, 0.05), (57, 0.1), (100, 2), (1000, 0.05), (9, 0.5), (30, 0)])
+def test_split_indices_are_the_parts_datasets_train_test_split_makes(size, test_size):
+    import datasets
+
+    from magnet.data.mixture import split_indices
+
+    ours = split_indices(size, test_size, seed=3)
+    if size < 10 or not test_size:
+        assert ours == {"train": list(range(size))}
+        return
+    theirs = datasets.Dataset.from_dict({"i": list(range(size))}).train_test_split(test_size=test_size, seed=3)
+    assert ours == {"train": theirs["train"]["i"], "test": theirs["test"]["i"]}
+
+
+def test_a_test_part_as_large_as_the_data_is_an_error():
+    from magnet.data.mixture import split_indices
+
+    with pytest.raises(MagnetError, match="test_size 20 leaves no train or no test rows out of 20"):
+        split_indices(20, 20)

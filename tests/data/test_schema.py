@@ -21,6 +21,7 @@ from magnet.data.schema import (
     preference_rows,
     sft_dataset,
     sft_rows,
+    stream_dataset,
     validate_preference_row,
     validate_sft_row,
 )
@@ -211,3 +212,29 @@ def test_empty_datasets_keep_their_columns(tmp_path):
     assert len(empty) == 0 and empty.features == SFT_FEATURES
     empty.save_to_disk(tmp_path / "empty")
     assert len(preference_dataset([])) == 0
+
+
+def test_a_streamed_dataset_equals_the_built_one_and_reads_its_rows_once(tmp_path):
+    rows = [_sft_row(index).to_dict() for index in range(7)]
+    read: list[int] = []
+
+    def one_at_a_time():
+        for index, row in enumerate(rows):
+            read.append(index)
+            yield row
+
+    streamed = stream_dataset(one_at_a_time(), "sft", tmp_path / "cache")
+    assert read == list(range(7))
+    assert streamed.features == SFT_FEATURES and list(streamed) == list(sft_dataset(rows))
+    pairs = stream_dataset(iter([_preference_row().to_dict()]), "preference", tmp_path / "pairs")
+    assert list(pairs) == list(preference_dataset([_preference_row()]))
+    assert len(stream_dataset(iter([]), "sft", tmp_path / "none")) == 0
+
+
+def test_a_streamed_dataset_names_every_bad_row(tmp_path):
+    rows = [_sft_row(0).to_dict(), _broken(lambda r: r.pop("id")), _sft_row(2).to_dict(), []]
+    with pytest.raises(DatasetError) as caught:
+        stream_dataset(iter(rows), "sft", tmp_path / "cache")
+    assert [p.split(":")[0] for p in caught.value.problems] == ["row 1.id", "row 3"]
+    with pytest.raises(DatasetError, match="row 0"):  # only bad rows: nothing to write, still the error
+        stream_dataset(iter([[]]), "sft", tmp_path / "only-bad")

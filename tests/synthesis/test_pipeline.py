@@ -13,7 +13,19 @@ from pathlib import Path
 import pytest
 
 from magnet.errors import MagnetError
-from magnet.synthesis.pipeline import Outcome, read_manifest, read_records, run_stage
+from magnet.synthesis.pipeline import (
+    Outcome,
+    ShardChannel,
+    chained_identity,
+    index_records,
+    index_shard,
+    read_manifest,
+    read_records,
+    run_chained_stage,
+    run_stage,
+    shard_path,
+    stage_identity,
+)
 
 
 async def _square(item: int) -> Outcome:
@@ -144,3 +156,78 @@ def test_an_item_that_raises_is_rejected_and_the_stage_goes_on(tmp_path):
     assert report.reasons["error:ValueError"] == 1 and report.accepted == 5 - 1  # 0 is a multiple of seven
     [rejected] = [r for r in read_records(tmp_path, "rejected") if "error" in r]
     assert rejected["error"] == "ValueError: bad item"
+
+
+def _describe_square(record: dict) -> dict:
+    return {"id": str(record["item"]), "size": record["square"], "kind": "odd" if record["item"] % 2 else "even"}
+
+
+def test_record_refs_load_each_record_from_its_shard(tmp_path):
+    asyncio.run(run_stage("square", list(range(25)), _square, tmp_path, shard_size=10, progress=False))
+    refs = index_records(tmp_path, _describe_square)
+    assert [ref.load() for ref in refs] == list(read_records(tmp_path))
+    assert {ref.kind for ref in refs} == {"odd", "even"} and refs[2].size == 9
+    assert len({ref.digest for ref in refs}) == len(refs)
+    # The digest is of the record's line: the same record in another run has the same digest.
+    again = tmp_path / "again"
+    asyncio.run(run_stage("square", list(range(25)), _square, again, shard_size=10, progress=False))
+    assert [ref.digest for ref in index_records(again, _describe_square)] == [ref.digest for ref in refs]
+
+
+def test_a_bad_line_in_a_shard_is_named(tmp_path):
+    asyncio.run(run_stage("square", list(range(5)), _square, tmp_path, shard_size=10, progress=False))
+    shard = shard_path(tmp_path, 0)
+    shard.write_text(shard.read_text() + "{not json\n")
+    with pytest.raises(MagnetError, match=r"accepted-00000\.jsonl: line 5: not valid JSON"):
+        index_shard(shard, _describe_square)
+
+
+async def _pipelined(tmp_path: Path, upstream_delay: float, log: list[str]):
+    """An upstream stage and a stage chained on it: shard i of the second is made of shard i of the first."""
+    channel = ShardChannel()
+    upstream_id = stage_identity("square", list(range(40)), 10, {})
+
+    async def slow_square(item: int) -> Outcome:
+        await asyncio.sleep(upstream_delay * (item // 10))  # later shards finish later
+        log.append(f"square {item}")
+        return await _square(item)
+
+    async def upstream() -> None:
+        try:
+            await run_stage(
+                "square", list(range(40)), slow_square, tmp_path / "a", shard_size=10, progress=False,
+                on_shard=channel.put,
+            )  # fmt: skip
+        finally:
+            channel.close()
+
+    async def shards():
+        async for index in channel:
+            yield index, index_shard(shard_path(tmp_path / "a", index), _describe_square)
+
+    async def negate(ref) -> Outcome:
+        log.append(f"negate {ref.id}")
+        return Outcome(record={"item": -ref.load()["item"]})
+
+    chained = run_chained_stage(
+        chained_identity("negate", upstream_id, {}), 4, shards(), negate, tmp_path / "b", progress=False
+    )
+    _, report = await asyncio.gather(upstream(), chained)
+    return report
+
+
+def test_a_chained_stage_starts_on_each_upstream_shard_as_it_is_written(tmp_path):
+    log: list[str] = []
+    report = asyncio.run(_pipelined(tmp_path, 0.05, log))
+    assert report.complete and report.accepted == 34 and report.inputs == 34
+    assert sorted(r["item"] for r in read_records(tmp_path / "b")) == sorted(-i for i in range(40) if i % 7)
+    # Items of the first upstream shard were negated before the last upstream shard was done.
+    assert log.index("negate 1") < log.index("square 39")
+
+
+def test_a_chained_shard_made_from_other_upstream_records_is_an_error(tmp_path):
+    asyncio.run(_pipelined(tmp_path, 0.0, []))
+    shard = shard_path(tmp_path / "a", 2)  # an upstream shard changed under the finished downstream one
+    shard.write_text(shard.read_text().replace('"square": 484', '"square": 485'))
+    with pytest.raises(MagnetError, match=r"b/accepted-00002\.jsonl: made from other inputs"):
+        asyncio.run(_pipelined(tmp_path, 0.0, []))

@@ -125,3 +125,59 @@ def test_schema_valid_calls_never_raise_and_replay_identically(toolkit):
     assert [r.output for r in second.execute(calls)] == [r.output for r in outputs]
     assert second.state() == first.state()
     json.dumps(first.state())
+
+
+USER_TOOLKIT = '''
+from magnet.tools.toolkit import Toolkit
+
+
+class Greeter(Toolkit):
+    """Says hello."""
+
+    def greet(self, name: str) -> dict:
+        """Greet someone.
+
+        Args:
+            name: Who to greet.
+        """
+        return {"greeting": f"hello {name}"}
+
+
+class NotAToolkit:
+    pass
+'''
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_tools.py").write_text(USER_TOOLKIT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "my_tools"
+
+
+def test_a_pool_names_user_toolkits_by_import_path(user_module):
+    from magnet.tools.pool import pool_specs, pool_toolkits
+
+    classes = pool_toolkits(f"builtin, {user_module}:Greeter")
+    assert classes[-1].__name__ == "Greeter" and classes[:-1] == list(BUILTIN_TOOLKITS)
+    assert pool_toolkits([f"{user_module}:Greeter"])[0].specs()[0].name == "greet"
+    names = [spec.name for spec in pool_specs(f"{user_module}:Greeter,builtin")]
+    assert names[0] == "greet" and len(names) == 1 + sum(len(k.specs()) for k in BUILTIN_TOOLKITS)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("my_tools:Missing", "my_tools has no Toolkit subclass named Missing"),
+        ("my_tools:NotAToolkit", "my_tools has no Toolkit subclass named NotAToolkit"),
+        ("no_such_module_here:Thing", "cannot import no_such_module_here"),
+        ("my_tools:", "expected package.module:ClassName"),
+        ("my_tools:Greeter,my_tools:Greeter", "toolkit name(s) ['Greeter'] appear twice"),
+    ],
+)
+def test_a_bad_toolkit_entry_is_named(user_module, entry, message):
+    from magnet.tools.pool import pool_toolkits
+
+    with pytest.raises(ToolkitError) as caught:
+        pool_toolkits(entry)
+    assert message in str(caught.value)
