@@ -35,6 +35,7 @@ from magnet.eval.loop import run_multi_turn, run_single_turn
 from magnet.eval.runners import Runner
 from magnet.eval.summary import Score, category_scores, summary_json, summary_markdown
 from magnet.files import write_atomic, write_jsonl
+from magnet.run_async import run_sync
 from magnet.tools.bfcl import resolve_version
 
 logger = logging.getLogger(__name__)
@@ -175,4 +176,4 @@ def evaluate_bfcl(runner: Runner, out_dir: str | Path, **options: Any) -> Evalua
     Options: ``categories`` (names or collections, default ``("all",)``), ``limit`` (first N entries per
     category), ``version`` (``v3`` by default when installed), ``concurrency``, ``overwrite``, ``progress``.
     """
-    return asyncio.run(evaluate_bfcl_async(runner, out_dir, **options))
+    return run_sync(evaluate_bfcl_async(runner, out_dir, **options))

@@ -37,6 +37,7 @@ from magnet.files import write_atomic, write_jsonl
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Teacher
 from magnet.llm.usage import UsageTracker
+from magnet.run_async import run_sync
 from magnet.synthesis.distill import Rollout, distill
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import FunctionGraph, GraphConfig, LLMJudge, SchemaJudge, build_graph
@@ -798,4 +799,4 @@ def run_synth(
     """Run every stage of ``config`` (resuming what a previous run left); ``part=(i, n)`` for one of n machines;
     ``toolkits`` (classes) replace the config's pool, e.g. a class defined in a notebook."""
     synth = Synth(config, progress=progress, part=part, toolkits=toolkits)
-    return asyncio.run(synth.run())
+    return run_sync(synth.run())
