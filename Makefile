@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast lint format demo bench lock clean
+.PHONY: install test test-fast lint format demo bench docs lock clean
 
 install: $(STAMP)
 
@@ -74,6 +74,9 @@ demo: install
 	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/sft $(EVAL_TINY) --out $(DEMO_DIR)/eval/sft
 	$(VENV)/bin/magnet eval bfcl --model $(DEMO_DIR)/mdpo $(EVAL_TINY) --out $(DEMO_DIR)/eval/mdpo
 	$(VENV)/bin/magnet summary $(DEMO_DIR)
+
+docs: install
+	$(VENV)/bin/magnet config-reference --readme README.md
 
 bench: install
 	$(PY) benchmarks/run_all.py

@@ -593,6 +593,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    """Print the configuration reference (from the config dataclasses' help), or rewrite the README's copy."""
+    from magnet.config_reference import reference_markdown, update_readme
+
+    if args.readme:
+        changed = update_readme(args.readme)
+        print(f"{args.readme}: configuration reference {'updated' if changed else 'already up to date'}")
+    else:
+        print(reference_markdown(), end="")
+    return 0
+
+
 def _read_yaml(path: str, flag: str) -> dict[str, Any]:
     import yaml
 
@@ -815,6 +827,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--no-write", action="store_true", help="print only; do not write RUN/summary.md")
     summary.set_defaults(run=cmd_summary)
 
+    reference = commands.add_parser("config-reference", help="every config setting with its default and help")
+    reference.add_argument("--readme", help="rewrite the reference between this README's markers instead")
+    reference.set_defaults(run=cmd_config_reference)
+
     memory = commands.add_parser("estimate-memory", help="per-GPU memory of a training setup, before launching it")
     memory.add_argument("--recipe", help="a training recipe YAML (recipes/*/sft.yaml or mdpo.yaml): the setup from it")
     memory.add_argument("--accelerate", help="an accelerate config YAML (recipes/accelerate/*.yaml), with --recipe")
@@ -888,6 +904,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MagnetError as error:
         print(f"magnet {args.command}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `magnet pool | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except (OSError, json.JSONDecodeError) as error:
         print(f"magnet {args.command}: {error}", file=sys.stderr)
         return 2

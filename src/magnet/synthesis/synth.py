@@ -72,90 +72,144 @@ from magnet.tools.toolkit import Toolkit
 class TeacherSettings:
     """Which model answers: ``offline`` (no model), ``openai`` (any OpenAI-compatible endpoint) or ``hf``."""
 
-    kind: str = "offline"
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = 16
-    timeout: float = 60.0
-    max_retries: int = 6
-    temperature: float | None = None
-    cache: str | None = None
-    no_cache: bool = False
+    kind: str = field(
+        default="offline",
+        metadata={"help": "offline (rules, no model), openai (any OpenAI-compatible endpoint) or hf (local)."},
+    )
+    model: str | None = field(
+        default=None, metadata={"help": "Model name the endpoint serves, or a local path / hub id for hf."}
+    )
+    base_url: str | None = field(
+        default=None, metadata={"help": "Endpoint URL, e.g. http://127.0.0.1:8000/v1 (vLLM); None: OpenAI's."}
+    )
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key (never a file)."}
+    )
+    max_concurrency: int = field(default=16, metadata={"help": "Requests in flight at once."})
+    timeout: float = field(default=60.0, metadata={"help": "Seconds before a request is abandoned and retried."})
+    max_retries: int = field(
+        default=6, metadata={"help": "Retries of a failed request (429, 5xx, timeouts, malformed answers)."}
+    )
+    temperature: float | None = field(
+        default=None, metadata={"help": "Sampling temperature (None: the endpoint's default)."}
+    )
+    cache: str | None = field(
+        default=None, metadata={"help": "Request cache (SQLite); default <out>/cache.sqlite: a rerun never pays twice."}
+    )
+    no_cache: bool = field(default=False, metadata={"help": "Send every request, even one answered before."})
 
 
 @dataclass
 class GraphSettings:
     """The function graph (section 3.2)."""
 
-    judge: str = "schema"
-    candidates: int = 30
-    min_class_size: int = 5
-    min_score: float = 0.5
+    judge: str = field(
+        default="schema",
+        metadata={"help": "schema (output fields matched to parameters) or llm (the paper's teacher prompts)."},
+    )
+    candidates: int = field(default=30, metadata={"help": "Candidate neighbours judged per function."})
+    min_class_size: int = field(
+        default=5, metadata={"help": "Below this many functions in a tool class, candidates come from the category."}
+    )
+    min_score: float = field(default=0.5, metadata={"help": "Lowest schema-judge score that makes an edge."})
 
 
 @dataclass
 class PathSettings:
     """Walks and node operations (section 3.3), and the single-turn and irrelevance paths of the mixture."""
 
-    steps: int = 7
-    walks_per_function: int = 10
-    limit: int | None = None
-    p_merge: float = 0.3
-    p_insert: float = 1.0
-    p_insert_later: float = 0.3
-    p_miss_func: float = 0.5
-    single: int = 0
-    parallel: int = 0
-    multiple: int = 0
-    irrelevance: int = 0
+    steps: int = field(default=7, metadata={"help": "The paper's S: steps of a random walk at most."})
+    walks_per_function: int = field(default=10, metadata={"help": "Random walks started from every function."})
+    limit: int | None = field(default=None, metadata={"help": "Stop after this many distinct walks (None: all)."})
+    p_merge: float = field(
+        default=0.3, metadata={"help": "Merge: probability that two consecutive turns become one (the paper: 0.3)."}
+    )
+    p_insert: float = field(
+        default=1.0, metadata={"help": "Insert: probability of appending a nested neighbour to a turn."}
+    )
+    p_insert_later: float = field(
+        default=0.3, metadata={"help": "Insert: probability that the nested call gets a later turn of its own."}
+    )
+    p_miss_func: float = field(
+        default=0.5, metadata={"help": "Split: share of split turns that hide a function (else a parameter)."}
+    )
+    single: int = field(default=0, metadata={"help": "Single-turn paths with one call."})
+    parallel: int = field(default=0, metadata={"help": "Single-turn paths calling one function several times."})
+    multiple: int = field(default=0, metadata={"help": "Single-turn paths choosing one function among several."})
+    irrelevance: int = field(default=0, metadata={"help": "Paths whose request no listed function serves."})
 
 
 @dataclass
 class TranslateSettings:
     """Back-and-forth translation (section 3.4)."""
 
-    max_attempts: int = 3
-    turn_attempts: int = 3
-    shard_size: int = 200
+    max_attempts: int = field(
+        default=3, metadata={"help": "Retries of a step, the problem shown to the teacher each time."}
+    )
+    turn_attempts: int = field(
+        default=3, metadata={"help": "Times a turn is started over before the path is rejected."}
+    )
+    shard_size: int = field(
+        default=200, metadata={"help": "Items per shard of every sharded stage (the unit of resume and --shard)."}
+    )
 
 
 @dataclass
 class NegativeSettings:
     """Negatives (section 3.5): ``perturb`` (rules), ``student`` (the SFT model) or ``none``."""
 
-    source: str = "perturb"
-    samples: int = 10
-    temperature: float = 0.7
-    student: TeacherSettings | None = None
+    source: str = field(
+        default="perturb",
+        metadata={"help": "perturb (rule-based wrong calls), student (the SFT model, judged) or none."},
+    )
+    samples: int = field(default=10, metadata={"help": "Student samples per turn to find a wrong one."})
+    temperature: float = field(default=0.7, metadata={"help": "Student sampling temperature."})
+    student: TeacherSettings | None = field(
+        default=None, metadata={"help": "The student model (kind openai or hf), as in teacher."}
+    )
 
 
 @dataclass
 class DatasetSettings:
     """The mixture (``paper``: Table 1's proportions; ``all``; or counts per kind) and the outputs."""
 
-    sft_mixture: Any = "paper"
-    preference_mixture: Any = "all"
-    test_size: float = 0.05
-    exports: bool = True
-    push_to_hub: str | None = None
+    sft_mixture: Any = field(
+        default="paper", metadata={"help": "paper (Table 1's shares), all, or counts per kind {multi_turn: 7800, ...}."}
+    )
+    preference_mixture: Any = field(default="all", metadata={"help": "As sft_mixture, for the preference pairs."})
+    test_size: float = field(default=0.05, metadata={"help": "Share (or count) of rows held out as the test split."})
+    exports: bool = field(
+        default=True, metadata={"help": "Also write ShareGPT (LLaMA-Factory) and OpenAI fine-tuning JSONL."}
+    )
+    push_to_hub: str | None = field(
+        default=None, metadata={"help": "Hub repository to push both datasets to (needs network and a token)."}
+    )
 
 
 @dataclass
 class SynthConfig:
     """Everything ``magnet synth`` needs; every field has a default."""
 
-    out: str = "runs/synth"
-    seed: int = 0
-    pool: str | list[str] = "builtin"
-    allow_bfcl: bool = False
-    teacher: TeacherSettings = field(default_factory=TeacherSettings)
-    graph: GraphSettings = field(default_factory=GraphSettings)
-    paths: PathSettings = field(default_factory=PathSettings)
-    translate: TranslateSettings = field(default_factory=TranslateSettings)
-    max_steps: int = 8
-    negatives: NegativeSettings = field(default_factory=NegativeSettings)
-    datasets: DatasetSettings = field(default_factory=DatasetSettings)
+    out: str = field(default="runs/synth", metadata={"help": "Output folder (stages resume from what it holds)."})
+    seed: int = field(default=0, metadata={"help": "Seed of every random choice."})
+    pool: str | list[str] = field(
+        default="builtin",
+        metadata={
+            "help": "builtin, bfcl, package.module:Class toolkits, an OpenAI tools JSON file or a folder; comma-joined."
+        },
+    )
+    allow_bfcl: bool = field(
+        default=False, metadata={"help": "Allow BFCL's classes in a training pool (contaminates BFCL scores)."}
+    )
+    teacher: TeacherSettings = field(default_factory=TeacherSettings, metadata={"help": "The teacher model."})
+    graph: GraphSettings = field(default_factory=GraphSettings, metadata={"help": "The function graph."})
+    paths: PathSettings = field(default_factory=PathSettings, metadata={"help": "Signature paths."})
+    translate: TranslateSettings = field(default_factory=TranslateSettings, metadata={"help": "Translation."})
+    max_steps: int = field(
+        default=8, metadata={"help": "Assistant steps per turn at most when distilling a trajectory."}
+    )
+    negatives: NegativeSettings = field(default_factory=NegativeSettings, metadata={"help": "Negative trajectories."})
+    datasets: DatasetSettings = field(default_factory=DatasetSettings, metadata={"help": "Mixture, split and exports."})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (what the run records)."""
