@@ -35,9 +35,11 @@ SETTINGS = ["paths.walks_per_function=4", "paths.steps=4", "translate.shard_size
 
 def _items(concurrency: int, latency: float) -> int:
     """Paths per measurement: several per slot (so that the tail, where fewer paths than slots are left, is a
-    small part of the run), fewer at 500 ms (the run would take minutes otherwise)."""
-    per_slot = 6 if latency <= 0.1 else 3
-    return concurrency * per_slot if concurrency > 1 else (6 if latency <= 0.1 else 3)
+    small part of the run), fewer at 500 ms (the run would take minutes otherwise); at concurrency 1 a few paths
+    measure the per-request overhead as well as many would."""
+    if concurrency == 1:
+        return 4 if latency <= 0.1 else 2
+    return concurrency * (6 if latency <= 0.1 else 3)
 
 
 def record(folder: Path) -> tuple[dict[str, list[Completion]], float, int]:
