@@ -92,3 +92,13 @@ def test_evaluate_runs_the_harness_checks(tmp_path):
     assert silent.scores["irrelevance"].accuracy == 1.0
     with pytest.raises(MagnetError, match="no such model folder"):
         magnet.evaluate(str(tmp_path / "nothing"), tmp_path / "x")
+
+
+def test_python_settings_merge_sections_and_replace_values(tmp_path):
+    from magnet.synthesis.synth import load_config
+
+    config_file = tmp_path / "synth.yaml"
+    config_file.write_text("datasets:\n  sft_mixture: {multi_turn: 5, single_turn: 7}\n  test_size: 0.1\n")
+    config = load_config(config_file, values={"datasets": {"sft_mixture": {"multi_turn": 10}}})
+    assert config.datasets.sft_mixture == {"multi_turn": 10}  # replaced whole, as --set replaces it
+    assert config.datasets.test_size == 0.1  # the section itself is merged

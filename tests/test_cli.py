@@ -185,3 +185,20 @@ def test_stats_of_a_jsonl_file(tmp_path, capsys):
 def test_synth_checks_its_shard_option(tmp_path, capsys):
     assert main(["synth", "--shard", "first", "--out", str(tmp_path / "s")]) == 2
     assert "--shard 'first': expected i/n" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_stops_the_command_quietly():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "magnet.cli", "config-reference"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    process.stdout.read(10)  # `magnet config-reference | head -c 10`
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) in (0, 141)  # 0 when it had written everything before the reader left
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr

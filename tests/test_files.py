@@ -45,3 +45,13 @@ def test_an_unwritable_folder_names_the_file(tmp_path):
     target = tmp_path / "missing-folder" / "out.txt"
     with pytest.raises(MagnetError, match=r"missing-folder/out\.txt: cannot write \(No such file or directory\)"):
         write_atomic(target, (chunk for chunk in ("a", "b")))
+
+
+def test_a_read_error_of_the_producer_is_not_reported_as_a_write_error(tmp_path):
+    def rows():
+        yield {"a": 1}
+        (tmp_path / "missing.jsonl").read_text()  # the source is gone: a read error, raised as it is
+
+    with pytest.raises(FileNotFoundError, match=r"missing\.jsonl"):
+        write_jsonl(rows(), tmp_path / "out.jsonl")
+    assert not list(tmp_path.iterdir())

@@ -35,3 +35,29 @@ def test_errors_come_back_unchanged():
 
     with pytest.raises(ValueError, match="inner failure"):
         asyncio.run(cell())
+
+
+def test_an_interrupted_wait_cancels_the_run_in_the_worker():
+    import _thread
+
+    cancelled = threading.Event()
+
+    async def long_run():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def cell():
+        threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the cell waits
+        return run_sync(long_run())
+
+    loop = asyncio.new_event_loop()  # a kernel's loop: SIGINT raises KeyboardInterrupt where the cell is
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(cell())
+    finally:
+        loop.close()
+    assert cancelled.is_set(), "the run went on in the background"
+    assert not any(thread.name == "magnet-run" for thread in threading.enumerate())

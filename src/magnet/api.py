@@ -15,6 +15,7 @@ a GPU cluster. Training here runs in this process (one device); launch the recip
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,10 @@ def _recipe_arguments(config: str | Path | None, overrides: Mapping[str, Any]) -
     for name, value in overrides.items():
         values = value if isinstance(value, list | tuple) else [value]
         arguments.append(f"--{name}")
-        arguments.extend(str(item).lower() if isinstance(item, bool) else str(item) for item in values)
+        arguments.extend(
+            str(item).lower() if isinstance(item, bool) else json.dumps(item) if isinstance(item, dict) else str(item)
+            for item in values
+        )
     return arguments
 
 

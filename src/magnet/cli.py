@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -895,6 +896,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (the write end of a pipe without readers polls as an error); if so, stdout
+    is pointed at /dev/null so that the flush at exit stays quiet."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll (Windows) or no real stdout (a notebook)
+        return False
+    if closed:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return closed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn a ``MagnetError`` into a message and exit status 2."""
     args = build_parser().parse_args(argv)
@@ -904,9 +921,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MagnetError as error:
         print(f"magnet {args.command}: {error}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `magnet pool | head`: the reader left; not an error of ours
-        sys.stderr.close()
-        return 0
+    except BrokenPipeError as error:
+        if _stdout_closed():  # `magnet pool | head`: the reader left; stop quietly, as shell tools do
+            return 141
+        print(f"magnet {args.command}: {error}", file=sys.stderr)
+        return 2
     except (OSError, json.JSONDecodeError) as error:
         print(f"magnet {args.command}: {error}", file=sys.stderr)
         return 2

@@ -10,16 +10,33 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from magnet.errors import MagnetError
 
 
+class _ProducerFailed(Exception):
+    """What the producer of the chunks raised (a read error there is not a write error of the target)."""
+
+
+def _chunks(text: Iterable[str]) -> Iterator[str]:
+    iterator = iter(text)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        except Exception as error:
+            raise _ProducerFailed() from error
+        yield chunk
+
+
 def write_atomic(path: str | Path, text: str | Iterable[str]) -> Path:
     """Write ``text`` (a string, or chunks of one written as they come, so a large file is never held whole) to
-    ``path`` through a flushed temporary file and a rename."""
+    ``path`` through a flushed temporary file and a rename. An error of the chunks' producer propagates as it
+    is; an error writing becomes a ``MagnetError`` naming ``path``; either way the old file is untouched."""
     path = Path(path)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -27,15 +44,18 @@ def write_atomic(path: str | Path, text: str | Iterable[str]) -> Path:
             if isinstance(text, str):
                 handle.write(text)
             else:
-                handle.writelines(text)
+                handle.writelines(_chunks(text))
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(path)
+    except _ProducerFailed as failed:
+        temporary.unlink(missing_ok=True)
+        raise failed.__cause__ from None
     except OSError as error:  # disk full, read-only, quota: name the file; the old one (if any) is untouched
         temporary.unlink(missing_ok=True)
         reason = error.strerror or str(error)
         raise MagnetError(f"{path}: cannot write ({reason}); files written before are unchanged") from None
-    except BaseException:  # the chunks' producer failed or the run was interrupted: no temporary file is left
+    except BaseException:  # interrupted: no temporary file is left
         temporary.unlink(missing_ok=True)
         raise
     return path

@@ -325,3 +325,21 @@ def test_teacher_faults_through_the_whole_synth_lose_no_item(tmp_path):
 
 def name_dir(stage: str) -> str:
     return {"translate": "episodes"}.get(stage, stage)
+
+
+def test_a_changed_toolkit_is_not_resumed_as_the_old_one(tmp_path):
+    """Episodes depend on the tools' code: a rerun into the same folder with a changed toolkit is refused, never
+    silently resumed with the old tools' episodes."""
+    from magnet.tools.builtin import BUILTIN_TOOLKITS
+
+    settings = [*SMALL, "paths.limit=4", "paths.single=4", f"out={tmp_path / 'run'}"]
+    run_synth(load_config(None, settings), progress=False, toolkits=BUILTIN_TOOLKITS)
+
+    class Calendar(BUILTIN_TOOLKITS[0]):  # same name and specs, other code
+        def list_events(self, *args, **kwargs):
+            return super().list_events(*args, **kwargs)
+
+    assert Calendar.toolkit_name() == BUILTIN_TOOLKITS[0].toolkit_name()
+    changed = [Calendar, *BUILTIN_TOOLKITS[1:]]
+    with pytest.raises(MagnetError, match="made by another run"):
+        run_synth(load_config(None, settings), progress=False, toolkits=changed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import random
@@ -274,11 +275,16 @@ def _build(klass: type, data: Mapping[str, Any], where: str) -> Any:
     return klass(**values)
 
 
+SECTIONS = ("teacher", "graph", "paths", "translate", "negatives", "datasets", "student")
+"""Config keys that hold a section (a settings dataclass): Python settings are merged into them key by key."""
+
+
 def _merge(base: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``values`` laid over it, sections (mappings) merged key by key."""
+    """``base`` with ``values`` laid over it: sections merged key by key, any other value (a mixture's counts too)
+    replaced whole, as ``--set`` replaces it."""
     merged = dict(base)
     for key, value in values.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if key in SECTIONS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(dict(merged[key]), value)
         else:
             merged[key] = dict(value) if isinstance(value, Mapping) else value
@@ -311,6 +317,20 @@ def load_config(
                 raise MagnetError(f"--set {override!r}: {part} is not a section")
         node[parts[-1]] = yaml.safe_load(raw)
     return _build(SynthConfig, data, str(path or "config"))
+
+
+def pool_digest(specs: Sequence[Any], toolkits: Sequence[type[Toolkit]]) -> str:
+    """A digest of the pool: its specs and the source of its toolkit classes. It is part of every stage's identity,
+    so episodes made with other tools (a changed docstring, response field or function body) are never resumed
+    as if they were this pool's."""
+    digest = hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str, sort_keys=True).encode())
+    for klass in toolkits:
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):  # no source file (built at run time): its specs stand for it
+            source = klass.__qualname__
+        digest.update(source.encode())
+    return digest.hexdigest()[:16]
 
 
 def longest_first(items: Sequence[Any], size: Any) -> list[Any]:
@@ -424,6 +444,7 @@ class Synth:
             if self.given_toolkits
             else pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl)
         )
+        self.pool_digest = pool_digest(specs, self.toolkits)
         settings = {
             "pool": self.config.pool if not self.given_toolkits else sorted(k.toolkit_name() for k in self.toolkits),
             "specs": hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str).encode()).hexdigest()[
@@ -510,7 +531,13 @@ class Synth:
         teacher = dataclasses.asdict(self.config.teacher)
         teacher.pop("cache", None)
         teacher.pop("no_cache", None)
-        return {"seed": self.config.seed, "teacher": self.teacher.name, "teacher_settings": teacher, **extra}
+        return {
+            "seed": self.config.seed,
+            "teacher": self.teacher.name,
+            "teacher_settings": teacher,
+            "pool": self.pool_digest,
+            **extra,
+        }
 
     async def teacher_stages(self, graph: FunctionGraph, paths: list[SignaturePath], registry) -> None:
         """Translate, positives and negatives, pipelined: shard ``i`` of each stage is made from shard ``i`` of
@@ -682,33 +709,49 @@ class Synth:
             position=2,
         )
 
-    def _write_dataset(self, kind: str, refs, rows, build: Path, target: Path) -> datasets.DatasetDict:
+    def _stage_dataset(self, kind: str, refs, rows, build: Path) -> tuple[datasets.DatasetDict, Path]:
         """The train/test parts of ``refs`` (the same split as ``datasets``' ``train_test_split``), each written from
-        its rows as they are read (``stream_dataset``), then saved to ``target`` through a temporary folder and a
-        rename: a full disk leaves the previous ``target`` (if any) as it was, and a clear error."""
+        its rows as they are read (``stream_dataset``) and saved under ``build``; returns it and where it lies."""
         parts = split_indices(len(refs), self.config.datasets.test_size, self.config.seed)
-        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging = build / f"saved-{kind}"
         try:
             dataset = datasets.DatasetDict(
                 {
-                    name: stream_dataset(rows([refs[index] for index in indices]), kind, build / name)
+                    name: stream_dataset(rows([refs[index] for index in indices]), kind, build / kind / name)
                     for name, indices in parts.items()
                 }
             )
             dataset.save_to_disk(str(staging))
         except (OSError, DatasetGenerationError) as error:
-            shutil.rmtree(staging, ignore_errors=True)
             cause = error if isinstance(error, OSError) else error.__cause__ or error.__context__
             if not isinstance(cause, OSError):
                 raise
             reason = cause.strerror or str(cause)
+            source = Path(cause.filename) if isinstance(getattr(cause, "filename", None), str) else None
+            if source is not None and source.is_relative_to(self.out) and not source.is_relative_to(build):
+                raise MagnetError(f"{source}: cannot read ({reason}); rerun to redo the stage that wrote it") from None
+            target = self.out / "datasets" / kind
             raise MagnetError(f"{target}: cannot write ({reason}); files written before are unchanged") from None
-        previous = target.with_name(f".{target.name}.{os.getpid()}.old")
-        if target.exists():
-            target.replace(previous)
-        staging.replace(target)
-        shutil.rmtree(previous, ignore_errors=True)
-        return dataset
+        return dataset, staging
+
+    @staticmethod
+    def _swap_in(staged: Mapping[str, Path], folder: Path) -> None:
+        """Put every staged dataset in place together: the SFT and preference datasets on disk always come from the
+        same run (a failed rename puts the previous one back)."""
+        previous: dict[str, Path] = {}
+        try:
+            for name, staging in staged.items():
+                target = folder / name
+                if target.exists():
+                    previous[name] = target.replace(folder / f".{name}.{os.getpid()}.old")
+                staging.replace(target)
+        except OSError as error:
+            for name, old in previous.items():
+                if not (folder / name).exists():
+                    old.replace(folder / name)
+            raise MagnetError(f"{folder}: cannot put the new datasets in place ({error.strerror or error})") from None
+        for old in previous.values():
+            shutil.rmtree(old, ignore_errors=True)
 
     def dataset_stage(self) -> dict[str, Any]:
         """The mixture, train/test split, exports, statistics and plots, streamed from the stage shards: records
@@ -730,12 +773,15 @@ class Synth:
 
         folder = self.out / "datasets"
         folder.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build:
-            sft = self._write_dataset("sft", sft_refs, sft_rows, Path(build) / "sft", folder / "sft")
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build_dir:
+            build = Path(build_dir)
+            sft, sft_staged = self._stage_dataset("sft", sft_refs, sft_rows, build)
+            staged = {"sft": sft_staged}
             if pref_refs:
-                preference = self._write_dataset(
-                    "preference", pref_refs, pref_rows, Path(build) / "preference", folder / "preference"
-                )
+                preference, staged["preference"] = self._stage_dataset("preference", pref_refs, pref_rows, build)
+            self._swap_in(staged, folder)
+            if not pref_refs:  # no pairs this run (negatives none): a previous run's pairs must not stay beside
+                shutil.rmtree(folder / "preference", ignore_errors=True)
             if d.push_to_hub:
                 sft.push_to_hub(d.push_to_hub, config_name="sft")
                 if pref_refs:
