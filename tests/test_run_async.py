@@ -40,17 +40,22 @@ def test_errors_come_back_unchanged():
 def test_an_interrupted_wait_cancels_the_run_in_the_worker():
     import _thread
 
-    cancelled = threading.Event()
+    started, cancelled = threading.Event(), threading.Event()
 
     async def long_run():
+        started.set()
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
             cancelled.set()
             raise
 
+    def press_ctrl_c() -> None:  # once the run is under way in the worker, as a user would
+        if started.wait(timeout=30):
+            _thread.interrupt_main()
+
     async def cell():
-        threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the cell waits
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
         return run_sync(long_run())
 
     loop = asyncio.new_event_loop()  # a kernel's loop: SIGINT raises KeyboardInterrupt where the cell is
@@ -60,4 +65,7 @@ def test_an_interrupted_wait_cancels_the_run_in_the_worker():
     finally:
         loop.close()
     assert cancelled.is_set(), "the run went on in the background"
-    assert not any(thread.name == "magnet-run" for thread in threading.enumerate())
+    for thread in threading.enumerate():  # the worker ends right after the run (joined here, outside any interrupt)
+        if thread.name == "magnet-run":
+            thread.join(timeout=5)
+            assert not thread.is_alive()

@@ -27,6 +27,9 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.new_event_loop()
     task = loop.create_task(coroutine)
     outcome: dict[str, Any] = {}
+    # Waiting on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread marked as
+    # stopped while it still runs (CPython 3.11's _wait_for_tstate_lock), and the run would go on unseen.
+    finished = threading.Event()
 
     def work() -> None:
         try:
@@ -36,15 +39,24 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            finished.set()
 
     worker = threading.Thread(target=work, name="magnet-run", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
-    except BaseException:
-        loop.call_soon_threadsafe(task.cancel)
-        worker.join()
+        worker.start()
+        while not finished.wait(0.1):
+            pass
+    except BaseException:  # interrupted, maybe while the worker was starting: stop the run, then re-raise
+        if worker.ident is None:  # it never started: nothing ran
+            task.cancel()
+            loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+            loop.close()
+            raise
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop already closed: the run had finished
+            pass
+        finished.wait()
         raise
     if "error" in outcome:
         raise outcome["error"]
