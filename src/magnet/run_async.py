@@ -10,6 +10,7 @@ background, writing the same folder as the next one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -52,10 +53,8 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
             loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
             loop.close()
             raise
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: the run had just finished
             loop.call_soon_threadsafe(task.cancel)
-        except RuntimeError:  # the loop already closed: the run had finished
-            pass
         finished.wait()
         raise
     if "error" in outcome:
