@@ -10,6 +10,7 @@ settings change. The configuration is a YAML file with command-line overrides (`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -755,7 +756,12 @@ class Synth:
 
     def dataset_stage(self) -> dict[str, Any]:
         """The mixture, train/test split, exports, statistics and plots, streamed from the stage shards: records
-        are read from disk as each pass needs them, so memory does not grow with the run."""
+        are read from disk as each pass needs them, so memory does not grow with the run. With ``progress`` off,
+        datasets' own bars are off too (a notebook cell or a log stays readable)."""
+        with _datasets_progress(self.progress):
+            return self._dataset_stage()
+
+    def _dataset_stage(self) -> dict[str, Any]:
         d = self.config.datasets
         positives = index_records(self.out / "positives", describe_positive)
         pairs = index_records(self.out / "negatives", describe_pair) if self.config.negatives.source != "none" else []
@@ -820,6 +826,19 @@ class Synth:
         write_atomic(self.out / "report.md", render_report(report))
         self.usage.save(self.out / "usage.json")
         return report
+
+
+@contextlib.contextmanager
+def _datasets_progress(enabled: bool) -> Iterator[None]:
+    """datasets' progress bars on or off for a block, as they were afterwards."""
+    before = datasets.is_progress_bar_enabled()
+    if before and not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if before and not enabled:
+            datasets.enable_progress_bars()
 
 
 def describe_episode(record: Mapping[str, Any]) -> dict[str, Any]:
