@@ -103,3 +103,36 @@ def test_function_name_collisions_are_refused(piggy_class):
     twin = type("Twin", (piggy_class,), {})
     with pytest.raises(ExecutionError, match="function 'deposit' is defined by both Piggy and Twin"):
         Environment([piggy_class(), twin()])
+
+
+def test_snapshots_copy_toolkits_pickle_cannot_reach():
+    """Snapshots copy by pickling (fast); a class pickle cannot find by name (defined in a function, or in a
+    notebook cell run again) is deep-copied instead, and restores the same."""
+    from magnet.tools.toolkit import Toolkit
+
+    class Counter(Toolkit):  # local: pickle cannot import it by name
+        @classmethod
+        def default_state(cls):
+            return {"count": 0, "log": []}
+
+        def bump(self, by: int) -> dict:
+            """Add to the count.
+
+            Args:
+                by: How much.
+            """
+            self.data["count"] += by
+            self.data["log"].append(by)
+            return {"count": self.data["count"]}
+
+    environment = Environment([Counter()])
+    snapshot = environment.snapshot()
+    environment.execute([FunctionCall("bump", {"by": 2})])
+    assert environment.state() == {"Counter": {"count": 2, "log": [2]}}
+    environment.restore(snapshot)
+    assert environment.state() == {"Counter": {"count": 0, "log": []}}
+    environment.execute([FunctionCall("bump", {"by": 1})])
+    environment.restore(snapshot)  # the snapshot is not shared with the restored instances
+    assert (
+        environment.state() == {"Counter": {"count": 0, "log": []}} and type(environment.toolkits["Counter"]) is Counter
+    )
