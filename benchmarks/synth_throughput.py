@@ -80,7 +80,7 @@ class Window:
         await self.inner.aclose()
 
 
-def measure(base_url: str, concurrency: int, latency: float, folder: Path) -> tuple[float, float, int, int]:
+def measure(base_url: str, concurrency: int, latency: float, folder: Path) -> tuple[float, float, int, int, float]:
     limit = _items(concurrency, latency)
     settings = [
         *SETTINGS,
@@ -94,11 +94,11 @@ def measure(base_url: str, concurrency: int, latency: float, folder: Path) -> tu
     ]
     synth = Synth(load_config(None, settings), progress=False)
     synth.teacher = window = Window(synth.teacher)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     report = asyncio.run(synth.run())
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     requests = report["usage"]["total"]["requests"]
-    return seconds, window.last - window.first, requests, report["stages"]["positives"]["accepted"]
+    return seconds, window.last - window.first, requests, report["stages"]["positives"]["accepted"], cpu
 
 
 def main() -> None:
@@ -123,7 +123,7 @@ def main() -> None:
         print(f"server in another process, {os.cpu_count()} cores shared by client and server, request cache off")
         print(
             "latency  concurrency  paths  trajectories  requests  run (s)  traj/s  teacher (s)  requests/s"
-            "  bound  ratio"
+            "  bound  ratio  client CPU/request (ms)"
         )
         for latency in latencies:
             server = subprocess.Popen(
@@ -135,13 +135,14 @@ def main() -> None:
             base_url = server.stdout.readline().strip()
             try:
                 for concurrency in levels:
-                    seconds, window, requests, accepted = measure(base_url, concurrency, latency, folder)
+                    seconds, window, requests, accepted, cpu = measure(base_url, concurrency, latency, folder)
                     rate = requests / window
                     bound = concurrency / latency
                     print(
                         f"{latency * 1000:5.0f}ms  {concurrency:11d}  {_items(concurrency, latency):5d}  "
                         f"{accepted:12d}  {requests:8d}  {seconds:7.1f}  {accepted / seconds:6.2f}  "
-                        f"{window:11.1f}  {rate:10.1f}  {bound:5.0f}  {rate / bound:5.2f}",
+                        f"{window:11.1f}  {rate:10.1f}  {bound:5.0f}  {rate / bound:5.2f}  "
+                        f"{1000 * cpu / requests:23.2f}",
                         flush=True,
                     )
             finally:
@@ -150,7 +151,9 @@ def main() -> None:
         print(
             "(run: the whole magnet synth, graph build and dataset writing included; teacher: first request to last"
             " answer; ratio = requests/s over the teacher window / bound; paths are chains of dependent requests, so"
-            " the last paths of a run leave slots idle; at 100 ms the 2 cores, shared with the server, saturate)"
+            " the last paths of a run leave slots idle. At 100 ms x 64 the client's one event loop is the limit: it"
+            " needs 640 x the client CPU per request (most of it in the openai/httpx client) each second, more than"
+            " one core; 16 cores gave the same ratio. More throughput: several processes, magnet synth --shard i/n)"
         )
 
 
