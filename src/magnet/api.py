@@ -110,8 +110,7 @@ def evaluate(
     ``magnet.eval.runners`` runner (e.g. ``endpoint_runner`` for vLLM). Returns the ``EvaluationResult``
     (``.scores``, ``.markdown``), written under ``out`` and resumable."""
     from magnet.eval.bfcl import evaluate_bfcl
-    from magnet.eval.runners import ReferenceRunner, SilentRunner, local_runner
-    from magnet.train.outputs import read_training_record
+    from magnet.eval.runners import ReferenceRunner, SilentRunner, trained_model_runner
 
     if model == "reference":
         runner = ReferenceRunner()
@@ -120,12 +119,8 @@ def evaluate(
     elif isinstance(model, str | Path):
         if not Path(model).exists():
             raise MagnetError(f"{model}: no such model folder")
-        recorded = read_training_record(model).get("tool_format")
-        runner = local_runner(
-            str(model),
-            tool_format=tool_format or recorded or "bfcl_prompt",
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
+        runner = trained_model_runner(
+            str(model), tool_format=tool_format, max_new_tokens=max_new_tokens, batch_size=batch_size
         )
     else:
         runner = model

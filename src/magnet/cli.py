@@ -511,9 +511,8 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
 
 def _eval_runner(args: argparse.Namespace):
     """The runner ``magnet eval bfcl`` asked for, and the tool format it uses."""
-    from magnet.eval.runners import ReferenceRunner, SilentRunner, endpoint_runner, local_runner
+    from magnet.eval.runners import ReferenceRunner, SilentRunner, endpoint_runner, trained_model_runner
     from magnet.llm.cache import RequestCache
-    from magnet.train.outputs import read_training_record
 
     chosen = [
         flag
@@ -522,25 +521,17 @@ def _eval_runner(args: argparse.Namespace):
     ]
     if len(chosen) != 1:
         raise MagnetError("give exactly one of --model PATH, --endpoint URL or --runner reference|silent")
-    tool_format = args.tool_format
     if args.model:
         if not Path(args.model).exists():
             raise MagnetError(f"--model {args.model}: no such folder (models load from a local path here)")
-        recorded = read_training_record(args.model).get("tool_format")
-        if tool_format and recorded and tool_format != recorded:
-            logging.getLogger(__name__).warning(
-                "--tool-format %s differs from the %s the model was trained with (magnet.json)", tool_format, recorded
-            )
-        tool_format = tool_format or recorded or "bfcl_prompt"
-        cache = RequestCache(args.cache) if args.cache else None
-        return local_runner(
+        return trained_model_runner(
             args.model,
-            tool_format=tool_format,
+            tool_format=args.tool_format,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
-            cache=cache,
+            cache=RequestCache(args.cache) if args.cache else None,
         )
-    tool_format = tool_format or "bfcl_prompt"
+    tool_format = args.tool_format or "bfcl_prompt"
     if args.endpoint:
         if not args.served_model:
             raise MagnetError("--endpoint needs --served-model, the model name the endpoint serves")

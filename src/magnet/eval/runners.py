@@ -17,6 +17,7 @@ retry policy and request cache.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +26,8 @@ from magnet.data.render import TOOL_FORMATS, render
 from magnet.errors import MagnetError
 from magnet.llm.client import Completion, Teacher
 from magnet.tools.calls import FunctionCall, format_calls
+
+logger = logging.getLogger(__name__)
 
 SILENT_TEXT = "I cannot help with that using the functions I have."
 DONE_TEXT = "The request is complete."
@@ -163,6 +166,20 @@ def local_runner(
         model_path, batch_size=batch_size, max_new_tokens=max_new_tokens, dtype=dtype, device=device, cache=cache
     )
     return ModelRunner(teacher, tool_format=tool_format, params={"temperature": 0.0})
+
+
+def trained_model_runner(model_path: str, *, tool_format: str | None = None, **options: Any) -> ModelRunner:
+    """``local_runner`` for a model folder in the tool format it was trained with (``magnet.json``, written by the
+    recipes), unless ``tool_format`` says otherwise, which is logged when the two differ; ``bfcl_prompt`` for a
+    model Magnet did not train. ``options`` go to ``local_runner``."""
+    from magnet.train.outputs import read_training_record
+
+    recorded = read_training_record(model_path).get("tool_format")
+    if tool_format and recorded and tool_format != recorded:
+        logger.warning(
+            "--tool-format %s differs from the %s the model was trained with (magnet.json)", tool_format, recorded
+        )
+    return local_runner(str(model_path), tool_format=tool_format or recorded or "bfcl_prompt", **options)
 
 
 def endpoint_runner(
