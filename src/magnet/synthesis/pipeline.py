@@ -222,6 +222,7 @@ async def run_stage(
     part: tuple[int, int] | None = None,
     on_shard: Callable[[int], None] | None = None,
     position: int | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> StageReport:
     """Process ``items`` shard by shard into ``out_dir``; skip shards already done; return the counts.
 
@@ -231,7 +232,9 @@ async def run_stage(
     just written): a following stage can start on it at once (``ShardChannel``).
 
     ``config`` and a digest of the inputs are recorded in the manifest; rerunning into a folder made with another
-    config or other inputs is an error (mixing two runs' shards would be silent corruption).
+    config or other inputs is an error (mixing two runs' shards would be silent corruption). A caller that needs
+    that identity before the stage runs (to chain a stage on it) passes it as ``identity`` (``stage_identity`` of
+    the same arguments), so the inputs are hashed once.
     """
     shards = [items[start : start + shard_size] for start in range(0, len(items), shard_size)]
 
@@ -240,7 +243,7 @@ async def run_stage(
             yield index, shard
 
     return await _run_shards(
-        stage_identity(stage, items, shard_size, config),
+        dict(identity) if identity is not None else stage_identity(stage, items, shard_size, config),
         source(),
         len(shards),
         process,

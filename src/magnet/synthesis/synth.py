@@ -320,11 +320,16 @@ def load_config(
     return _build(SynthConfig, data, str(path or "config"))
 
 
-def pool_digest(specs: Sequence[Any], toolkits: Sequence[type[Toolkit]]) -> str:
-    """A digest of the pool: its specs and the source of its toolkit classes. It is part of every stage's identity,
-    so episodes made with other tools (a changed docstring, response field or function body) are never resumed
-    as if they were this pool's."""
-    digest = hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str, sort_keys=True).encode())
+def specs_digest(specs: Sequence[Any]) -> str:
+    """A digest of the pool's specs (what the graph is built from)."""
+    return hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str).encode()).hexdigest()[:16]
+
+
+def pool_digest(specs_hash: str, toolkits: Sequence[type[Toolkit]]) -> str:
+    """A digest of the pool: its specs (``specs_digest``) and the source of its toolkit classes. It is part of every
+    stage's identity, so episodes made with other tools (a changed docstring, response field or function body)
+    are never resumed as if they were this pool's."""
+    digest = hashlib.sha256(specs_hash.encode())
     for klass in toolkits:
         try:
             source = inspect.getsource(klass)
@@ -443,14 +448,13 @@ class Synth:
         specs = (
             [spec for klass in self.toolkits for spec in klass.specs()]
             if self.given_toolkits
-            else pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl)
+            else pool_specs(self.config.pool, allow_bfcl=self.config.allow_bfcl, toolkits=self.toolkits)
         )
-        self.pool_digest = pool_digest(specs, self.toolkits)
+        specs_hash = specs_digest(specs)
+        self.pool_digest = pool_digest(specs_hash, self.toolkits)
         settings = {
             "pool": self.config.pool if not self.given_toolkits else sorted(k.toolkit_name() for k in self.toolkits),
-            "specs": hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str).encode()).hexdigest()[
-                :16
-            ],
+            "specs": specs_hash,
             "seed": self.config.seed,
             **dataclasses.asdict(self.config.graph),
             "teacher": self.teacher.name if self.config.graph.judge == "llm" else None,
@@ -561,7 +565,7 @@ class Synth:
 
         async def translate() -> None:
             try:
-                await self.translate_stage(graph, paths, registry, on_shard=translated.put)
+                await self.translate_stage(graph, paths, registry, translate_id, on_shard=translated.put)
             finally:
                 translated.close()
 
@@ -587,7 +591,7 @@ class Synth:
         for stage in self.reports:
             self._check(stage)
 
-    async def translate_stage(self, graph, paths, registry, on_shard=None) -> None:
+    async def translate_stage(self, graph, paths, registry, identity, on_shard=None) -> None:
         t = self.config.translate
         translator = Translator(
             graph,
@@ -610,7 +614,7 @@ class Synth:
             self.out / "episodes",
             shard_size=t.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
-            config=self._stage_config(translate=dataclasses.asdict(t)),
+            identity=identity,
             progress=self.progress,
             part=self.part,
             on_shard=on_shard,

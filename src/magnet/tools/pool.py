@@ -209,13 +209,17 @@ def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> lis
     return classes
 
 
-def pool_specs(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> list[FunctionSpec]:
+def pool_specs(
+    pool: str | Sequence[str], *, allow_bfcl: bool = False, toolkits: Sequence[type[Toolkit]] | None = None
+) -> list[FunctionSpec]:
     """The specs of a pool: ``builtin``, ``bfcl`` (the evaluation pool: training use needs ``allow_bfcl``,
     logged as contamination), ``package.module:ClassName`` toolkits, an OpenAI tools JSON file, or a
-    StableToolBench folder; several entries comma-separated (or a list) are one pool."""
+    StableToolBench folder; several entries comma-separated (or a list) are one pool. ``toolkits``: the pool's
+    classes when the caller has resolved them already (``pool_toolkits``)."""
     from magnet.tools.spec import load_openai_tools, load_stabletoolbench
 
-    specs = [spec for klass in pool_toolkits(pool, allow_bfcl=allow_bfcl) for spec in klass.specs()]
+    classes = toolkits if toolkits is not None else pool_toolkits(pool, allow_bfcl=allow_bfcl)
+    specs = [spec for klass in classes for spec in klass.specs()]
     for entry in _pool_entries(pool):
         if entry in ("builtin", "bfcl") or (":" in entry and not Path(entry).exists()):
             continue
