@@ -7,6 +7,7 @@ import asyncio
 import random
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from magnet.synthesis.distill import distill
@@ -62,3 +63,44 @@ def preference_rows(synthesized):
 @pytest.fixture(scope="session")
 def tokenizer(tiny_model_dir):
     return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+
+class Float64LogProbs:
+    """TRL's fused LM head kernel (``trl.kernels.ChunkedLogProbFunction``) written out with plain torch ops: the
+    same arguments and outputs, the logits materialised and ``log_softmax`` taken in the model's precision.
+
+    TRL's kernel accumulates in float32 whatever the model's dtype, so two trainers that sum its per-token
+    log-probs in different orders differ by ~1e-6 from one CPU to another (STACK.md section 7). Comparisons of
+    two loss implementations patch this in and run float64 models, where a strict tolerance tests the masks and
+    the terms of the loss, not the processor.
+    """
+
+    @staticmethod
+    def apply(hidden, weight, bias, targets, temperature, chunk_size, softcap=None, logit_scale=1.0, outputs=()):
+        del chunk_size
+        logits = hidden @ weight.to(hidden.dtype).t()
+        if bias is not None:
+            logits = logits + bias.to(hidden.dtype)
+        logits = logits * logit_scale
+        if softcap is not None:
+            logits = softcap * torch.tanh(logits / softcap)
+        logits = logits / temperature
+        log_p = torch.log_softmax(logits, dim=-1)
+        target = log_p.gather(-1, targets.clamp(min=0)[:, None])[:, 0]
+        entropy = -(log_p.exp() * log_p).sum(-1) if "entropy" in outputs else None
+        with torch.no_grad():
+            sq = torch.logsumexp(2 * log_p, dim=-1) if "log_sum_sq_probs" in outputs else None
+            mean = logits.mean(-1) if "mean_logits" in outputs else None
+            top1 = (logits.argmax(-1) == targets) if "is_top1" in outputs else None
+        return target, entropy, sq, mean, top1
+
+
+@pytest.fixture
+def float64_log_probs(monkeypatch):
+    """TRL's fused LM head kernel replaced by ``Float64LogProbs`` for the test (float64 comparisons of two loss
+    computations); both trainers reach it through ``trl.trainer.utils.add_fused_lm_head``."""
+    import trl.trainer.utils
+
+    assert hasattr(trl.trainer.utils, "_ChunkedLogProbFunction")  # the name the fused head calls at run time
+    monkeypatch.setattr(trl.trainer.utils, "_ChunkedLogProbFunction", Float64LogProbs)

@@ -163,10 +163,14 @@ def single_turn(pairs):
 
 
 @pytest.mark.parametrize("sft_weight", [0.0, 1.0])
-def test_single_turn_loss_equals_trl_dpo_trainer(tiny_model_dir, tokenizer, preference_rows, tmp_path, sft_weight):
+def test_single_turn_loss_equals_trl_dpo_trainer(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, sft_weight, float64_log_probs
+):
     pairs = single_turn(preference_rows)[:4]
     assert len(pairs) >= 2
-    base = load(tiny_model_dir)
+    # float64 models and log-probs (float64_log_probs): the two trainers sum the same log-probs in different
+    # orders, which in float32 differs by ~1e-6 from one CPU to another (STACK.md section 7).
+    base = load(tiny_model_dir, dtype=torch.float64)
     policy = perturbed(base)
     ours = MultiTurnDPOTrainer(
         copy.deepcopy(policy),
@@ -203,7 +207,8 @@ def test_single_turn_loss_equals_trl_dpo_trainer(tiny_model_dir, tokenizer, pref
         loss_ours = ours.compute_loss(ours.model, batch).item()
         trl_batch = {k: v for k, v in batch.items() if k != "token_weights"}
         loss_trl = theirs.compute_loss(theirs.model, trl_batch).item()
-    assert loss_ours == pytest.approx(loss_trl, abs=1e-6)
+    assert loss_ours == pytest.approx(loss_trl, abs=1e-9)
+    assert loss_ours * 1.0005 != pytest.approx(loss_trl, abs=1e-9)  # a wrong mask or term would show
     assert abs(loss_ours - math.log(2)) > 1e-3  # policy and reference differ: a real comparison
 
 
@@ -289,7 +294,7 @@ def direct_loss(policy, reference, tokenizer, pairs, tool_format, beta, mdpo_los
 )
 @pytest.mark.parametrize("tool_format", ["native", "bfcl_prompt"])
 def test_multi_turn_loss_equals_a_direct_computation(
-    tiny_model_dir, tokenizer, preference_rows, tmp_path, variant, tool_format
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, variant, tool_format, float64_log_probs
 ):
     multi = [p for p in preference_rows if sum(m["role"] == "assistant" for m in p["chosen"]) > 1]
     pairs = sorted(multi, key=lambda p: len(str(p)))[:2]  # the shortest: every forward pass here is a long one
@@ -306,7 +311,7 @@ def test_multi_turn_loss_equals_a_direct_computation(
             "rejected": shared["prompt"][1:] + shared["rejected"],
         }
     )
-    base = load(tiny_model_dir)
+    base = load(tiny_model_dir, dtype=torch.float64)  # float64: a strict tolerance on any CPU
     policy = perturbed(base)
     trainer = MultiTurnDPOTrainer(
         copy.deepcopy(policy),
@@ -335,17 +340,18 @@ def test_multi_turn_loss_equals_a_direct_computation(
         length_normalize=variant.get("length_normalize", False),
         sft_weight=variant["sft_weight"],
     )
-    assert loss == pytest.approx(expected, abs=1e-5)
+    assert loss == pytest.approx(expected, abs=1e-9)
+    assert loss * 1.0005 != pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize("use_lora", [False, True])
 def test_precomputed_reference_log_probs_give_the_same_loss(
-    tiny_model_dir, tokenizer, preference_rows, tmp_path, use_lora
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, use_lora, float64_log_probs
 ):
     from peft import LoraConfig
 
     pairs = sorted(preference_rows, key=lambda p: len(str(p)))[:4]
-    base = load(tiny_model_dir)
+    base = load(tiny_model_dir, dtype=torch.float64)  # float64: a strict tolerance on any CPU
     policy = perturbed(base)
     losses = []
     for precompute in (True, False):
@@ -374,4 +380,4 @@ def test_precomputed_reference_log_probs_give_the_same_loss(
         trainer.model.eval()
         with torch.no_grad():
             losses.append(trainer.compute_loss(trainer.model, batch).item())
-    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+    assert losses[0] == pytest.approx(losses[1], abs=1e-9)

@@ -126,5 +126,7 @@ def test_a_killed_run_resumes_to_the_same_loss_curve(tmp_path, data, tiny_model_
 
     log = launch("sft", "sft.yaml", None, *common, f"--output_dir={cut}")
     assert "resuming from" in log
-    assert losses(cut) == pytest.approx(losses(whole), abs=1e-5)
+    # The same float32 computations on one machine agree to ~1e-7; a resume that lost the optimizer state, the
+    # schedule or the data position moves the later losses by far more at the recipe's learning rate (1e-3).
+    assert losses(cut) == pytest.approx(losses(whole), rel=1e-4)
     assert len(losses(cut)) == 6

@@ -110,6 +110,11 @@ class DataCollatorForMultiTurnPreference(DataCollatorForPreference):
         output["token_weights"] = pad(
             [torch.tensor(w + [0.0] * (width - len(w)), dtype=torch.float32) for w in weights], 0.0
         )
+        for key in ("ref_chosen_logps", "ref_rejected_logps"):
+            if key in examples[0]:
+                # TRL's collator makes float32 tensors of them; a multi-turn sum of thousands of token log-probs
+                # (summed in float64, see ``_scores``) rounded to float32 moves the margin by ~1e-4.
+                output[key] = torch.tensor([example[key] for example in examples], dtype=torch.float64)
         return output
 
 
@@ -278,7 +283,8 @@ class MultiTurnDPOTrainer(DPOTrainer):
         chosen_mask = mask.chunk(2, dim=0)[0].bool()
         chosen_token_logps = per_token.chunk(2, dim=0)[0]
         nll = -chosen_token_logps[chosen_mask].mean() if chosen_mask.any() else per_token.sum() * 0.0
-        loss = (preference_loss + self.sft_weight * nll).float()
+        # float32 for training in any lower precision; a float64 model (the tests' comparisons) keeps float64.
+        loss = (preference_loss + self.sft_weight * nll).to(torch.promote_types(per_token.dtype, torch.float32))
         if self.aux_loss_enabled:
             loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
