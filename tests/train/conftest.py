@@ -65,7 +65,6 @@ def tokenizer(tiny_model_dir):
     return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
-
 class Float64LogProbs:
     """TRL's fused LM head kernel (``trl.kernels.ChunkedLogProbFunction``) written out with plain torch ops: the
     same arguments and outputs, the logits materialised and ``log_softmax`` taken in the model's precision.
