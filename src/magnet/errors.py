@@ -67,3 +67,13 @@ class StepError(MagnetError):
         self.step = step
         self.attempts = attempts
         super().__init__(message)
+
+
+class EndpointRefused(Exception):
+    """An endpoint refused a request in a way no retry and no other item can mend (HTTP 4xx: tools offered to a
+    server without a tool parser, a wrong model name, a missing key). The message says what was refused and how
+    to fix it.
+
+    Deliberately not a ``MagnetError``: per-item handlers catch ``MagnetError`` and reject the item, which here
+    would reject every item of a run one by one and leave empty datasets; this one stops the run.
+    """

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from magnet.errors import TeacherError
+from magnet.errors import EndpointRefused, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Completion, OpenAITeacher, retry_after_seconds, to_openai_messages
 from magnet.llm.loopback import LoopbackServer
@@ -120,13 +120,13 @@ def test_retry_after_is_honoured_then_the_failure_reports_its_cause():
         assert teacher.usage.step("s").retries["rate_limit"] == 2 and server.requests == 3
 
 
-def test_client_errors_are_not_retried():
+def test_client_errors_are_not_retried_and_stop_the_run():
     with LoopbackServer() as server:
         teacher = _teacher(server, max_retries=5)
-        with pytest.raises(TeacherError, match="refused the request \\(400\\)") as caught:
+        with pytest.raises(EndpointRefused, match=r"refused a request \(HTTP 400: the loopback server does not"):
             asyncio.run(teacher.complete([{"role": "user", "content": "x"}], stream=True))
-        assert caught.value.cause == "http_400"
         assert server.requests == 1 and server.outcomes["bad_request"] == 1  # one attempt, no retry
+        assert teacher.usage.step("default").failures == {"http_400": 1}
 
 
 def test_a_second_identical_run_makes_no_requests(tmp_path):

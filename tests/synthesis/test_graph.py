@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
-from magnet.errors import MagnetError
+from magnet.errors import MagnetError, TeacherError
 from magnet.llm.cache import RequestCache
-from magnet.llm.client import OpenAITeacher
+from magnet.llm.client import Completion, OpenAITeacher
 from magnet.llm.loopback import LoopbackServer, Reply
 from magnet.synthesis.graph import (
+    FALLBACK_CATEGORY,
+    UNLABELLED_CLASS,
     FunctionGraph,
     GraphConfig,
     LLMJudge,
     SchemaJudge,
     build_graph,
+    label_missing,
     sample_candidates,
 )
 from magnet.synthesis.offline import OfflineTeacher
@@ -155,3 +159,51 @@ def test_unlabelled_functions_are_labelled_first_or_refused():
     graph = asyncio.run(build_graph(bare, SchemaJudge(), teacher=OfflineTeacher(), progress=False))
     assert {spec.category for spec in graph.specs} == {"misc"}
     assert {spec.tool_class for spec in graph.specs} == {"WeatherPlaces tool"}
+
+
+class Stubborn:
+    """A teacher that labels the Calendar functions and answers anything else with garbage (or fails outright)."""
+
+    name = "stubborn"
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.asked: list[str] = []
+
+    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+        self.asked.append(context.function.name)
+        if context.function.toolkit == "Calendar":
+            return Completion(text="Category: Events\nTool class: Calendar tool")
+        if self.fail:
+            raise TeacherError("the endpoint timed out", cause="timeout")
+        return Completion(text='{"category": ["¯\\_(ツ)_/¯"]}')
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["garbage", "teacher-error"])
+def test_functions_the_teacher_cannot_label_get_fallback_labels(fail, caplog):
+    bare = [
+        FunctionSpec(spec.name, spec.description, spec.parameters, spec.response, toolkit=spec.toolkit)
+        for spec in SPECS
+        if spec.toolkit in ("Calendar", "WeatherPlaces")
+    ]
+    half = FunctionSpec("half_labelled", "", category="Weather", toolkit="WeatherPlaces")
+    done = FunctionSpec("already_labelled", "", category="Food", tool_class="Recipe tool")
+    teacher = Stubborn(fail)
+    with caplog.at_level(logging.WARNING, logger="magnet.synthesis.graph"):
+        labelled = asyncio.run(label_missing([*bare, half, done], teacher))
+    labels = {spec.name: (spec.category, spec.tool_class) for spec in labelled}
+    weather = sorted(spec.name for spec in bare if spec.toolkit == "WeatherPlaces")
+    assert [spec.name for spec in labelled] == [spec.name for spec in [*bare, half, done]]
+    assert all(labels[spec.name] == ("Events", "Calendar tool") for spec in bare if spec.toolkit == "Calendar")
+    assert all(labels[name] == (FALLBACK_CATEGORY, UNLABELLED_CLASS) for name in weather)
+    assert labels["half_labelled"] == ("Weather", UNLABELLED_CLASS)  # what it had is kept
+    assert labels["already_labelled"] == ("Food", "Recipe tool") and "already_labelled" not in teacher.asked
+    if not fail:  # garbage is shown back and retried before giving up; a teacher error is not retried here
+        assert teacher.asked.count(weather[0]) == 3
+    warned = [record.getMessage() for record in caplog.records]
+    assert all(any(repr(name) in message for message in warned) for name in [*weather, "half_labelled"])
+    assert f"{len(weather) + 1} of {len(bare) + 2} functions could not be labelled" in warned[-1]
+
+    graph = asyncio.run(build_graph([*bare, half, done], SchemaJudge(), teacher=Stubborn(fail), progress=False))
+    assert graph.stats().unlabelled == sorted([*weather, "half_labelled"])
+    assert "set_reminder" in graph.successors("create_event")  # the labelled part is judged as usual

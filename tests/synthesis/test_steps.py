@@ -4,14 +4,18 @@ bad answer is shown back to the model before the step gives up."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 
 import pytest
 
-from magnet.errors import StepError
+from magnet.errors import StepError, TeacherError
 from magnet.llm.client import Completion
 from magnet.synthesis.steps import (
     BACK_TRANSLATE,
+    CATEGORIES,
     DEPENDENCY,
+    ERROR_TYPES,
     FORTH_TRANSLATE,
     LABEL,
     NESTED,
@@ -23,6 +27,7 @@ from magnet.synthesis.steps import (
     LabelInputs,
     NestedInputs,
     SimulateInputs,
+    Step,
     TranslateInputs,
     TurnJudgeInputs,
     TurnRecord,
@@ -153,3 +158,209 @@ def test_the_step_gives_up_after_bounded_attempts():
     teacher = Scripted("nonsense", "nonsense", "nonsense")
     with pytest.raises(StepError, match="label_category: no usable answer after 3 attempts"):
         asyncio.run(run_step(teacher, LABEL, LabelInputs(SPECS["create_event"])))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Odd answers: a parse, or an AnswerError that says what to write; never anything else
+# ---------------------------------------------------------------------------------------------------------------
+
+DEPENDENCY_INPUTS = DependencyInputs(SPECS["create_event"], (SPECS["set_reminder"], SPECS["add_attendee"]))
+ODD_TEXTS = [
+    "",
+    "   \n ",
+    "null",
+    "42",
+    "-1.5e3",
+    "true",
+    '"set_reminder"',
+    "[]",
+    "[[1, 2], [3]]",
+    '[{"name": "set_reminder"}]',
+    '{"create_event": [{"name": "set_reminder", "reason": "needs the id"}]}',
+    '{"create_event": [["set_reminder"]]}',
+    '{"create_event": [{"a": 1}, null, 3]}',
+    '{"create_event": {"set_reminder": true}}',
+    "[" * 5000 + "]" * 5000,
+    '{"a": ' * 3000 + "1" + "}" * 3000,
+    "9" * 5000,
+    "NaN",
+    "[1e999]",
+    "\udcff\udcfe",
+    "Category: Events\udcff\nTool class: x",
+    'Answer: set_reminder(event_id="\udcff")',
+    "Answer: " + "[" * 3000,
+    "Answer: set_reminder(event_id=1\x00)",
+    "yes",
+    "no\nError type: " + "x" * 5000,
+    "Category:\nTool class: x",
+    "```\n```",
+]
+
+
+def _check_label(value, inputs):
+    assert value.category in {*CATEGORIES, "misc"} and value.tool_class
+
+
+def _check_dependencies(value, inputs):
+    assert set(value) <= {spec.name for spec in inputs.candidates} and len(set(value)) == len(value)
+
+
+def _check_verdict(value, inputs):
+    assert isinstance(value.yes, bool) and isinstance(value.reason, str)
+
+
+def _check_query(value, inputs):
+    assert value.strip() and all(spec.name not in value for spec in inputs.functions)
+
+
+def _check_calls(value, inputs):
+    names = {spec.name for spec in inputs.functions}
+    assert value is None or (value and all(call.name in names for call in value))
+
+
+def _check_turn_verdict(value, inputs):
+    assert value.correct or value.error_type in ERROR_TYPES
+
+
+def _check_simulated(value, inputs):
+    assert isinstance(value, dict) and set(inputs.function.response["required"]) <= set(value)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # what a dataset will write
+
+
+ODD_CASES = {
+    "label_category": (LabelInputs(SPECS["create_event"]), _check_label),
+    "dependency_judge": (DEPENDENCY_INPUTS, _check_dependencies),
+    "nested_judge": (NestedInputs(SPECS["create_event"], SPECS["set_reminder"]), _check_verdict),
+    "back_translate": (TranslateInputs((SPECS["set_reminder"],)), _check_query),
+    "forth_translate": (TranslateInputs((SPECS["set_reminder"],)), _check_calls),
+    "turn_judge": (TurnJudgeInputs("q", (), "", (), ""), _check_turn_verdict),
+    "simulate_output": (
+        SimulateInputs(SPECS["get_event"], FunctionCall("get_event", {"event_id": "e"})),
+        _check_simulated,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_CASES))
+def test_every_parser_turns_odd_answers_into_a_parse_or_an_answer_error(name):
+    inputs, check = ODD_CASES[name]
+    for text in [*ODD_TEXTS, None]:
+        try:
+            value = STEPS[name].parse(Completion(text=text), inputs)
+        except AnswerError as error:
+            assert str(error), f"{name}: an empty reason for {text!r:.40}"
+        else:
+            check(value, inputs)
+
+
+def test_dependency_parser_reads_the_shapes_models_write():
+    shapes = [
+        '{"create_event": ["set_reminder"]}',
+        '{"create_event": [{"name": "set_reminder", "reason": "needs the event id"}]}',
+        '["set_reminder"]',
+        '```json\n[{"name": "set_reminder"}]\n```',
+        '[{"name": "set_reminder", "related": true}, {"name": "add_attendee", "related": false}]',
+        'The related ones [as asked]: {"create_event": ["set_reminder", "set_reminder"]} - done {}',
+    ]
+    for text in shapes:
+        assert _parse(DEPENDENCY, text, DEPENDENCY_INPUTS) == ("set_reminder",), text
+    assert _parse(DEPENDENCY, '{"create_event": []}', DEPENDENCY_INPUTS) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"create_event": [["set_reminder"]]}', r"\['set_reminder'\] is neither a name nor an object"),
+        ('{"create_event": [1, null]}', "1 is neither a name"),
+        ('[{"function": "set_reminder"}]', 'is neither a name nor an object with a "name"'),
+        ('[{"name": "set_reminder", "related": "maybe"}]', '"related" must be true or false'),
+        ('{"create_event": "set_reminder"}', "is a JSON string, not a list"),
+        ('{"create_event": {"set_reminder": true}}', "is a JSON object, not a list"),
+        ('{"related": ["set_reminder"]}', "the object has no key 'create_event'"),
+        ("null", "got a JSON null"),
+        ("42", "got a JSON number"),
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("9" * 5000, "not a usable JSON object"),
+        ("NaN", "NaN is not allowed"),
+        ("", "not a JSON object"),
+    ],
+)
+def test_dependency_parser_refuses_other_shapes_saying_what_to_write(text, problem):
+    with pytest.raises(AnswerError, match=problem) as caught:
+        _parse(DEPENDENCY, text, DEPENDENCY_INPUTS)
+    assert 'answer {"create_event": ["candidate_name", ...]}' in str(caught.value)
+
+
+def test_label_parser_reads_markdown_and_refuses_what_cannot_be_a_label():
+    inputs = LabelInputs(SPECS["create_event"])
+    label = _parse(LABEL, "**Category:** Events\n**Tool class:** `Calendar tool`.", inputs)
+    assert (label.category, label.tool_class) == ("Events", "Calendar tool")
+    label = _parse(LABEL, "Category:\nHealth and Fitness\nTool class:\nWorkout tracker", inputs)
+    assert (label.category, label.tool_class) == ("Health_and_Fitness", "Workout tracker")
+    with pytest.raises(AnswerError, match="give a short name"):
+        _parse(LABEL, "Category: Events\nTool class: " + "very " * 50 + "long", inputs)
+    with pytest.raises(AnswerError, match="lone surrogate"):
+        _parse(LABEL, "Category: Events\nTool class: Calendar \udcff", inputs)
+
+
+def test_simulated_output_refuses_values_a_dataset_could_not_store():
+    inputs = SimulateInputs(SPECS["get_event"], FunctionCall("get_event", {"event_id": "e"}))
+    cases = {
+        '{"event_id": NaN}': "NaN is not allowed",
+        '{"event_id": 1e999}': "inf is not a finite number",
+        '{"event_id": "\\ud800"}': "lone surrogate",
+        '{"event_id": ' + "[" * 100 + "]" * 100 + "}": "nested more than 64 levels deep",
+        "[" * 5000 + "]" * 5000: "nested too deeply",
+    }
+    for text, problem in cases.items():
+        with pytest.raises(AnswerError, match=problem):
+            _parse(SIMULATE, text, inputs)
+
+
+def _broken_parse(completion, inputs):
+    if completion.text == "good":
+        return "parsed"
+    return {}[completion.text]  # a parser bug: KeyError on anything else
+
+
+BROKEN = Step("broken", _broken_parse, template="label_category")
+
+
+def test_a_parser_bug_costs_a_retry_and_the_model_sees_the_problem(caplog):
+    teacher = Scripted("odd", "good")
+    with caplog.at_level(logging.WARNING, logger="magnet.synthesis.steps"):
+        result = asyncio.run(run_step(teacher, BROKEN, LabelInputs(SPECS["create_event"])))
+    assert (result.value, result.attempts) == ("parsed", 2)
+    assert teacher.asked[1][-2] == {"role": "assistant", "content": "odd"}
+    assert "Your answer could not be used" in teacher.asked[1][-1]["content"]
+    assert "KeyError" in teacher.asked[1][-1]["content"]
+    assert any("broken: the parser failed on attempt 1 (KeyError" in record.message for record in caplog.records)
+
+
+def test_a_parser_raising_type_error_ends_in_step_error_after_max_attempts():
+    def parse(completion, inputs):
+        return {[completion.text]}  # TypeError: unhashable type: 'list'
+
+    teacher = Scripted("a", "b", "c", "d")
+    step = Step("unhashable", parse, template="label_category")
+    with pytest.raises(StepError, match=r"unhashable: no usable answer after 3 attempts .*TypeError") as caught:
+        asyncio.run(run_step(teacher, step, LabelInputs(SPECS["create_event"]), max_attempts=3))
+    assert caught.value.attempts == 3 and len(teacher.asked) == 3
+    assert [message["content"] for message in teacher.asked[2] if message["role"] == "assistant"] == ["a", "b"]
+    assert all("TypeError" in asked[-1]["content"] for asked in teacher.asked[1:])
+
+
+def test_validate_failures_and_teacher_failures_are_not_swallowed():
+    async def validate(value):
+        raise RuntimeError("a bug of the caller")
+
+    with pytest.raises(RuntimeError, match="a bug of the caller"):
+        asyncio.run(run_step(Scripted("good"), BROKEN, LabelInputs(SPECS["create_event"]), validate=validate))
+
+    def parse(completion, inputs):
+        raise TeacherError("gone", cause="timeout")
+
+    with pytest.raises(TeacherError, match="gone"):
+        asyncio.run(
+            run_step(Scripted("x"), Step("t", parse, template="label_category"), LabelInputs(SPECS["create_event"]))
+        )

@@ -2,11 +2,11 @@
 
 BFCL decodes a prompting model's answer with ``ast`` and then ``eval``s parts of it (operators, lambdas) and,
 when executing, the whole call text. Magnet never hands model text to ``eval``: Python answers go through
-``magnet.tools.calls.parse_calls(lenient=True)`` after BFCL's own clean-up (strip backticks, newlines and spaces,
-wrap in brackets), which yields literal values only; the calls are then written back as canonical literal text
-(``format_call``) before BFCL's executor or checker sees them. Java and JavaScript answers go through BFCL's own
-tree-sitter parsers, which only slice text. Outputs that BFCL would have evaluated (``a=1+2``) are a decode error
-here, which BFCL treats like any other undecodable answer.
+``magnet.llm.answers.decode_bfcl`` (BFCL's own clean-up, then ``parse_calls(lenient=True)``), which yields
+literal values only; the synthesis reads a student's answers with it too. The calls are then written back as
+canonical literal text (``format_call``) before BFCL's executor or checker sees them. Java and JavaScript
+answers go through BFCL's own tree-sitter parsers, which only slice text. Outputs that BFCL would have
+evaluated (``a=1+2``) are a decode error here, which BFCL treats like any other undecodable answer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from magnet.errors import CallParseError
-from magnet.tools.calls import FunctionCall, format_call, parse_calls
+from magnet.llm.answers import decode_bfcl
+from magnet.tools.calls import FunctionCall, format_call
 
 LANGUAGES = ("Python", "Java", "JavaScript")
 UNKNOWN_FUNCTION = "_magnet_unknown_function"
@@ -40,12 +41,9 @@ def decode_prompting(text: str, language: str = "Python") -> list[FunctionCall]:
     """
     if not isinstance(text, str):
         raise CallParseError(f"expected the model's answer as text, got {type(text).__name__}")
-    wrapped = _bfcl_wrap(text)
     if language == "Python":
-        inner = wrapped.strip("[]'")
-        if not inner.strip():
-            raise CallParseError("no call in the answer")
-        return parse_calls(f"[{inner}]", lenient=True)
+        return decode_bfcl(text)  # shared with the synthesis student, who writes the same answers
+    wrapped = _bfcl_wrap(text)
     if language not in LANGUAGES:
         raise CallParseError(f"unknown language {language!r}; choose from {LANGUAGES}")
     try:

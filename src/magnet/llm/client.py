@@ -18,12 +18,14 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from magnet.errors import CallParseError, TeacherError
+from magnet.errors import CallParseError, EndpointRefused, MagnetError, TeacherError
+from magnet.llm.answers import decode_text_calls, strip_reasoning, with_tools_as_text
 from magnet.llm.cache import RequestCache, request_key
 from magnet.llm.usage import UsageTracker
 from magnet.tools.calls import FunctionCall, parse_tool_calls
@@ -33,6 +35,24 @@ logger = logging.getLogger(__name__)
 # Request timeout, conflict, too early: worth another try, unlike other 4xx.
 RETRYABLE_CLIENT_STATUSES = (408, 409, 425)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
+TOOL_CALL_MODES = ("auto", "native", "text")
+"""How calls travel: ``native`` (the endpoint's ``tools`` and ``tool_calls``), ``text`` (the functions described
+in the prompt, the calls decoded from the answer's text), ``auto`` (found out once, at the first request that
+offers tools)."""
+PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "magnet_probe",
+        "description": "Returns the current time. Part of a check of whether this endpoint renders tools.",
+        "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}},
+    },
+}
+PROBE_MESSAGES = ({"role": "user", "content": "Say OK."},)
+# A 400 about the length of one request fails that request only, not the run.
+_CONTEXT_LENGTH = re.compile(
+    r"context length|context_length|context window|maximum.{0,20}tokens|too many tokens|too long|exceeds? the",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -109,10 +129,40 @@ class CachingTeacher:
         cache: RequestCache | None = None,
         usage: UsageTracker | None = None,
         default_params: Mapping[str, Any] | None = None,
+        tool_calls: str = "auto",
     ):
+        if tool_calls not in TOOL_CALL_MODES:
+            raise MagnetError(f"tool_calls must be one of {list(TOOL_CALL_MODES)}, got {tool_calls!r}")
         self.cache = cache
         self.usage = usage if usage is not None else UsageTracker()
         self.default_params = dict(default_params or {})
+        self.tool_calls = tool_calls
+        self.tool_call_mode: str | None = None if tool_calls == "auto" else tool_calls
+        self.tool_call_reason = "" if tool_calls == "auto" else f"tool_calls: {tool_calls} (set)"
+        self._detecting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def tool_call_report(self) -> dict[str, Any]:
+        """The setting, the mode in use (None until a request offered tools) and why: what a run report records."""
+        return {"setting": self.tool_calls, "mode": self.tool_call_mode, "reason": self.tool_call_reason}
+
+    async def resolve_tool_calls(self) -> str:
+        """The mode calls travel in: the setting, or, for ``auto``, what the model behind this teacher supports,
+        found out once (concurrent first requests wait for one detection)."""
+        if self.tool_call_mode is not None:
+            return self.tool_call_mode
+        loop = asyncio.get_running_loop()
+        if self._detecting is None or self._detecting[0] is not loop:
+            self._detecting = (loop, asyncio.Lock())
+        async with self._detecting[1]:
+            if self.tool_call_mode is None:
+                mode, reason = await self._detect_tool_calls()
+                logger.info("%s: tool calls travel as %s (%s)", self.name, mode, reason)
+                self.tool_call_mode, self.tool_call_reason = mode, f"tool_calls: auto -> {mode}: {reason}"
+        return self.tool_call_mode
+
+    async def _detect_tool_calls(self) -> tuple[str, str]:
+        """``(mode, reason)`` for ``auto``; subclasses look at what their model does with tools."""
+        return "native", "this teacher takes tools as they are"
 
     async def complete(
         self,
@@ -123,16 +173,28 @@ class CachingTeacher:
         context: Any = None,
         **params: Any,
     ) -> Completion:
-        """Answer from the cache, or ask the model and cache the answer."""
+        """Answer from the cache, or ask the model and cache the answer.
+
+        With tools offered in ``text`` mode (set, or found by ``auto``), the functions go into the system prompt
+        and earlier calls into the messages as text, and the answer's calls are decoded from its text. In every
+        mode reasoning blocks are removed from the answer before anything reads or stores it, and an answer
+        without ``tool_calls`` whose text holds calls of the offered functions (a server without a tool parser)
+        has them decoded.
+        """
         del context  # models read the messages only
         merged = {**self.default_params, **params}
-        key = request_key(self.model, messages, tools, merged) if self.cache is not None else None
+        offered = list(tools) if tools else None
+        text_mode = bool(offered) and await self.resolve_tool_calls() == "text"
+        sent_messages = with_tools_as_text(messages, offered) if text_mode else list(messages)
+        sent_tools = None if text_mode else offered
+        key = request_key(self.model, sent_messages, sent_tools, merged) if self.cache is not None else None
         if key is not None:
             stored = self.cache.get(key)
             if stored is not None:
                 self.usage.record_cache_hit(step)
                 return dataclasses.replace(Completion.from_dict(stored, cached=True), request_key=key)
-        completion = await self._request(list(messages), list(tools) if tools else None, merged, step)
+        completion = await self._request(sent_messages, sent_tools, merged, step)
+        completion = read_answer(completion, offered, text_mode)
         if key is not None:
             self.cache.put(key, completion.to_dict(), model=self.model, step=step)
             completion = dataclasses.replace(completion, request_key=key)
@@ -149,6 +211,20 @@ class CachingTeacher:
 
     async def aclose(self) -> None:
         """Release what the teacher holds for the running event loop (connections); nothing by default."""
+
+
+def read_answer(completion: Completion, tools: Sequence[Mapping[str, Any]] | None, text_mode: bool) -> Completion:
+    """The answer as Magnet uses and stores it: reasoning removed; calls decoded from its text when the request
+    offered tools and the answer has no ``tool_calls`` (in ``text`` mode any call; otherwise only calls of the
+    offered functions, so that a bracketed list in prose does not become a call)."""
+    text = strip_reasoning(completion.text)
+    if tools and not completion.tool_calls and text:
+        names = None if text_mode else {tool.get("function", tool).get("name") for tool in tools}
+        calls, rest = decode_text_calls(text, names)
+        if calls:
+            finish = "tool_calls" if completion.finish_reason == "stop" else completion.finish_reason
+            return dataclasses.replace(completion, text=rest, tool_calls=tuple(calls), finish_reason=finish)
+    return dataclasses.replace(completion, text=text)
 
 
 def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -214,7 +290,14 @@ class OpenAITeacher(CachingTeacher):
         Seconds one attempt may take.
     max_retries:
         Further attempts after a 429, a 5xx, a timeout, a connection error or a malformed answer, with
-        exponential backoff and jitter (a 429's ``Retry-After`` is honoured); other 4xx fail at once.
+        exponential backoff and jitter (a 429's ``Retry-After`` is honoured). Other 4xx are not retried: one
+        about a request's length fails that request (``TeacherError``); any other stops the run
+        (``EndpointRefused``, saying what was refused and how to fix it).
+    tool_calls:
+        ``auto`` (default), ``native`` or ``text`` (see ``TOOL_CALL_MODES``). ``auto`` sends two one-token
+        probes, with and without a tool: a 4xx to the first (vLLM without ``--enable-auto-tool-choice``), or the
+        same prompt length for both (a chat template that ignores tools, as ``transformers serve`` with a model
+        whose template has no tools), means ``text``.
     """
 
     def __init__(
@@ -232,8 +315,9 @@ class OpenAITeacher(CachingTeacher):
         cache: RequestCache | None = None,
         usage: UsageTracker | None = None,
         default_params: Mapping[str, Any] | None = None,
+        tool_calls: str = "auto",
     ):
-        super().__init__(cache=cache, usage=usage, default_params=default_params)
+        super().__init__(cache=cache, usage=usage, default_params=default_params, tool_calls=tool_calls)
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.model = model
@@ -337,10 +421,7 @@ class OpenAITeacher(CachingTeacher):
                 except openai.APIStatusError as error:
                     if error.status_code < 500 and error.status_code not in RETRYABLE_CLIENT_STATUSES:
                         self.usage.record_failure(step, f"http_{error.status_code}")
-                        raise TeacherError(
-                            f"{self.name} refused the request ({error.status_code}): {error}",
-                            cause=f"http_{error.status_code}",
-                        ) from None
+                        raise self._refusal(error, bool(tools)) from None
                     cause, detail = "server_error", f"{error.status_code}: {error}"
                 except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as error:
                     cause, detail = "malformed_response", f"{type(error).__name__}: {error}"
@@ -358,6 +439,65 @@ class OpenAITeacher(CachingTeacher):
             logger.debug("%s %s attempt %d failed (%s); retrying", self.name, step, attempt + 1, cause)
             await asyncio.sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable")
+
+    def _refusal(self, error: Any, offered_tools: bool) -> Exception:
+        """What a 4xx means: a ``TeacherError`` for a request too long for the model (that item fails), else an
+        ``EndpointRefused`` that stops the run, with the server's words and the likely fix."""
+        status = error.status_code
+        said = _server_message(error)
+        if status in (400, 413, 422) and _CONTEXT_LENGTH.search(said):
+            return TeacherError(
+                f"{self.name}: the request is too long for the model ({status}: {said})", cause="too_long"
+            )
+        where = f"{self.base_url or 'OpenAI'} (model {self.model!r})"
+        if status == 400 and offered_tools and re.search(r"tool", said, re.IGNORECASE):
+            fix = (
+                "the server does not take tools: start vLLM with --enable-auto-tool-choice --tool-call-parser "
+                "hermes (Qwen2.5; the parser that fits your model), or set tool_calls: text (or auto) to describe "
+                "the tools in the prompt instead"
+            )
+        elif status in (401, 403):
+            fix = f"check the API key in ${self.api_key_env} and that it may use this model"
+        elif status == 404:
+            fix = (
+                f"the endpoint does not serve {self.model!r} or base_url is wrong (it ends in /v1 for vLLM, "
+                "SGLang and transformers serve; GET <base_url>/models lists the served names)"
+            )
+        else:
+            fix = "the request was refused as it is; no retry can mend it"
+        return EndpointRefused(f"{where} refused a request (HTTP {status}: {said}); {fix}")
+
+    async def _detect_tool_calls(self) -> tuple[str, str]:
+        """Two one-token probes, with and without a tool, bypassing the cache (a refusal is not an answer)."""
+        params = {"max_tokens": 1, "temperature": 0.0}
+        try:
+            with_tool = await self._request(list(PROBE_MESSAGES), [PROBE_TOOL], params, "tool_call_probe")
+        except EndpointRefused as refused:
+            await self._request(list(PROBE_MESSAGES), None, params, "tool_call_probe")  # refuses anything: raise
+            return "text", f"the endpoint refuses requests with tools ({refused})"
+        without = await self._request(list(PROBE_MESSAGES), None, params, "tool_call_probe")
+        if with_tool.tool_calls or with_tool.prompt_tokens > without.prompt_tokens:
+            return (
+                "native",
+                f"the endpoint renders tools (prompt {without.prompt_tokens} -> {with_tool.prompt_tokens} tokens)",
+            )
+        if with_tool.prompt_tokens and with_tool.prompt_tokens == without.prompt_tokens:
+            return "text", (
+                f"the endpoint accepts tools but its chat template ignores them (prompt {without.prompt_tokens} "
+                "tokens with and without a tool)"
+            )
+        return "native", "the endpoint reports no token counts, so tools are sent as they are"
+
+
+def _server_message(error: Any) -> str:
+    """The server's own words in an error response (OpenAI's ``error.message``, vLLM's ``message``), shortened."""
+    body = getattr(error, "body", None)
+    message = None
+    if isinstance(body, Mapping):
+        inner = body.get("error") if isinstance(body.get("error"), Mapping) else body
+        message = inner.get("message") or inner.get("detail")
+    text = str(message or getattr(error, "message", "") or error)
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def _completion_from_body(body: bytes, latency: float, model: str) -> Completion:

@@ -3,8 +3,9 @@ local run on a GPU).
 
 Requests from concurrent synthesis tasks are gathered into batches (left-padded, one ``generate`` per batch of
 identical sampling parameters) and generated in a worker thread, so the event loop keeps serving other work.
-Prompts are rendered with the tokenizer's chat template (``tools`` included); Qwen2.5-style ``<tool_call>`` blocks
-in the answer become tool calls.
+Prompts are rendered with the tokenizer's chat template (``tools`` included when the template renders them; else,
+with ``tool_calls`` ``auto`` or ``text``, the functions are described in the prompt); Qwen2.5-style ``<tool_call>``
+blocks and calls written as text in the answer become tool calls.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from magnet.errors import TeacherError
 from magnet.llm.cache import RequestCache
-from magnet.llm.client import CachingTeacher, Completion
+from magnet.llm.client import PROBE_MESSAGES, PROBE_TOOL, CachingTeacher, Completion
 from magnet.llm.usage import UsageTracker
 from magnet.tools.calls import parse_tagged_tool_calls
 
@@ -61,8 +62,9 @@ class HFTeacher(CachingTeacher):
         cache: RequestCache | None = None,
         usage: UsageTracker | None = None,
         default_params: Mapping[str, Any] | None = None,
+        tool_calls: str = "auto",
     ):
-        super().__init__(cache=cache, usage=usage, default_params=default_params)
+        super().__init__(cache=cache, usage=usage, default_params=default_params, tool_calls=tool_calls)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -91,6 +93,17 @@ class HFTeacher(CachingTeacher):
         return self.tokenizer.apply_chat_template(
             cleaned, tools=tools or None, tokenize=False, add_generation_prompt=True
         )
+
+    async def _detect_tool_calls(self) -> tuple[str, str]:
+        """``native`` when the chat template renders tools (the prompt grows when one is offered), else ``text``."""
+        probe = [dict(message) for message in PROBE_MESSAGES]
+        try:
+            with_tool = self.render(probe, [PROBE_TOOL])
+        except Exception as error:  # a template that cannot take tools at all
+            return "text", f"the chat template fails with tools ({type(error).__name__}: {error})"
+        if with_tool == self.render(probe, None):
+            return "text", "the chat template ignores tools"
+        return "native", "the chat template renders tools"
 
     async def _request(
         self,

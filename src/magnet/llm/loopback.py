@@ -32,6 +32,15 @@ FAULT_KINDS = ("error_500", "rate_limit_429", "hang", "malformed_json", "truncat
 OUTCOMES = ("ok", *FAULT_KINDS, "bad_request", "responder_error")
 """Every key ``LoopbackServer.outcomes`` can count."""
 
+VLLM_NO_TOOL_PARSER = {
+    "object": "error",
+    "message": '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
+"""vLLM's answer (0.6 to 0.11) to a request with ``tools`` when it was started without a tool parser."""
+
 CREATED = 1_700_000_000
 """The fixed ``created`` time of every completion, so that answers are reproducible."""
 
@@ -122,7 +131,9 @@ class LoopbackServer:
     kinds of ``FAULT_KINDS`` to probabilities (summing to at most 1); ``hang`` waits ``hang_seconds`` before
     answering normally, ``rate_limit_429`` asks the client to retry after ``retry_after`` seconds. The counters
     ``requests``, ``outcomes`` and ``received`` (the first ``max_recorded`` bodies, when ``record_bodies``) count
-    chat-completion requests only; they are safe to read from any thread while the server runs.
+    chat-completion requests only; they are safe to read from any thread while the server runs. With
+    ``tool_parser=False`` it plays vLLM started without ``--enable-auto-tool-choice --tool-call-parser``: every
+    request that offers ``tools`` gets vLLM's HTTP 400.
     """
 
     def __init__(
@@ -137,6 +148,7 @@ class LoopbackServer:
         record_bodies: bool = True,
         max_recorded: int = 10_000,
         models: Sequence[str] = ("loopback",),
+        tool_parser: bool = True,
     ):
         if responder is None:
             responder = echo_responder
@@ -154,6 +166,7 @@ class LoopbackServer:
         self.record_bodies = record_bodies
         self.max_recorded = max_recorded
         self.models = tuple(models)
+        self.tool_parser = tool_parser
         self._lock = threading.Lock()
         self._requests = 0
         self._outcomes: Counter[str] = Counter()
@@ -359,6 +372,9 @@ class LoopbackServer:
         return dataclasses.replace(response, delay=delay)
 
     def _respond(self, body: dict[str, Any], fault: str | None) -> _Response:
+        if body.get("tools") and not self.tool_parser:
+            self._count("bad_request")
+            return _Response(400, json.dumps(VLLM_NO_TOOL_PARSER).encode())
         if fault == "error_500":
             self._count(fault)
             return _error(500, "loopback: injected internal server error", "server_error", "internal_error")
@@ -410,9 +426,10 @@ class LoopbackServer:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
         if tool_calls:
             message["tool_calls"] = tool_calls
+        # Tools count as prompt, as a chat template that renders them makes them (what ``tool_calls: auto`` checks).
         prompt_words = sum(
             len(_content_text(m.get("content")).split()) for m in body["messages"] if isinstance(m, dict)
-        )
+        ) + (len(json.dumps(body["tools"]).split()) if body.get("tools") else 0)
         return {
             "id": f"chatcmpl-loopback-{self._new_id()}",
             "object": "chat.completion",

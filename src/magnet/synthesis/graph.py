@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import random
 import re
 from collections import Counter
@@ -35,6 +36,11 @@ from magnet.tools.pool import ChainPair, chaining_pairs
 from magnet.tools.spec import FunctionSpec
 
 GRAPH_FORMAT = "magnet-function-graph/1"
+# What a function gets when the teacher could not label it: it still takes part in the graph (its candidates come
+# from the other unlabelled functions, or from all "misc" ones), and the class says so in the saved graph.
+FALLBACK_CATEGORY = "misc"
+UNLABELLED_CLASS = "unlabelled"
+logger = logging.getLogger(__name__)
 # Field names that match across unrelated functions (a task's "title" is not an employee's "title"): a match on
 # one of them counts only when the two descriptions also agree.
 GENERIC_NAMES = frozenset(
@@ -263,6 +269,7 @@ class GraphStats:
     out_degree: dict[int, int]
     edges_per_category: dict[str, int]
     judges: dict[str, int]
+    unlabelled: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON)."""
@@ -332,7 +339,7 @@ class FunctionGraph:
 
     def stats(self) -> GraphStats:
         """Nodes, edges, nested edges, functions with an out-edge, isolated functions, out-degree distribution,
-        edges per category of their source, edges per judge."""
+        edges per category of their source, edges per judge, and the functions the teacher could not label."""
         out_degrees = Counter(dict(self.graph.out_degree()).values())
         categories = Counter(self.spec(s).category or "misc" for s, _ in self.graph.edges)
         return GraphStats(
@@ -344,6 +351,7 @@ class FunctionGraph:
             out_degree=dict(sorted(out_degrees.items())),
             edges_per_category=dict(sorted(categories.items())),
             judges=dict(Counter(judge for _, _, judge in self.graph.edges(data="judge"))),
+            unlabelled=sorted(n for n in self.graph if self.spec(n).tool_class == UNLABELLED_CLASS),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -416,17 +424,52 @@ class FunctionGraph:
 async def label_missing(
     specs: Sequence[FunctionSpec], teacher: Teacher, max_concurrency: int = 16
 ) -> list[FunctionSpec]:
-    """Give functions without a category or tool class the teacher's labels (the paper's labelling step)."""
+    """Give functions without a category or tool class the teacher's labels (the paper's labelling step).
+
+    A function the teacher cannot label (no usable answer, or the request failed for good) keeps what it has and
+    gets category ``FALLBACK_CATEGORY`` and tool class ``UNLABELLED_CLASS`` for what it lacks, with a warning
+    naming it; one more warning counts them all. ``FunctionGraph.stats().unlabelled`` lists them later.
+
+    Example:
+        >>> from magnet.synthesis.offline import OfflineTeacher
+        >>> bare = FunctionSpec("get_weather", "Weather in a city.", toolkit="Weather")
+        >>> [(s.category, s.tool_class) for s in asyncio.run(label_missing([bare], OfflineTeacher()))]
+        [('misc', 'Weather tool')]
+    """
     semaphore = asyncio.Semaphore(max_concurrency)
+    failed: list[str] = []
 
     async def label(spec: FunctionSpec) -> FunctionSpec:
         if spec.category and spec.tool_class:
             return spec
         async with semaphore:
-            result = await run_step(teacher, LABEL, LabelInputs(spec))
+            try:
+                result = await run_step(teacher, LABEL, LabelInputs(spec))
+            except (StepError, TeacherError) as error:
+                logger.warning(
+                    "could not label function %r (%s); it gets category %r, tool class %r",
+                    spec.name,
+                    error,
+                    spec.category or FALLBACK_CATEGORY,
+                    spec.tool_class or UNLABELLED_CLASS,
+                )
+                failed.append(spec.name)
+                return dataclasses.replace(
+                    spec,
+                    category=spec.category or FALLBACK_CATEGORY,
+                    tool_class=spec.tool_class or UNLABELLED_CLASS,
+                )
         return dataclasses.replace(spec, category=result.value.category, tool_class=result.value.tool_class)
 
-    return list(await asyncio.gather(*(label(spec) for spec in specs)))
+    labelled = list(await asyncio.gather(*(label(spec) for spec in specs)))
+    if failed:
+        logger.warning(
+            "%d of %d functions could not be labelled (e.g. %s); see the warnings above",
+            len(failed),
+            len(specs),
+            sorted(failed)[:5],
+        )
+    return labelled
 
 
 async def build_graph(
@@ -439,9 +482,11 @@ async def build_graph(
 ) -> FunctionGraph:
     """Build the function graph of a pool.
 
-    Functions without category or tool class are labelled by ``teacher`` first (an error without one). Then
-    every function is judged against its candidates, and every edge for nestedness. A target whose judgement
-    fails (the teacher gave up) gets no edges; that is logged in the edges' absence, not fatal.
+    Functions without category or tool class are labelled by ``teacher`` first (an error without one; a function
+    it cannot label gets the fallback labels of ``label_missing``, a warning, and a place in
+    ``stats().unlabelled``). Then every function is judged against its candidates, and every edge for
+    nestedness. A target whose judgement fails (the teacher gave up) gets no edges; that is logged in the edges'
+    absence, not fatal.
     """
     specs = list(specs)
     names = [spec.name for spec in specs]

@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from magnet.errors import MagnetError
+from magnet.errors import EndpointRefused, MagnetError
 from magnet.files import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -355,6 +355,8 @@ async def _run_shards(
         """One item's outcome (its concurrency slot is taken by the feeder below and released by ``run_item``)."""
         try:
             outcome = await process(item)
+        except EndpointRefused:  # no item can succeed against this endpoint: the run stops
+            raise
         except Exception as error:  # a bug or a bad item fails this item, counted and logged, not the run
             logger.exception("%s: item %s failed", stage, getattr(item, "id", "?"))
             outcome = Outcome(

@@ -13,6 +13,8 @@ parsers.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
 import string
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,13 +23,14 @@ from functools import cache
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
-from magnet.errors import CallParseError, MagnetError, StepError
+from magnet.errors import CallParseError, MagnetError, StepError, TeacherError
 from magnet.llm.client import Completion, Teacher
 from magnet.tools.calls import FunctionCall, format_calls, parse_calls
 from magnet.tools.executor import type_problem
 from magnet.tools.spec import FunctionSpec
 
 R = TypeVar("R")
+logger = logging.getLogger(__name__)
 
 # StableToolBench's (RapidAPI's) categories, which the paper cleaned to 49; "misc" is also allowed.
 CATEGORIES = (
@@ -89,6 +92,10 @@ ERROR_TYPES = (
     "missed_function_or_params",
 )
 MAX_PARALLEL_PER_FUNCTION = 3
+# A simulated output nested deeper than this is a model stuck in a loop, not a response; a tool class longer than
+# this is a sentence, not a class name.
+MAX_JSON_DEPTH = 64
+MAX_TOOL_CLASS = 100
 
 
 class AnswerError(MagnetError):
@@ -353,44 +360,183 @@ def _strip_fence(text: str) -> str:
     return match.group(1) if match else text
 
 
+def _answer_text(completion: Completion) -> str:
+    """The answer's text (``""`` for none); text that cannot be written as UTF-8 (a lone surrogate) is refused."""
+    text = completion.text
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise AnswerError(f"expected a text answer, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise AnswerError(
+            f"the answer has an invalid character (a lone surrogate) at position {error.start}; write plain text"
+        ) from None
+    return text
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _load_json(text: str) -> Any:
+    """One JSON value; anything ``json.loads`` refuses (or cannot handle) is an ``AnswerError`` saying why."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise AnswerError(f"not a JSON value ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except ValueError as error:  # NaN/Infinity, or an integer of thousands of digits
+        raise AnswerError(f"not a usable JSON value ({error})") from None
+    except RecursionError:
+        raise AnswerError("the JSON is nested too deeply") from None
+
+
+def _embedded_json(text: str, attempts: int = 20) -> list[Any]:
+    """The JSON values that start at a ``{`` or ``[`` of ``text`` (a value inside prose is common), in order,
+    trying at most ``attempts`` positions."""
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+    values = []
+    for index, match in enumerate(re.finditer(r"[\[{]", text)):
+        if index == attempts:
+            break
+        try:
+            values.append(decoder.raw_decode(text, match.start())[0])
+        except (ValueError, RecursionError):
+            continue
+    return values
+
+
+def _json_problem(value: Any, where: str = "output") -> str | None:
+    """Why a parsed JSON value cannot be kept: nested deeper than ``MAX_JSON_DEPTH``, a non-finite number, or a
+    string that is not valid Unicode. Walked without recursion, since the value may be deep."""
+    stack = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"{where} is nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{path}: {item} is not a finite number"
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{path}: a string with an invalid character (a lone surrogate)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, f"{path} (a key)", depth + 1))
+                stack.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(item))
+    return None
+
+
+def _json_type(value: Any) -> str:
+    """JSON's name for the type of a parsed value (``null``, ``boolean``, ``number``, ``string``, ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """A short repr of part of an answer, for an error message (a deeply nested one is not printed)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _labelled_line(name: str, text: str) -> str | None:
+    """The value of a ``Name: value`` line (or of the line after ``Name:``), Markdown emphasis allowed."""
+    pattern = rf"^[ \t>#*_-]*{name}[ \t]*[*_]*[ \t]*:[ \t]*(?:\n[ \t]*)?(.*?)[ \t]*$"
+    match = re.search(pattern, text, re.MULTILINE | re.IGNORECASE)
+    return match.group(1).strip("*_`\"' \t.") if match else None
+
+
 def parse_label(completion: Completion, inputs: LabelInputs) -> Label:
-    """``Category: X`` / ``Tool class: Y``; X must be a known category or ``misc``."""
-    category = re.search(r"^\s*Category:\s*(.+?)\s*$", completion.text, re.MULTILINE | re.IGNORECASE)
-    tool_class = re.search(r"^\s*Tool class:\s*(.+?)\s*$", completion.text, re.MULTILINE | re.IGNORECASE)
+    """``Category: X`` / ``Tool class: Y``; X must be a known category or ``misc``, Y a short class name."""
+    text = _answer_text(completion)
+    category = _labelled_line("Category", text)
+    tool_class = _labelled_line("Tool class", text)
     if not category or not tool_class:
         raise AnswerError("answer with two lines, 'Category: <category>' and 'Tool class: <tool class>'")
-    value = category.group(1).strip().strip(".").replace(" ", "_")
+    value = category.replace(" ", "_")
     known = {name.lower(): name for name in (*CATEGORIES, "misc")}
     if value.lower() not in known:
-        raise AnswerError(f"{value!r} is not in the category list (or misc)")
-    return Label(known[value.lower()], tool_class.group(1).strip())
+        raise AnswerError(f"{value[:60]!r} is not in the category list (or misc)")
+    if len(tool_class) > MAX_TOOL_CLASS:
+        raise AnswerError(f"the tool class is {len(tool_class)} characters; give a short name (a few words)")
+    return Label(known[value.lower()], tool_class)
+
+
+def _related_name(item: Any) -> str | None:
+    """A candidate name from one item of a dependency answer: a name, or an object with a ``name`` (``None``
+    when the object says ``"related": false``); a ``ValueError`` for anything else."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict) and isinstance(item.get("name"), str):
+        related = item.get("related", True)
+        if not isinstance(related, bool):
+            raise ValueError(f'"related" must be true or false, got {_brief(related)}')
+        return item["name"] if related else None
+    raise ValueError(f'{_brief(item)} is neither a name nor an object with a "name"')
 
 
 def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> tuple[str, ...]:
-    """``{"target": [candidates]}``; names must be candidates, never the target."""
-    text = _strip_fence(completion.text).strip()
-    match = re.search(r"\{.*\}", text, re.DOTALL)
+    """``{"target": [candidates]}``; names must be candidates, never the target.
+
+    Also accepted: objects with a ``name`` instead of names (``[{"name": "g", "reason": "..."}]``; one with
+    ``"related": false`` is left out), and a bare list of either without the target key.
+    """
+    target = inputs.target.name
+    expected = f'answer {{"{target}": ["candidate_name", ...]}} with the related candidates\' names ([] if none)'
+    text = _strip_fence(_answer_text(completion)).strip()
     try:
-        answer = json.loads(match.group(0) if match else text)
-    except json.JSONDecodeError as error:
-        raise AnswerError(f'not a JSON object ({error.msg}); answer {{"{inputs.target.name}": [...]}}') from None
-    if (
-        not isinstance(answer, dict)
-        or inputs.target.name not in answer
-        or not isinstance(answer[inputs.target.name], list)
-    ):
-        raise AnswerError(f'expected {{"{inputs.target.name}": [list of related candidate names]}}')
-    names = {spec.name for spec in inputs.candidates}
-    related = answer[inputs.target.name]
-    unknown = [name for name in related if name not in names]
+        answer = _load_json(text)
+    except AnswerError as error:
+        # Prose around the JSON: take the object with the target key, else the first list, else the first object.
+        found = _embedded_json(text)
+        if not found:
+            raise AnswerError(f"{str(error).replace('JSON value', 'JSON object')}; {expected}") from None
+        keyed = [value for value in found if isinstance(value, dict) and target in value]
+        lists = [value for value in found if isinstance(value, list)]
+        answer = (keyed or lists or found)[0]
+    if isinstance(answer, dict) and target in answer:
+        related = answer[target]
+    elif isinstance(answer, list):
+        related = answer
+    elif isinstance(answer, dict):
+        raise AnswerError(f"the object has no key {target!r} (keys: {list(answer)[:5]}); {expected}")
+    else:
+        raise AnswerError(f"got a JSON {_json_type(answer)}, not an object; {expected}")
+    if not isinstance(related, list):
+        raise AnswerError(f"the value of {target!r} is a JSON {_json_type(related)}, not a list; {expected}")
+    names, bad = [], []
+    for item in related:
+        try:
+            name = _related_name(item)
+        except ValueError as error:
+            bad.append(str(error))
+            continue
+        if name is not None:
+            names.append(name)
+    if bad:
+        raise AnswerError(f"{'; '.join(bad[:3])}; {expected}")
+    candidates = {spec.name for spec in inputs.candidates}
+    unknown = [name[:60] for name in names if name not in candidates]
     if unknown:
-        raise AnswerError(f"{unknown} are not among the candidates")
-    return tuple(dict.fromkeys(related))
+        raise AnswerError(f"{unknown[:10]} are not among the candidates")
+    return tuple(dict.fromkeys(names))
 
 
 def parse_verdict(completion: Completion, inputs: NestedInputs) -> Verdict:
     """``yes`` or ``no`` on the first line, the reason on the second."""
-    lines = [line.strip() for line in completion.text.strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in _answer_text(completion).strip().splitlines() if line.strip()]
     first = lines[0].lower().strip(".:! ") if lines else ""
     if first not in ("yes", "no"):
         raise AnswerError("the first line must be exactly 'yes' or 'no'")
@@ -399,7 +545,7 @@ def parse_verdict(completion: Completion, inputs: NestedInputs) -> Verdict:
 
 def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
     """The user's message: non-empty, and naming none of the round's functions."""
-    text = completion.text.strip().strip('"').strip()
+    text = _answer_text(completion).strip().strip('"').strip()
     if not text:
         raise AnswerError("the message is empty")
     named = [spec.name for spec in inputs.functions if re.search(rf"\b{re.escape(spec.name)}\b", text)]
@@ -410,7 +556,7 @@ def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
 
 def parse_forth(completion: Completion, inputs: TranslateInputs) -> tuple[FunctionCall, ...] | None:
     """``Answer: f(a=1), g(b=2)`` into calls of the candidate functions (``None`` for ``FINISH``)."""
-    match = re.search(r"Answer:\s*(.*)\Z", completion.text.strip(), re.DOTALL)
+    match = re.search(r"Answer:\s*(.*)\Z", _answer_text(completion).strip(), re.DOTALL)
     if not match:
         raise AnswerError("end with a line 'Answer: f(a=\"x\"), g(...)' (or 'Answer: FINISH')")
     answer = _strip_fence(match.group(1)).strip()
@@ -445,7 +591,7 @@ def parse_forth(completion: Completion, inputs: TranslateInputs) -> tuple[Functi
 
 def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnVerdict:
     """``yes``, or ``no`` with ``Error type:`` (one of ``ERROR_TYPES``) and ``Reason:``."""
-    text = completion.text.strip()
+    text = _answer_text(completion).strip()
     first = text.splitlines()[0].strip().lower().strip(".:! ") if text else ""
     if first == "yes":
         return TurnVerdict(True, None, "")
@@ -460,12 +606,12 @@ def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnV
 
 
 def parse_simulated(completion: Completion, inputs: SimulateInputs) -> Any:
-    """One JSON value that fits the function's response schema (any JSON object when it has none)."""
-    text = _strip_fence(completion.text).strip()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise AnswerError(f"not a JSON value ({error.msg} at column {error.colno})") from None
+    """One JSON value that fits the function's response schema (any JSON object when it has none), with finite
+    numbers, valid Unicode and at most ``MAX_JSON_DEPTH`` levels of nesting."""
+    value = _load_json(_strip_fence(_answer_text(completion)).strip())
+    problem = _json_problem(value)
+    if problem:
+        raise AnswerError(problem)
     schema = inputs.function.response or {"type": "object"}
     problem = type_problem(value, schema, "output")
     if problem:
@@ -510,6 +656,19 @@ SIMULATE = Step("simulate_output", parse_simulated)
 STEPS = {step.name: step for step in (LABEL, DEPENDENCY, NESTED, BACK_TRANSLATE, FORTH_TRANSLATE, TURN_JUDGE, SIMULATE)}
 
 
+def _parser_failure(step: Step[Any], attempt: int, error: Exception) -> str:
+    """Log a parser's unexpected exception and say, for the model, what went wrong."""
+    logger.warning(
+        "%s: the parser failed on attempt %d (%s: %s); treating the answer as unusable",
+        step.name,
+        attempt,
+        type(error).__name__,
+        error,
+    )
+    logger.debug("%s: parser traceback", step.name, exc_info=error)
+    return f"it could not be read in the required format ({type(error).__name__}: {str(error)[:200]})"
+
+
 @dataclass(frozen=True)
 class StepResult(Generic[R]):
     """A parsed answer, the completion it came from, and how many attempts it took."""
@@ -532,8 +691,9 @@ async def run_step(
 
     A parse failure, or an ``AnswerError`` from ``validate`` (e.g. a call that fails when executed), is shown to
     the model ("your answer could not be used: ...") and the question asked again, up to ``max_attempts`` in
-    all; then ``StepError`` names the step and the last problem. Teacher failures (``TeacherError``) pass
-    through: they were already retried by the teacher.
+    all; then ``StepError`` names the step and the last problem. Any other exception from the parser (a parser
+    bug an odd answer ran into) is logged and counts as such a failure; other exceptions from ``validate`` pass
+    through. Teacher failures (``TeacherError``) pass through: they were already retried by the teacher.
     """
     messages = step.messages(inputs)
     problem = ""
@@ -541,19 +701,27 @@ async def run_step(
         completion = await teacher.complete(messages, step=step.name, context=inputs, **params)
         try:
             value = step.parse(completion, inputs)
-            if validate is not None:
-                await validate(value)
-            return StepResult(value, completion, attempt)
         except AnswerError as error:
             problem = str(error)
-            messages = [
-                *messages,
-                {"role": "assistant", "content": completion.text},
-                {
-                    "role": "user",
-                    "content": f"Your answer could not be used: {problem}. Answer again, in the required format.",
-                },
-            ]
+        except TeacherError:
+            raise
+        except Exception as error:  # a parser that breaks on an odd answer costs one retry, never the stage
+            problem = _parser_failure(step, attempt, error)
+        else:
+            try:
+                if validate is not None:
+                    await validate(value)
+                return StepResult(value, completion, attempt)
+            except AnswerError as error:
+                problem = str(error)
+        messages = [
+            *messages,
+            {"role": "assistant", "content": completion.text or ""},
+            {
+                "role": "user",
+                "content": f"Your answer could not be used: {problem}. Answer again, in the required format.",
+            },
+        ]
     raise StepError(
         f"{step.name}: no usable answer after {max_attempts} attempts (last problem: {problem})",
         step=step.name,

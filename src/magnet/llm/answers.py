@@ -1,0 +1,197 @@
+"""Reading what a model wrote: reasoning blocks removed, tool calls decoded from text.
+
+A served model does not always hand back calls as ``tool_calls``. vLLM without a tool parser, ``transformers
+serve``, llama.cpp without ``--jinja``, or a model prompted to call functions in text (BFCL's prompting mode) all
+answer with text that holds the calls. Magnet reads them in one place:
+
+* ``strip_reasoning``: ``<think>...</think>`` blocks (also an unterminated one, cut off by ``max_tokens``) are
+  removed before anything is parsed, and so never reach a dataset.
+* ``decode_bfcl``: BFCL's own prompting-mode decoder for Python answers (what the evaluation scores and what a
+  student trained in ``bfcl_prompt`` writes): backticks stripped, brackets added, literals only.
+* ``decode_text_calls``: the teacher's text mode, which accepts the forms models write: a BFCL-style list
+  ``[f(a=1), g(b='x')]`` (alone, fenced, or on the answer's last line), a JSON object or list of
+  ``{"name": ..., "arguments"/"parameters": {...}}`` (also ``{"tool_calls": [...]}``), and hermes
+  ``<tool_call>{...}</tool_call>`` blocks.
+
+Nothing here evaluates model text: calls are parsed with ``ast`` and ``json`` into literal values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from magnet.errors import CallParseError
+from magnet.tools.calls import FunctionCall, format_calls, parse_calls, parse_tagged_tool_calls, parse_tool_calls
+
+REASONING_TAGS = ("think", "thinking", "reasoning")
+_CLOSED = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_OPEN = re.compile(r"<(think|thinking|reasoning)>.*\Z", re.DOTALL | re.IGNORECASE)
+# A reasoning model served with its template's opening tag in the prompt writes only the closing one.
+_CLOSING_ONLY = re.compile(r"\A.*?</(think|thinking|reasoning)>", re.DOTALL | re.IGNORECASE)
+_TRAILING_LIST = re.compile(r"\[\s*[A-Za-z_][\w.]*\(.*\]\s*\Z", re.DOTALL)
+_FENCED = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?```", re.DOTALL)
+
+
+def strip_reasoning(text: str) -> str:
+    """``text`` without reasoning blocks: closed ones, a leading one whose opening tag was in the prompt, and an
+    unterminated one (a model cut off while thinking said nothing else)."""
+    if not text:
+        return ""
+    text = _CLOSED.sub("", text)
+    if _CLOSING_ONLY.match(text):
+        text = _CLOSING_ONLY.sub("", text, count=1)
+    return _OPEN.sub("", text).strip()
+
+
+def decode_bfcl(text: str) -> list[FunctionCall]:
+    """The calls in a BFCL prompting-mode answer (Python), or ``CallParseError`` where BFCL would not decode it.
+
+    Like BFCL's ``default_decode_ast_prompting``: backticks, newlines and spaces stripped from both ends,
+    brackets added where missing, and, as its ``ast_parse`` does, ``[``, ``]`` and ``'`` stripped from both ends
+    of the result before parsing; then literal values only (bare names read as strings, as BFCL reads them).
+    """
+    if not isinstance(text, str):
+        raise CallParseError(f"expected the model's answer as text, got {type(text).__name__}")
+    wrapped = text.strip("`\n ")
+    if not wrapped.startswith("["):
+        wrapped = "[" + wrapped
+    if not wrapped.endswith("]"):
+        wrapped = wrapped + "]"
+    inner = wrapped.strip("[]'")
+    if not inner.strip():
+        raise CallParseError("no call in the answer")
+    return parse_calls(f"[{inner}]", lenient=True)
+
+
+def _json_calls(value: Any) -> list[FunctionCall] | None:
+    """Calls from a decoded JSON value shaped like calls, or None when it is not shaped like calls."""
+    if isinstance(value, Mapping) and isinstance(value.get("tool_calls"), list):
+        value = value["tool_calls"]
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        return None
+    calls = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            return None
+        body = item.get("function") if isinstance(item.get("function"), Mapping) else item
+        name = body.get("name")
+        arguments = body.get("arguments", body.get("parameters", {}))
+        if not isinstance(name, str) or not name:
+            return None
+        try:
+            calls += parse_tool_calls([{"function": {"name": name, "arguments": arguments}}])
+        except CallParseError:
+            return None
+    return calls
+
+
+def _candidates(text: str) -> list[tuple[str, tuple[int, int]]]:
+    """Pieces of an answer that may hold its calls, each with the span it takes in ``text``: the whole answer,
+    each fenced block (the fence included in the span), the last non-empty line, a call list ending the text."""
+    stripped = text.strip()
+    start = text.index(stripped)
+    pieces = [(stripped, (start, start + len(stripped)))]
+    pieces += [(match.group(1).strip(), match.span()) for match in _FENCED.finditer(text)]
+    lines = [match for match in re.finditer(r"[^\n]+", text) if match.group(0).strip()]
+    if len(lines) > 1:
+        pieces.append((lines[-1].group(0).strip(), lines[-1].span()))
+    trailing = _TRAILING_LIST.search(text)
+    if trailing:
+        pieces.append((trailing.group(0).strip(), trailing.span()))
+    return [(piece, span) for piece, span in pieces if piece]
+
+
+def _decode_piece(piece: str) -> list[FunctionCall] | None:
+    if piece[:1] in "{[":
+        try:
+            decoded = json.loads(piece)
+        except (json.JSONDecodeError, RecursionError):
+            decoded = None
+        if decoded is not None:
+            calls = _json_calls(decoded)
+            if calls:
+                return calls
+    if (piece.startswith("[") and piece.endswith("]")) or re.match(r"^[A-Za-z_][\w.]*\(.*\)$", piece, re.DOTALL):
+        try:
+            calls = parse_calls(piece)
+        except CallParseError:
+            return None
+        return calls or None
+    return None
+
+
+def decode_text_calls(text: str, names: Collection[str] | None = None) -> tuple[list[FunctionCall], str]:
+    """``(calls, the rest of the text)`` from an answer that writes its calls as text; ``([], text)`` when it
+    holds none. ``names``: accept calls only when every called name is one of these (for answers that were not
+    asked for text calls, where a stray list in prose must not become a call).
+
+    Example:
+        >>> decode_text_calls("Let me look: [get_weather(city='Paris')]")
+        ([FunctionCall(name='get_weather', arguments={'city': 'Paris'})], 'Let me look:')
+    """
+    text = strip_reasoning(text)
+    if not text:
+        return [], ""
+    rest, tagged, _problems = parse_tagged_tool_calls(text)
+    if tagged:
+        known = _known(tagged, names)
+        return (known, rest) if known else ([], text)
+    for piece, (start, end) in _candidates(text):
+        calls = _decode_piece(piece)
+        if calls and _known(calls, names):
+            return calls, (text[:start] + text[end:]).strip()
+    return [], text
+
+
+def _known(calls: list[FunctionCall], names: Collection[str] | None) -> list[FunctionCall]:
+    if names is None or all(call.name in names for call in calls):
+        return calls
+    return []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tools described in the prompt (the text mode of a teacher)
+# ---------------------------------------------------------------------------------------------------------------
+
+TOOLS_AS_TEXT = """# Functions
+You can call the functions listed below (JSON, OpenAI's function format).
+{functions}
+
+To call functions, answer with the calls alone, as a Python list of calls with keyword arguments and literal values:
+[func_name1(param1='some text', param2=42), func_name2(flag=True, items=['a', 'b'])]
+Write nothing else in a response that calls functions. Their outputs come back in the next message (role tool).
+When no more calls are needed, answer in plain text."""
+
+
+def tools_prompt(tools: Sequence[Mapping[str, Any]]) -> str:
+    """The functions and the call format, for a model that is not offered ``tools`` by its endpoint."""
+    functions = [tool.get("function", tool) for tool in tools]
+    listed = "\n".join(json.dumps(dict(function), ensure_ascii=False) for function in functions)
+    return TOOLS_AS_TEXT.format(functions=listed)
+
+
+def with_tools_as_text(
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The conversation for a model that reads its functions from the prompt: the functions appended to the
+    system message (one is added when there is none), earlier calls written as the text the model is asked for
+    (``[f(a=1)]``), every content a string (chat templates concatenate it)."""
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        out = {key: value for key, value in message.items() if value is not None and key != "tool_calls"}
+        calls = message.get("tool_calls") or []
+        if calls:
+            listed = format_calls(parse_tool_calls(calls))
+            out["content"] = f"{out['content']}\n{listed}" if out.get("content") else listed
+        out["content"] = out.get("content") or ""
+        converted.append(out)
+    description = tools_prompt(tools)
+    if converted and converted[0].get("role") == "system":
+        converted[0]["content"] = f"{converted[0]['content']}\n\n{description}".strip()
+    else:
+        converted.insert(0, {"role": "system", "content": description})
+    return converted
