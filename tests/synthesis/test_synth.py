@@ -323,6 +323,47 @@ def test_teacher_faults_through_the_whole_synth_lose_no_item(tmp_path):
     assert sum(usage["failures"].values()) <= sum(stage["rejected"] for stage in stages.values())
 
 
+def test_a_server_without_a_tool_parser_gets_text_calls_and_the_same_datasets(tmp_path):
+    """vLLM started without --enable-auto-tool-choice answers 400 to every request with tools. ``tool_calls: auto``
+    finds that out once and puts the tools in the prompt; the answers (the offline backend's, recorded as a model
+    without tool support writes them: calls as text) are decoded back into the same calls, so the datasets equal
+    those of ``text`` forced, and those of a server with a tool parser answering the same calls natively."""
+    import asyncio
+
+    from magnet.llm.loopback import LoopbackServer
+    from magnet.llm.replay import RecordingTeacher, replay_responder
+    from magnet.synthesis.synth import Synth
+
+    # one request at a time: a prompt asked twice (a turn started over) is replayed in the recorded order
+    small = [*SMALL, "paths.limit=12", "paths.single=8", "paths.parallel=4", "paths.multiple=4"]
+    small.append("teacher.max_concurrency=1")
+    answers = {}
+    for wire in ("native", "text"):
+        recording = Synth(load_config(None, [*small, f"out={tmp_path / 'offline' / wire}"]), progress=False)
+        recording.teacher = RecordingTeacher(recording.teacher, tool_calls=wire)
+        asyncio.run(recording.run())
+        answers[wire] = recording.teacher.answers
+    runs, outcomes = {}, {}
+    for mode, parser in (("auto", False), ("text", False), ("native", True)):
+        with LoopbackServer(replay_responder(answers["native" if parser else "text"]), tool_parser=parser) as server:
+            endpoint = ["teacher.kind=openai", "teacher.model=vllm", f"teacher.base_url={server.base_url}"]
+            settings = [*small, *endpoint, f"teacher.tool_calls={mode}", f"out={tmp_path / mode}"]
+            runs[mode] = run_synth(load_config(None, settings), progress=False)
+            outcomes[mode] = dict(server.outcomes)
+    assert outcomes["auto"]["bad_request"] == 1  # auto's probe with tools, once; nothing else was sent with tools
+    assert "bad_request" not in outcomes["text"]
+    calls = runs["auto"]["models"]["teacher"]["tool_calls"]
+    assert calls["setting"] == "auto" and calls["mode"] == "text" and "--enable-auto-tool-choice" in calls["reason"]
+    assert "tool calls: text" in (tmp_path / "auto" / "report.md").read_text()
+    for kind in ("sft", "preference"):
+        loaded = {mode: datasets.load_from_disk(str(tmp_path / mode / "datasets" / kind)) for mode in runs}
+        assert loaded["auto"]["train"].num_rows > 0
+        for split in ("train", "test"):
+            assert loaded["auto"][split].to_list() == loaded["text"][split].to_list(), (kind, split)
+            assert loaded["text"][split].to_list() == loaded["native"][split].to_list(), (kind, split)
+    assert any(m["tool_calls"] for row in loaded["auto"]["train"] for m in row["chosen"])
+
+
 def name_dir(stage: str) -> str:
     return {"translate": "episodes"}.get(stage, stage)
 

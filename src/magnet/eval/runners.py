@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from magnet.data.model_record import recorded_tool_format
 from magnet.data.render import TOOL_FORMATS, render
 from magnet.errors import MagnetError
 from magnet.llm.client import Completion, Teacher
@@ -158,12 +159,20 @@ def local_runner(
     dtype: str = "auto",
     device: str | None = None,
     cache: Any = None,
+    tool_calls: str = "auto",
 ) -> ModelRunner:
-    """A local transformers model (a folder, or a hub id where the hub is reachable), batched generation."""
+    """A local transformers model (a folder, or a hub id where the hub is reachable), batched generation.
+    ``tool_calls`` matters in the ``native`` format only (``bfcl_prompt`` offers no tools): see ``HFTeacher``."""
     from magnet.llm.local import HFTeacher
 
     teacher = HFTeacher(
-        model_path, batch_size=batch_size, max_new_tokens=max_new_tokens, dtype=dtype, device=device, cache=cache
+        model_path,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        dtype=dtype,
+        device=device,
+        cache=cache,
+        tool_calls=tool_calls,
     )
     return ModelRunner(teacher, tool_format=tool_format, params={"temperature": 0.0})
 
@@ -172,9 +181,7 @@ def trained_model_runner(model_path: str, *, tool_format: str | None = None, **o
     """``local_runner`` for a model folder in the tool format it was trained with (``magnet.json``, written by the
     recipes), unless ``tool_format`` says otherwise, which is logged when the two differ; ``bfcl_prompt`` for a
     model Magnet did not train. ``options`` go to ``local_runner``."""
-    from magnet.train.outputs import read_training_record
-
-    recorded = read_training_record(model_path).get("tool_format")
+    recorded = recorded_tool_format(model_path)
     if tool_format and recorded and tool_format != recorded:
         logger.warning(
             "--tool-format %s differs from the %s the model was trained with (magnet.json)", tool_format, recorded
@@ -191,12 +198,19 @@ def endpoint_runner(
     max_concurrency: int = 16,
     max_tokens: int | None = None,
     cache: Any = None,
+    tool_calls: str = "auto",
 ) -> ModelRunner:
-    """A model behind an OpenAI-compatible endpoint (vLLM, SGLang, hosted APIs)."""
+    """A model behind an OpenAI-compatible endpoint (vLLM, SGLang, hosted APIs). ``tool_calls`` matters in the
+    ``native`` format only (``bfcl_prompt`` offers no tools): see ``OpenAITeacher``."""
     from magnet.llm.client import OpenAITeacher
 
     teacher = OpenAITeacher(
-        model, base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency, cache=cache
+        model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        max_concurrency=max_concurrency,
+        cache=cache,
+        tool_calls=tool_calls,
     )
     params: dict[str, Any] = {"temperature": 0.0}
     if max_tokens:

@@ -16,8 +16,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from magnet.llm.answers import with_tools_as_text
 from magnet.llm.client import Completion, Teacher, to_openai_messages
 from magnet.llm.loopback import Reply, Responder
+from magnet.tools.calls import format_calls
 
 
 def wire_key(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None) -> str:
@@ -34,12 +36,20 @@ def wire_key(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str,
 
 
 class RecordingTeacher:
-    """A teacher that answers through ``inner`` and records every answer by its wire key."""
+    """A teacher that answers through ``inner`` and records every answer by its wire key.
 
-    def __init__(self, inner: Teacher):
+    ``tool_calls="text"`` records requests that offer tools the way a ``text``-mode client sends them (the
+    functions in the system prompt, no ``tools``) and their calls as the text a model writes (``[f(a=1)]``), so
+    that the replay plays a served model without tool support.
+    """
+
+    def __init__(self, inner: Teacher, *, tool_calls: str = "native"):
+        if tool_calls not in ("native", "text"):
+            raise ValueError(f"tool_calls must be native or text, got {tool_calls!r}")
         self.inner = inner
         self.name = inner.name
         self.usage = getattr(inner, "usage", None)
+        self.tool_calls = tool_calls
         self.answers: dict[str, list[Completion]] = {}
 
     async def complete(
@@ -52,7 +62,12 @@ class RecordingTeacher:
         **params: Any,
     ) -> Completion:
         completion = await self.inner.complete(messages, tools, step=step, context=context, **params)
-        self.answers.setdefault(wire_key(messages, tools), []).append(completion)
+        if self.tool_calls == "text" and tools:
+            written = [completion.text, format_calls(completion.tool_calls) if completion.tool_calls else ""]
+            answer = Completion(text="\n".join(part for part in written if part), model=completion.model)
+            self.answers.setdefault(wire_key(with_tools_as_text(messages, tools), None), []).append(answer)
+        else:
+            self.answers.setdefault(wire_key(messages, tools), []).append(completion)
         return completion
 
 

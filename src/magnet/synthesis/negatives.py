@@ -7,8 +7,9 @@ Two sources of negatives, both rolled out like positives but with *misleading* h
   (``short_dependency``), ignore a value from an earlier turn (``long_dependency``), call instead of asking or
   declining on a split turn (``missed_function_or_params``); ``wrong_summary`` rewrites the turn's answer so it
   misstates an output.
-* ``student`` (the paper): the SFT model samples trajectories without hints; a judge compares each turn with the
-  reference; the first wrong turn's calls become the misleading hint; the student rolls out again with it.
+* ``student`` (the paper): the SFT model samples trajectories without hints, in the tool format it was trained in
+  (``magnet.synthesis.student``); a judge compares each turn with the reference; the first wrong turn's calls
+  become the misleading hint; the student rolls out again with it.
 
 A pair is TRL's conversational preference row: ``prompt`` = the messages both share, ``chosen`` = the rest of the
 positive trajectory, ``rejected`` = the rest of the negative one; ``meta`` names the turn and the error type.
@@ -245,6 +246,7 @@ async def student_negative(
                 student,
                 [None] * len(episode.turns),
                 step="student_sample",
+                system_prompt="",  # no hints, no hint instructions: the conversation as the student was trained
                 params=params,
                 simulator=simulator,
             )

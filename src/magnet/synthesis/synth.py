@@ -37,7 +37,7 @@ from magnet.data.stats import PAPER_TABLE_1, comparison_table, dataset_stats, er
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
 from magnet.llm.cache import RequestCache
-from magnet.llm.client import Teacher
+from magnet.llm.client import TOOL_CALL_MODES, Teacher
 from magnet.llm.usage import UsageTracker
 from magnet.run_async import run_sync
 from magnet.synthesis.distill import Rollout, distill
@@ -61,7 +61,8 @@ from magnet.synthesis.pipeline import (
     stage_identity,
 )
 from magnet.synthesis.simulate import Simulator
-from magnet.synthesis.translate import TranslateConfig, Translator, build_registry, spec_only_functions
+from magnet.synthesis.student import FormattedStudent, student_tool_format
+from magnet.synthesis.translate import TranslateConfig, Translator, registry_and_simulator
 from magnet.tools.pool import pool_specs, pool_toolkits
 from magnet.tools.toolkit import Toolkit
 
@@ -95,10 +96,20 @@ class TeacherSettings:
     temperature: float | None = field(
         default=None, metadata={"help": "Sampling temperature (None: the endpoint's default)."}
     )
+    max_tokens: int | None = field(
+        default=None, metadata={"help": "Longest answer per request in tokens (None: the endpoint's default)."}
+    )
     cache: str | None = field(
         default=None, metadata={"help": "Request cache (SQLite); default <out>/cache.sqlite: a rerun never pays twice."}
     )
     no_cache: bool = field(default=False, metadata={"help": "Send every request, even one answered before."})
+    tool_calls: str = field(
+        default="auto",
+        metadata={
+            "help": "How calls travel (openai, hf): native (the endpoint's tools), text (tools in the prompt, calls "
+            "read from the text) or auto (found out once per run; recorded in the report)."
+        },
+    )
 
 
 @dataclass
@@ -168,6 +179,13 @@ class NegativeSettings:
     temperature: float = field(default=0.7, metadata={"help": "Student sampling temperature."})
     student: TeacherSettings | None = field(
         default=None, metadata={"help": "The student model (kind openai or hf), as in teacher."}
+    )
+    student_tool_format: str | None = field(
+        default=None,
+        metadata={
+            "help": "The format the student was trained in (bfcl_prompt or native); None: its magnet.json when "
+            "student.model is a local folder, else bfcl_prompt."
+        },
     )
 
 
@@ -348,12 +366,16 @@ def longest_first(items: Sequence[Any], size: Any) -> list[Any]:
 
 def make_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> Teacher:
     """The teacher the settings describe (its cache under ``out`` unless set)."""
+    if settings.tool_calls not in TOOL_CALL_MODES:
+        raise MagnetError(f"teacher.tool_calls must be one of {list(TOOL_CALL_MODES)}, got {settings.tool_calls!r}")
     if settings.kind == "offline":
         return OfflineTeacher(usage=usage)
     if not settings.model:
         raise MagnetError(f"--teacher {settings.kind} needs --model (teacher.model in a config)")
     cache = None if settings.no_cache else RequestCache(settings.cache or out / "cache.sqlite")
-    params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    params: dict[str, Any] = {} if settings.temperature is None else {"temperature": settings.temperature}
+    if settings.max_tokens is not None:
+        params["max_tokens"] = settings.max_tokens
     if settings.kind == "openai":
         from magnet.llm.client import OpenAITeacher
 
@@ -367,11 +389,14 @@ def make_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> T
             cache=cache,
             usage=usage,
             default_params=params,
+            tool_calls=settings.tool_calls,
         )
     if settings.kind == "hf":
         from magnet.llm.local import HFTeacher
 
-        return HFTeacher(settings.model, cache=cache, usage=usage, default_params=params)
+        return HFTeacher(
+            settings.model, cache=cache, usage=usage, default_params=params, tool_calls=settings.tool_calls
+        )
     raise MagnetError(f"teacher.kind must be offline, openai or hf, got {settings.kind!r}")
 
 
@@ -425,6 +450,8 @@ class Synth:
         self.teacher = make_teacher(config.teacher, self.out, self.usage)
         self.reports: dict[str, StageReport] = {}
         self.simulator: Simulator | None = None
+        self.student: Teacher | None = None
+        self.student_format_source = ""
 
     async def run(self) -> dict[str, Any]:
         """Every stage in order; returns the final report (also written as ``report.json``/``report.md``)."""
@@ -440,8 +467,9 @@ class Synth:
         except StageIncomplete as incomplete:
             return {"incomplete": str(incomplete), "usage": self.usage.to_dict()}
         finally:
-            if hasattr(self.teacher, "aclose"):
-                await self.teacher.aclose()
+            for model in (self.teacher, self.student):
+                if hasattr(model, "aclose"):
+                    await model.aclose()
 
     async def graph_stage(self) -> FunctionGraph:
         path = self.out / "graph.json"
@@ -508,11 +536,7 @@ class Synth:
         return paths
 
     def _registry(self, graph: FunctionGraph):
-        spec_only = spec_only_functions(graph, self.toolkits)
-        simulator = (
-            Simulator(self.teacher, spec_only, store=RequestCache(self.out / "simulated.sqlite")) if spec_only else None
-        )
-        return build_registry(graph, simulator, self.toolkits), simulator
+        return registry_and_simulator(graph, self.toolkits, self.teacher, store=self.out / "simulated.sqlite")
 
     def _only_part_zero_builds(self, name: str) -> None:
         """Parts share the graph and the paths: part 0 (or a run without --shard) builds them, the others wait,
@@ -549,7 +573,7 @@ class Synth:
         the one before and starts as soon as that shard is on disk, so the teacher's slots stay busy from the
         first path to the last (a stage never waits for the slowest item of the one before). Each stage keeps its
         own folder, manifest and resume; a failure in one stops them all."""
-        student = self._student()
+        student = self.student = self._student()
         t = self.config.translate
         paths = longest_first(paths, lambda path: len(path.functions))
         translate_id = stage_identity(
@@ -661,7 +685,9 @@ class Synth:
             return None
         if settings.student is None:
             raise MagnetError("negatives.source student needs negatives.student (the SFT model: kind hf or openai)")
-        return make_teacher(settings.student, self.out, self.usage)
+        tool_format, source = student_tool_format(settings.student.model, settings.student_tool_format)
+        self.student_format_source = source
+        return FormattedStudent(make_teacher(settings.student, self.out, self.usage), tool_format)
 
     async def negative_stage(
         self, identity, shard_count: int, distilled: ShardChannel, registry, student: Teacher | None
@@ -765,6 +791,18 @@ class Synth:
         with _datasets_progress(self.progress):
             return self._dataset_stage()
 
+    def models_report(self) -> dict[str, Any]:
+        """Who answered and how calls travelled: the mode ``tool_calls: auto`` found (None when no request of this
+        run offered tools, e.g. everything came from earlier shards), and the student's tool format."""
+        models: dict[str, Any] = {"teacher": {"name": self.teacher.name}}
+        if hasattr(self.teacher, "tool_call_report"):
+            models["teacher"]["tool_calls"] = self.teacher.tool_call_report()
+        if self.student is not None:
+            models["student"] = {"name": self.student.name, "tool_format_from": self.student_format_source}
+            if hasattr(self.student, "tool_call_report"):
+                models["student"].update(self.student.tool_call_report())
+        return models
+
     def _dataset_stage(self) -> dict[str, Any]:
         d = self.config.datasets
         positives = index_records(self.out / "positives", describe_positive)
@@ -825,6 +863,7 @@ class Synth:
                 "acceptance": round(stage.acceptance, 3),
                 "reasons": dict(stage.reasons),
             }
+        report["models"] = self.models_report()
         report["usage"] = self.usage.to_dict()
         write_atomic(self.out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
         write_atomic(self.out / "report.md", render_report(report))
@@ -891,8 +930,15 @@ def _mixture(setting: Any, paper_counts: Mapping[str, int]) -> dict[str, Any]:
 
 def render_report(report: Mapping[str, Any]) -> str:
     """The run report as Markdown: stages, mixture, statistics beside the paper's, plots."""
-    lines = [
-        "# magnet synth report",
+    lines = ["# magnet synth report", ""]
+    for role, model in (report.get("models") or {}).items():
+        calls = model.get("tool_calls") or {}
+        how = f"; tool calls: {calls.get('mode') or 'not used'} ({calls.get('reason') or calls.get('setting')})"
+        fmt = (
+            f"; tool format: {model['tool_format']} ({model.get('tool_format_from')})" if "tool_format" in model else ""
+        )
+        lines.append(f"- {role}: {model['name']}{how if calls else ''}{fmt}")
+    lines += [
         "",
         "| stage | inputs | accepted | rejected | top reasons |",
         "| --- | --- | --- | --- | --- |",

@@ -8,6 +8,13 @@ teacher (bounded retries); then the episode is rejected with its reason. Split t
 ``miss_param`` leaves a value out (the assistant must ask; the next user turn supplies it), ``miss_func``
 withholds the functions (the assistant must say so; the next turn announces they were added). Every episode is
 replayed on a fresh environment before it is accepted.
+
+Functions that no toolkit class of the pool implements (spec files) are executed by a ``Simulator``
+(``registry_and_simulator``); those without a ``toolkit`` key (the plain OpenAI format) form one simulated toolkit
+per category and tool class (``toolkit_of``). An irrelevance episode offers one toolkit of another category than
+the function its query asks for, never that function itself; a pool whose functions share one category (a plain
+tools file labelled by the offline teacher, where every function is ``misc``) yields no irrelevance episodes:
+each such path is rejected as ``no_unrelated_toolkit``.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from magnet.errors import MagnetError, StepError, TeacherError
+from magnet.llm.cache import RequestCache
 from magnet.llm.client import Teacher
 from magnet.synthesis.episode import FUNCTIONS_ADDED_QUERY, Episode, EpisodeTurn, episode_id, replay
 from magnet.synthesis.graph import FunctionGraph
@@ -141,7 +150,7 @@ class Translator:
         return tuple(self.graph.spec(name) for name in names)
 
     def _toolkits(self, names: Sequence[str]) -> list[str]:
-        toolkits = list(dict.fromkeys(spec.toolkit or "" for spec in self._specs(names)))
+        toolkits = list(dict.fromkeys(toolkit_of(spec) for spec in self._specs(names)))
         unknown = [name for name in toolkits if name not in self.registry]
         if unknown:
             raise _Rejected("unknown_toolkit", f"toolkit(s) {unknown} of the path are not in the registry")
@@ -175,17 +184,33 @@ class Translator:
         )
 
     def _unrelated_toolkit(self, path: SignaturePath, rng: random.Random) -> str:
-        """A toolkit of another category than the query's functions: none of its functions can serve it."""
+        """A toolkit none of whose functions can serve the query: it holds none of the asked functions, and
+        neither the toolkit nor any of its functions shares a category with them (a toolkit's class category
+        can differ from its functions' own, e.g. once the teacher labelled them)."""
         asked = self._specs(path.turns[0])
-        categories = {spec.category for spec in asked}
-        own = {spec.toolkit for spec in asked}
-        options = sorted(
-            name
-            for name, klass in self.registry.items()
-            if name not in own and klass.category not in categories and not getattr(klass, "evaluation_only", False)
-        )
+        asked_names = {spec.name for spec in asked}
+        categories = {spec.category or "misc" for spec in asked}
+        own = {toolkit_of(spec) for spec in asked}
+
+        def unrelated(name: str, klass: type[Toolkit]) -> bool:
+            functions = set(klass.function_names())
+            in_graph = functions & set(self.graph.graph)
+            held = {self.graph.spec(function).category or "misc" for function in in_graph}
+            return (
+                name not in own
+                and not functions & asked_names
+                and not ({klass.category or "misc"} | held) & categories
+                and not getattr(klass, "evaluation_only", False)
+            )
+
+        options = sorted(name for name, klass in self.registry.items() if unrelated(name, klass))
         if not options:
-            raise _Rejected("no_unrelated_toolkit", "every toolkit shares a category with the query's functions")
+            raise _Rejected(
+                "no_unrelated_toolkit",
+                f"every toolkit shares a category with {sorted(asked_names)} (categories {sorted(categories)}); "
+                "irrelevance rows need toolkits of other categories: give spec-only functions a `category` "
+                "(in the spec file, with `magnet label`, or from a model teacher)",
+            )
         return rng.choice(options)
 
 
@@ -340,6 +365,19 @@ class _Run:
         self.history.append(TurnRecord(query, calls, outputs))
 
 
+def toolkit_of(spec: FunctionSpec) -> str:
+    """The registry name of the toolkit that executes ``spec``: its ``toolkit`` when it names one; else (a
+    spec-only function from a plain OpenAI tools file) the simulated toolkit ``"<category>/<tool class>"``
+    that groups the functions the graph labelled alike, so that an episode offers a function with its
+    siblings and irrelevance rows can draw on the functions of other categories.
+
+    Example:
+        >>> toolkit_of(FunctionSpec("get_weather", "Weather now.", category="Weather", tool_class="Forecasts"))
+        'Weather/Forecasts'
+    """
+    return spec.toolkit or f"{spec.category or 'misc'}/{spec.tool_class or 'misc'}"
+
+
 def _executable(toolkits: Sequence[type[Toolkit]]) -> dict[str, type[Toolkit]]:
     if not toolkits:
         from magnet.tools.builtin import BUILTIN_TOOLKITS
@@ -351,19 +389,20 @@ def _executable(toolkits: Sequence[type[Toolkit]]) -> dict[str, type[Toolkit]]:
 def spec_only_functions(graph: FunctionGraph, toolkits: Sequence[type[Toolkit]] = ()) -> list[FunctionSpec]:
     """The graph's functions that no executable toolkit implements (they need a ``Simulator``)."""
     known = _executable(toolkits)
-    return [spec for spec in graph.specs if (spec.toolkit or "misc") not in known]
+    return [spec for spec in graph.specs if toolkit_of(spec) not in known]
 
 
 def build_registry(
     graph: FunctionGraph, simulator: Simulator | None = None, toolkits: Sequence[type[Toolkit]] = ()
 ) -> dict[str, type[Toolkit]]:
-    """``{toolkit name: class}`` for every toolkit of the graph's functions: the given executable toolkits
-    (the builtin pool by default); functions of any other toolkit run through ``simulator``."""
+    """``{toolkit name: class}`` for every toolkit of the graph's functions (named by ``toolkit_of``): the
+    given executable toolkits (the builtin pool by default); functions of any other toolkit run through
+    ``simulator``."""
     known = _executable(toolkits)
     registry: dict[str, type[Toolkit]] = {}
     spec_only: dict[str, list[str]] = {}
     for spec in graph.specs:
-        name = spec.toolkit or "misc"
+        name = toolkit_of(spec)
         if name in known:
             registry[name] = known[name]
         else:
@@ -377,3 +416,38 @@ def build_registry(
         for name, functions in spec_only.items():
             registry[name] = simulator.toolkit_class(name, functions)
     return registry
+
+
+def registry_and_simulator(
+    graph: FunctionGraph,
+    toolkits: Sequence[type[Toolkit]],
+    teacher: Teacher,
+    *,
+    store: str | Path | None = None,
+) -> tuple[dict[str, type[Toolkit]], Simulator | None]:
+    """How the graph's functions execute: ``(registry, simulator)`` for ``Translator`` and distillation.
+
+    Parameters
+    ----------
+    graph:
+        The function graph the paths come from.
+    toolkits:
+        The pool's executable toolkit classes (``magnet.tools.pool.pool_toolkits``); empty: the builtin pool.
+    teacher:
+        Simulates the functions no toolkit implements.
+    store:
+        SQLite file keeping simulated outputs across runs (opened only when there are spec-only functions).
+
+    Returns
+    -------
+    The registry (``{toolkit name: class}``, see ``build_registry``) and the ``Simulator`` of the spec-only
+    functions, or ``None`` when every function is executable.
+
+    Example:
+        >>> # registry, simulator = registry_and_simulator(graph, pool_toolkits("builtin"), OfflineTeacher())
+    """
+    spec_only = spec_only_functions(graph, toolkits)
+    simulator = None
+    if spec_only:
+        simulator = Simulator(teacher, spec_only, store=RequestCache(store) if store is not None else None)
+    return build_registry(graph, simulator, toolkits), simulator

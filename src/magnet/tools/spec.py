@@ -270,7 +270,10 @@ def load_openai_tools(source: str | Path | Iterable[Mapping[str, Any]]) -> list[
     """Specs from OpenAI function tools: a JSON file (a list, or ``{"tools": [...]}``), or a list of dicts.
 
     Accepts both ``{"type": "function", "function": {...}}`` and bare ``{"name", "description",
-    "parameters"}`` entries. Raises ``SpecError`` listing every bad spec of the source at once.
+    "parameters"}`` entries. Raises ``SpecError`` listing every bad spec of the source at once. In a pool,
+    ``magnet.synthesis.simulate`` executes these functions unless their ``toolkit`` key names a toolkit class
+    of the pool, grouped by that key or else by category and tool class (the teacher labels functions that
+    have none).
     """
     if isinstance(source, str | Path):
         path = Path(source)

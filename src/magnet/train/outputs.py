@@ -1,7 +1,7 @@
 """After training: the model, its metrics and state, a model card, the recipe that made it, and the hub.
 
 ``magnet.json`` beside the weights records how the model was trained (the tool format above all), so that the
-evaluation renders its prompts the same way without being told.
+evaluation and the synthesis student render prompts the same way without being told (``magnet.data.model_record``).
 """
 
 from __future__ import annotations
@@ -12,19 +12,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from magnet.data.model_record import TRAINING_RECORD, read_training_record
 from magnet.files import write_atomic
 from magnet.train.config import ScriptArguments
 from magnet.train.loading import resume_checkpoint
 
 logger = logging.getLogger(__name__)
 
-TRAINING_RECORD = "magnet.json"
-
-
-def read_training_record(model_dir: str | Path) -> dict[str, Any]:
-    """What ``finish_training`` recorded about a model ({} for a model Magnet did not train)."""
-    path = Path(model_dir) / TRAINING_RECORD
-    return json.loads(path.read_text()) if path.is_file() else {}
+__all__ = ["TRAINING_RECORD", "finish_training", "read_training_record", "train_and_save"]
 
 
 def finish_training(trainer: Any, result: Any, script_args: ScriptArguments, stage: str) -> dict[str, float]:
