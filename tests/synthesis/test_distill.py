@@ -170,3 +170,27 @@ def test_student_negatives_with_a_local_model(setup, tiny_model_dir):
     assert pair is not None and pair.meta["source"] == "student" and pair.meta["teacher"].startswith("hf:")
     assert validate_preference_row(pair.to_dict()) == []
     assert student.usage.step("student_sample").answered >= 1
+
+
+def test_a_turn_that_skips_a_hinted_call_is_rejected_even_when_the_state_matches(setup):
+    """A read-only call changes no state: a teacher that answers in text without making it must not pass the
+    state check (a real model did exactly that: SmolLM2 summarised a search it never ran)."""
+    registry, episodes = setup
+
+    class AnswersWithoutCalling:
+        name = "lazy"
+
+        async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+            return Completion(text="Here is what you asked for.")
+
+    reading = next(
+        e
+        for e in episodes
+        if e.kind == "single_turn"
+        and e.turns[0].calls
+        and e.turns[0].label == ""
+        and any(name.startswith(("get_", "list_", "search_", "find_")) for name in (c.name for c in e.turns[0].calls))
+    )
+    result = asyncio.run(distill(reading, registry, AnswersWithoutCalling()))
+    assert result.row is None and result.reason == "hinted_call_missing"
+    assert all(reason.startswith("hinted_call_missing") for reason in result.reasons)

@@ -3,9 +3,9 @@
 The teacher plays the assistant over an episode's queries; after each query a ``[Hint]`` lists the turn's
 reference calls (``[Hint]: miss function`` / ``[Hint]: missed params`` on split turns). It calls functions, sees
 their real outputs from the environment, and answers in text. The stored trajectory has the hints removed
-(context distillation), so a model trained on it learns to act without them. A trajectory is kept only if its
-calls bring the environment to the reference's final state, no turn ends in a failure message or an unhandled
-tool error, and split turns ask or decline instead of calling.
+(context distillation), so a model trained on it learns to act without them. A trajectory is kept only if each
+turn calls every function its hint names, its calls bring the environment to the reference's final state, no turn
+ends in a failure message or an unhandled tool error, and split turns ask or decline instead of calling.
 
 The same rollout, with misleading hints or none, produces the negatives (``magnet.synthesis.negatives``).
 """
@@ -290,6 +290,13 @@ def problems(episode: Episode, result: Rollout, expected_state: Mapping[str, Any
             found.append(f"split_turn_called: turn {index} ({turn.label}) called {done.calls[0].name}")
         if turn.label in SPLIT_LABELS and not done.text:
             found.append(f"split_turn_silent: turn {index} ({turn.label}) neither asked nor declined")
+        if turn.label not in SPLIT_LABELS:
+            made = [call.name for call in done.calls]
+            for call in turn.calls:  # a skipped read-only call leaves the state as it was: check the calls too
+                if call.name in made:
+                    made.remove(call.name)
+                else:
+                    found.append(f"hinted_call_missing: turn {index} never called {call.name}")
         lowered = done.text.lower()
         keyword = next((k for k in FAILURE_KEYWORDS if k in lowered), None)
         if keyword:
