@@ -202,3 +202,31 @@ def test_a_reader_that_leaves_early_stops_the_command_quietly():
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) in (0, 141)  # 0 when it had written everything before the reader left
     assert "Traceback" not in stderr and "Broken pipe" not in stderr
+
+
+def test_a_refusing_endpoint_stops_synth_and_eval_with_one_line(tmp_path, capsys):
+    """An endpoint that does not serve the model named: the run stops at the first refusal with what was refused
+    and the fix, instead of rejecting every item one by one and writing empty datasets."""
+    from magnet.llm.loopback import LoopbackServer, _Response
+
+    class UnknownModel(LoopbackServer):
+        def _respond(self, body, fault):
+            self._count("bad_request")
+            message = {"error": {"message": f"The model `{body['model']}` does not exist.", "code": 404}}
+            return _Response(404, json.dumps(message).encode())
+
+    settings = ["paths.limit=4", "paths.walks_per_function=1", "teacher.kind=openai", "teacher.model=qwen"]
+    with UnknownModel() as server:
+        settings.append(f"teacher.base_url={server.base_url}")
+        code = main(["synth", "--out", str(tmp_path / "synth"), "--no-progress"] + [f"--set={s}" for s in settings])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "\n" not in err and "Traceback" not in err
+        assert "HTTP 404" in err and "does not exist" in err and "does not serve 'qwen'" in err
+        assert server.requests < 10  # stopped at the first refusals, not after one per item
+        assert not (tmp_path / "synth" / "datasets").exists()
+        code = main(
+            ["eval", "bfcl", "--endpoint", server.base_url, "--served-model", "qwen", "--categories", "simple",
+             "--limit", "1", "--out", str(tmp_path / "eval"), "--no-progress"]
+        )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "does not serve 'qwen'" in err

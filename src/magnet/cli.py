@@ -486,7 +486,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         if not (index.isdigit() and total.isdigit()):
             raise MagnetError(f"--shard {args.shard!r}: expected i/n, e.g. 0/4")
         part = (int(index), int(total))
-    report = run_synth(config, part=part)
+    report = run_synth(config, part=part, progress=not args.no_progress)
     out = Path(config.out)
     if "incomplete" in report:
         print(report["incomplete"])
@@ -856,6 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config field, e.g. --set paths.single=100 --set teacher.kind=openai",
     )
+    synth.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     synth.set_defaults(run=cmd_synth)
 
     stats = commands.add_parser("stats", help="statistics (beside the paper's Table 1) and plots of a dataset")

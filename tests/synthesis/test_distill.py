@@ -194,3 +194,17 @@ def test_a_turn_that_skips_a_hinted_call_is_rejected_even_when_the_state_matches
     result = asyncio.run(distill(reading, registry, AnswersWithoutCalling()))
     assert result.row is None and result.reason == "hinted_call_missing"
     assert all(reason.startswith("hinted_call_missing") for reason in result.reasons)
+
+
+def test_a_refused_request_stops_the_stage_instead_of_rejecting_the_episode(setup):
+    """vLLM without a tool parser refuses every rollout: rejecting episodes one by one would end in an empty SFT
+    set, so the refusal propagates (and the stage runner lets it stop the run)."""
+    from magnet.errors import EndpointRefused
+    from magnet.llm.client import OpenAITeacher
+    from magnet.llm.loopback import LoopbackServer
+
+    registry, episodes = setup
+    with LoopbackServer(tool_parser=False) as server:
+        teacher = OpenAITeacher("vllm", base_url=server.base_url, tool_calls="native")
+        with pytest.raises(EndpointRefused, match="--enable-auto-tool-choice"):
+            asyncio.run(distill(episodes[0], registry, teacher))
