@@ -196,3 +196,12 @@ def test_a_request_too_long_fails_that_request_only():
 def test_an_unknown_mode_is_refused():
     with pytest.raises(MagnetError, match="tool_calls must be one of"):
         OpenAITeacher("m", base_url="http://127.0.0.1:1/v1", tool_calls="json")
+
+
+def test_auto_against_an_endpoint_that_refuses_everything_reports_the_real_refusal():
+    with refusing(404, "The model `loopback` does not exist.") as server:
+        teacher = teacher_for(server)
+        with pytest.raises(EndpointRefused, match="does not serve 'loopback'"):
+            ask(teacher)
+        assert server.requests == 3  # two probes told nothing; the request itself says what is wrong
+    assert teacher.tool_call_mode == "native" and "refused with and without tools" in teacher.tool_call_reason

@@ -469,11 +469,18 @@ class OpenAITeacher(CachingTeacher):
 
     async def _detect_tool_calls(self) -> tuple[str, str]:
         """Two one-token probes, with and without a tool, bypassing the cache (a refusal is not an answer)."""
+        if self.base_url is None:
+            return "native", "OpenAI's API takes tools"
         params = {"max_tokens": 1, "temperature": 0.0}
         try:
             with_tool = await self._request(list(PROBE_MESSAGES), [PROBE_TOOL], params, "tool_call_probe")
         except EndpointRefused as refused:
-            await self._request(list(PROBE_MESSAGES), None, params, "tool_call_probe")  # refuses anything: raise
+            try:
+                await self._request(list(PROBE_MESSAGES), None, params, "tool_call_probe")
+            except EndpointRefused as also:
+                # Refused either way (an unknown model, a parameter it does not take): the probes tell nothing,
+                # and the first real request will say what is wrong.
+                return "native", f"the probes were refused with and without tools ({also})"
             return "text", f"the endpoint refuses requests with tools ({refused})"
         without = await self._request(list(PROBE_MESSAGES), None, params, "tool_call_probe")
         if with_tool.tool_calls or with_tool.prompt_tokens > without.prompt_tokens:
