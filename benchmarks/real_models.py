@@ -127,7 +127,7 @@ def student_synth(out: Path, model: str) -> None:
     pairs = [json.loads(line) for path in (out / "negatives").glob("accepted-*.jsonl") for line in path.open()]
     calls = sum(any(m.get("tool_calls") for m in pair["rejected"] if m["role"] == "assistant") for pair in pairs)
     kinds = Counter(t for pair in pairs for t in pair["meta"]["error_types"])
-    print(f"2. SmolLM2 (local) as the student, {student['tool_format']} ({student['tool_format_from']}); "
+    print(f"2. {model} (local) as the student, {student['tool_format']} ({student['tool_format_from']}); "
           f"offline teacher and judge ({time.perf_counter() - started:.0f} s)")  # fmt: skip
     print(stages(report))
     print(f"  pairs {len(pairs)}; rejected sides holding the student's decoded calls: {calls}; error types: "
@@ -207,16 +207,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--model", help="an existing SmolLM2 folder (default: written from the wheel)")
+    parser.add_argument(
+        "--student",
+        help="the student of section 2 (default: SmolLM2 itself); e.g. SmolLM2 after a few SFT steps in "
+        "bfcl_prompt (recipes/sft.py), which has learnt to write calls",
+    )
+    parser.add_argument("--sections", default="1,2,3,4", help="which sections to run (default: all)")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out or scratch)
         model = str(write_smollm2(args.model or out / "smollm2"))
-        with transformers_server(model) as base_url:
-            teacher_synth(out / "teacher", base_url, model)
-            hinted_rollouts(base_url, model)
-            student_synth(out / "student", model)
-            eval_both(out / "eval", model, base_url)
-        vllm_without_parser(out / "vllm")
+        if sections & {"1", "3"}:
+            with transformers_server(model) as base_url:
+                if "1" in sections:
+                    teacher_synth(out / "teacher", base_url, model)
+                    hinted_rollouts(base_url, model)
+                if "3" in sections:
+                    eval_both(out / "eval", model, base_url)
+        if "2" in sections:
+            student_synth(out / "student", args.student or model)
+        if "4" in sections:
+            vllm_without_parser(out / "vllm")
     return 0
 
 

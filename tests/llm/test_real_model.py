@@ -16,6 +16,7 @@ import pytest
 
 from magnet.llm.client import OpenAITeacher
 from magnet.llm.local import HFTeacher
+from magnet.llm.smollm2 import TRAINING_TEMPLATE
 
 pytestmark = pytest.mark.slow
 
@@ -194,3 +195,35 @@ def test_bfcl_eval_of_smollm2_local_and_served_decode_the_same_calls(tmp_path, s
     assert len(steps["local"]) == len(steps["served"]) == 4
     same_calls = sum(a["calls"] == b["calls"] for a, b in zip(steps["local"], steps["served"], strict=True))
     assert same_calls / 4 >= 0.9
+
+
+def test_smollm2_is_written_with_a_training_template_that_changes_no_token(smollm2_dir):
+    from transformers import AutoTokenizer
+
+    from magnet.train.templates import template_problems
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    assert "{% generation %}" in tokenizer.chat_template
+    row = {
+        "id": "r",
+        "tools": [WEATHER],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c0",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c0", "name": "get_weather", "content": '{"sky": "clear"}'},
+            {"role": "assistant", "content": "Clear skies."},
+        ],
+    }
+    stock = tokenizer.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    tokenizer.chat_template = stock
+    assert template_problems(tokenizer, [row], "bfcl_prompt", template=TRAINING_TEMPLATE) == []

