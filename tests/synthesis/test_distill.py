@@ -208,3 +208,17 @@ def test_a_refused_request_stops_the_stage_instead_of_rejecting_the_episode(setu
         teacher = OpenAITeacher("vllm", base_url=server.base_url, tool_calls="native")
         with pytest.raises(EndpointRefused, match="--enable-auto-tool-choice"):
             asyncio.run(distill(episodes[0], registry, teacher))
+
+
+def test_an_empty_final_answer_is_rejected_not_written(setup):
+    registry, episodes = setup
+
+    class SaysNothing:
+        name = "mute"
+
+        async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+            return Completion(text="")
+
+    irrelevant = next(e for e in episodes if all(not t.calls for t in e.turns))
+    result = asyncio.run(distill(irrelevant, registry, SaysNothing()))
+    assert result.row is None and any(r.startswith(("empty_answer", "split_turn_silent")) for r in result.reasons)

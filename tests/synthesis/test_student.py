@@ -136,3 +136,28 @@ def test_the_student_format_comes_from_magnet_json(tmp_path):
     (tmp_path / "magnet.json").write_text("{not json")
     with pytest.raises(MagnetError, match=r"magnet\.json: not a readable training record"):
         student_tool_format(str(tmp_path))
+
+
+def test_a_student_that_answers_nothing_costs_pairs_not_the_run(tmp_path):
+    """A real student (SmolLM2 after a few SFT steps) answered with empty text: the pair cannot be a dataset row
+    (an assistant message needs content or calls), so it is rejected with its reason and the datasets are written."""
+    from magnet.synthesis.synth import load_config, run_synth
+
+    with LoopbackServer([""]) as server:
+        settings = [
+            "paths.walks_per_function=1",
+            "paths.limit=0",
+            "paths.single=4",
+            "negatives.source=student",
+            "negatives.samples=1",
+            "negatives.student.kind=openai",
+            "negatives.student.model=student",
+            f"negatives.student.base_url={server.base_url}",
+            "datasets.sft_mixture=all",
+            f"out={tmp_path}",
+        ]
+        report = run_synth(load_config(None, settings), progress=False)
+    negatives = report["stages"]["negatives"]
+    assert negatives["inputs"] == negatives["rejected"] > 0
+    assert set(negatives["reasons"]) <= {"invalid_pair", "no_negative"} and "invalid_pair" in negatives["reasons"]
+    assert report["sft"]["rows"] > 0 and (tmp_path / "datasets" / "sft").is_dir()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from magnet.data.schema import Message, SFTRow, ToolCall, TrajectoryMeta
+from magnet.data.schema import Message, SFTRow, ToolCall, TrajectoryMeta, validate_sft_row
 from magnet.errors import MagnetError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.episode import Episode, build_environment
@@ -290,6 +290,8 @@ def problems(episode: Episode, result: Rollout, expected_state: Mapping[str, Any
             found.append(f"split_turn_called: turn {index} ({turn.label}) called {done.calls[0].name}")
         if turn.label in SPLIT_LABELS and not done.text:
             found.append(f"split_turn_silent: turn {index} ({turn.label}) neither asked nor declined")
+        elif done.finished and not done.text.strip():
+            found.append(f"empty_answer: turn {index} ended with an empty answer")
         if turn.label not in SPLIT_LABELS:
             made = [call.name for call in done.calls]
             for call in turn.calls:  # a skipped read-only call leaves the state as it was: check the calls too
@@ -382,7 +384,11 @@ async def distill(
     found = problems(episode, result, reference_state(episode, registry))
     if found:
         return Distilled(None, result, tuple(found))
-    return Distilled(to_sft_row(episode, result, teacher.name), result)
+    row = to_sft_row(episode, result, teacher.name)
+    invalid = validate_sft_row(row.to_dict())
+    if invalid:  # whatever a model wrote, no row that the dataset stage would refuse gets this far
+        return Distilled(None, result, tuple(f"invalid_row: {problem}" for problem in invalid))
+    return Distilled(row, result)
 
 
 def strip_hints(text: str) -> str:

@@ -32,7 +32,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
 from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split_indices
-from magnet.data.schema import SFTRow, stream_dataset
+from magnet.data.schema import SFTRow, stream_dataset, validate_preference_row
 from magnet.data.stats import PAPER_TABLE_1, comparison_table, dataset_stats, error_types, plot_distributions
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
@@ -726,7 +726,11 @@ class Synth:
                 )
             if pair is None:
                 return Outcome(rejection={"episode": episode.id}, reason="no_negative")
-            return Outcome(record=pair.to_dict())
+            record = pair.to_dict()
+            invalid = validate_preference_row(record)
+            if invalid:  # e.g. a student that answered nothing: a rejection, never a dataset stage that fails
+                return Outcome(rejection={"episode": episode.id, "reasons": invalid}, reason="invalid_pair")
+            return Outcome(record=record)
 
         self.reports["negatives"] = await run_chained_stage(
             identity,
