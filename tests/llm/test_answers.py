@@ -18,9 +18,11 @@ F2 = FunctionCall("book", {"ok": True, "note": None})
         ("<think>let me see</think>Paris.", "Paris."),
         ("<think>\nstep 1\n</think>\n\nParis.", "Paris."),
         ("<THINK>a</THINK>b<thinking>c</thinking>d", "bd"),
-        ("Paris.<think>and then I got cut off", "Paris."),
         ("<think>cut off while thinking", ""),
-        ("the template opened it</think>Paris.", "Paris."),
+        ("  <thinking>cut off", ""),
+        ("the template opened it\n</think>\n\nParis.", "Paris."),
+        ("The HTML tag <think> is used for inner monologue.", "The HTML tag <think> is used for inner monologue."),
+        ("Answer: use </think> tags carefully", "Answer: use </think> tags carefully"),
         ("Paris.", "Paris."),
         ("", ""),
     ],
@@ -36,6 +38,15 @@ def test_reasoning_blocks_are_removed(text, expected):
         ("```python\n[get_weather(city='Paris', days=2), book(ok=True, note=None)]\n```", ""),
         ("I'll check both.\n[get_weather(city='Paris', days=2), book(ok=True, note=None)]", "I'll check both."),
         ("Checking: [get_weather(city='Paris', days=2), book(ok=True, note=None)]", "Checking:"),
+        (
+            "Sure!\n\n[get_weather(city='Paris', days=2), book(ok=True, note=None)]\n\nLet me know.",
+            "Sure!\n\n\nLet me know.",
+        ),
+        (
+            '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}\n'
+            '{"name": "book", "arguments": {"ok": true, "note": null}}',
+            "",
+        ),
         (
             '[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}, '
             '{"name": "book", "parameters": {"ok": true, "note": null}}]',
@@ -66,6 +77,7 @@ def test_calls_written_as_text_are_decoded(text, rest):
         "The weather in Paris is sunny.",
         "[1, 2, 3]",
         '{"city": "Paris"}',
+        '{"name": "report.txt", "size": 120}',
         "I would call [get_weather(city='Paris')] but the user has to confirm first.",
         "Sure(I can)",
         "<think>[get_weather(city='Paris')]</think>",
@@ -109,8 +121,24 @@ def test_conversation_with_tools_as_text():
     assert converted[0]["content"].startswith("Be brief.\n\n# Functions")
     assert '"name": "get_weather"' in converted[0]["content"]
     assert converted[2] == {"role": "assistant", "content": "[get_weather(city='Paris')]"}
-    assert converted[3]["role"] == "tool" and converted[3]["content"] == "sunny"
-    assert all(isinstance(m["content"], str) and "tool_calls" not in m for m in converted)
+    assert converted[3] == {"role": "user", "content": "Output of get_weather(city='Paris'):\nsunny"}
+    assert all(isinstance(m["content"], str) and set(m) == {"role", "content"} for m in converted)
+    # parallel calls: their outputs in one user message, in order
+    parallel = [
+        *messages[:2],
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+            {"id": "b", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}},
+        ]},
+        {"role": "tool", "tool_call_id": "a", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "b", "content": "rain"},
+        {"role": "assistant", "content": "Sunny in Paris, rain in Rome."},
+    ]  # fmt: skip
+    roles = [m["role"] for m in with_tools_as_text(parallel, tools)]
+    assert roles == ["system", "user", "assistant", "user", "assistant"]
+    assert with_tools_as_text(parallel, tools)[3]["content"] == (
+        "Output of get_weather(city='Paris'):\nsunny\n\nOutput of get_weather(city='Rome'):\nrain"
+    )
     # no system message: one is added; what the prompt asks for is what the decoder reads
     added = with_tools_as_text(messages[1:2], tools)
     assert added[0] == {"role": "system", "content": tools_prompt(tools)}

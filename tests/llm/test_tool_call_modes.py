@@ -75,7 +75,10 @@ def test_text_mode_writes_earlier_calls_as_text():
         answer = ask(teacher_for(server, tool_calls="text"), messages=history)
         (request,) = server.received
     assert request["messages"][2] == {"role": "assistant", "content": "[get_weather(city='Paris')]"}
-    assert request["messages"][3]["role"] == "tool" and request["messages"][3]["content"] == '{"sky": "clear"}'
+    assert request["messages"][3] == {
+        "role": "user",
+        "content": 'Output of get_weather(city=\'Paris\'):\n{"sky": "clear"}',
+    }
     assert answer.text == "It is clear." and not answer.tool_calls
 
 
@@ -205,3 +208,26 @@ def test_auto_against_an_endpoint_that_refuses_everything_reports_the_real_refus
             ask(teacher)
         assert server.requests == 3  # two probes told nothing; the request itself says what is wrong
     assert teacher.tool_call_mode == "native" and "refused with and without tools" in teacher.tool_call_reason
+
+
+def test_a_rerun_in_auto_answers_from_the_cache_without_probing(tmp_path):
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    with LoopbackServer(text_model, tool_parser=False) as server:
+        first = ask(teacher_for(server, cache=cache))
+        assert server.requests == 3  # two probes, one request
+    nowhere = OpenAITeacher("loopback", base_url="http://127.0.0.1:9/v1", max_retries=0, cache=cache)
+    again = ask(nowhere)  # no server: a probe would fail
+    assert again.cached and again.tool_calls == first.tool_calls == (PARIS,)
+    assert nowhere.tool_call_mode is None  # nothing had to be found out
+
+
+def test_cached_answers_are_read_as_fresh_ones_are(tmp_path):
+    """An entry written before reasoning was stripped (or by another writer) is read the same way on a hit."""
+    from magnet.llm.cache import request_key
+
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    raw = {"text": "<think>plan</think>[get_weather(city='Paris')]", "tool_calls": [], "model": "loopback"}
+    cache.put(request_key("loopback", ASK, [WEATHER], {}), raw, model="loopback", step="default")
+    teacher = OpenAITeacher("loopback", base_url="http://127.0.0.1:9/v1", max_retries=0, cache=cache)
+    answer = ask(teacher)
+    assert answer.cached and answer.tool_calls == (PARIS,) and answer.text == ""

@@ -208,7 +208,6 @@ def test_single_turn_loss_equals_trl_dpo_trainer(
         trl_batch = {k: v for k, v in batch.items() if k != "token_weights"}
         loss_trl = theirs.compute_loss(theirs.model, trl_batch).item()
     assert loss_ours == pytest.approx(loss_trl, abs=1e-9)
-    assert loss_ours * 1.0005 != pytest.approx(loss_trl, abs=1e-9)  # a wrong mask or term would show
     assert abs(loss_ours - math.log(2)) > 1e-3  # policy and reference differ: a real comparison
 
 
@@ -341,7 +340,6 @@ def test_multi_turn_loss_equals_a_direct_computation(
         sft_weight=variant["sft_weight"],
     )
     assert loss == pytest.approx(expected, abs=1e-9)
-    assert loss * 1.0005 != pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize("use_lora", [False, True])

@@ -126,7 +126,7 @@ def test_a_killed_run_resumes_to_the_same_loss_curve(tmp_path, data, tiny_model_
 
     log = launch("sft", "sft.yaml", None, *common, f"--output_dir={cut}")
     assert "resuming from" in log
-    # The same float32 computations on one machine agree to ~1e-7; a resume that lost the optimizer state, the
-    # schedule or the data position moves the later losses by far more at the recipe's learning rate (1e-3).
-    assert losses(cut) == pytest.approx(losses(whole), rel=1e-4)
+    # One machine, the same float32 computations: a resume reproduces the curve (here to the last bit); 1e-6
+    # leaves room for one reordered sum, far below what a lost optimizer state, schedule or data position moves.
+    assert losses(cut) == pytest.approx(losses(whole), rel=1e-6, abs=0)
     assert len(losses(cut)) == 6

@@ -28,9 +28,15 @@ from magnet.tools.calls import FunctionCall, format_calls, parse_calls, parse_ta
 
 REASONING_TAGS = ("think", "thinking", "reasoning")
 _CLOSED = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
-_OPEN = re.compile(r"<(think|thinking|reasoning)>.*\Z", re.DOTALL | re.IGNORECASE)
-# A reasoning model served with its template's opening tag in the prompt writes only the closing one.
-_CLOSING_ONLY = re.compile(r"\A.*?</(think|thinking|reasoning)>", re.DOTALL | re.IGNORECASE)
+# An unterminated block counts only where an answer starts with it (a model cut off while thinking); a tag in the
+# middle of prose is prose.
+_OPEN = re.compile(r"\A\s*<(think|thinking|reasoning)>.*\Z", re.DOTALL | re.IGNORECASE)
+# A reasoning model served with its template's opening tag in the prompt writes only the closing one, and ends its
+# reasoning with a line break; "use </think> tags" in a sentence is not that.
+_CLOSING_ONLY = re.compile(
+    r"\A(?:(?!<(?:think|thinking|reasoning)>).)*?</(think|thinking|reasoning)>[ \t]*(?:\n|\Z)",
+    re.DOTALL | re.IGNORECASE,
+)
 _TRAILING_LIST = re.compile(r"\[\s*[A-Za-z_][\w.]*\(.*\]\s*\Z", re.DOTALL)
 _FENCED = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?```", re.DOTALL)
 
@@ -40,9 +46,8 @@ def strip_reasoning(text: str) -> str:
     unterminated one (a model cut off while thinking said nothing else)."""
     if not text:
         return ""
+    text = _CLOSING_ONLY.sub("", text, count=1)
     text = _CLOSED.sub("", text)
-    if _CLOSING_ONLY.match(text):
-        text = _CLOSING_ONLY.sub("", text, count=1)
     return _OPEN.sub("", text).strip()
 
 
@@ -79,9 +84,10 @@ def _json_calls(value: Any) -> list[FunctionCall] | None:
             return None
         body = item.get("function") if isinstance(item.get("function"), Mapping) else item
         name = body.get("name")
-        arguments = body.get("arguments", body.get("parameters", {}))
-        if not isinstance(name, str) or not name:
+        # A call names its arguments: {"name": "report.txt", "size": 120} is an answer about a file, not a call.
+        if not isinstance(name, str) or not name or not ({"arguments", "parameters"} & set(body)):
             return None
+        arguments = body.get("arguments", body.get("parameters"))
         try:
             calls += parse_tool_calls([{"function": {"name": name, "arguments": arguments}}])
         except CallParseError:
@@ -90,19 +96,26 @@ def _json_calls(value: Any) -> list[FunctionCall] | None:
 
 
 def _candidates(text: str) -> list[tuple[str, tuple[int, int]]]:
-    """Pieces of an answer that may hold its calls, each with the span it takes in ``text``: the whole answer,
-    each fenced block (the fence included in the span), the last non-empty line, a call list ending the text."""
+    """Pieces of an answer that may hold all its calls, each with the span it takes in ``text``: the whole
+    answer, then each fenced block (the fence included in the span)."""
     stripped = text.strip()
     start = text.index(stripped)
     pieces = [(stripped, (start, start + len(stripped)))]
     pieces += [(match.group(1).strip(), match.span()) for match in _FENCED.finditer(text)]
-    lines = [match for match in re.finditer(r"[^\n]+", text) if match.group(0).strip()]
-    if len(lines) > 1:
-        pieces.append((lines[-1].group(0).strip(), lines[-1].span()))
-    trailing = _TRAILING_LIST.search(text)
-    if trailing:
-        pieces.append((trailing.group(0).strip(), trailing.span()))
     return [(piece, span) for piece, span in pieces if piece]
+
+
+def _calls_on_lines(text: str, names: Collection[str] | None) -> tuple[list[FunctionCall], str]:
+    """Calls on lines of their own amid prose (``Sure!\\n[f(a=1)]\\nLet me know.``), or one JSON call per line."""
+    found, kept = [], []
+    for line in text.splitlines():
+        piece = line.strip().strip("`").strip()
+        calls = _decode_piece(piece) if piece[:1] in "{[" else None
+        if calls and _known(calls, names):
+            found += calls
+        else:
+            kept.append(line)
+    return (found, "\n".join(kept).strip()) if found else ([], text)
 
 
 def _decode_piece(piece: str) -> list[FunctionCall] | None:
@@ -144,6 +157,14 @@ def decode_text_calls(text: str, names: Collection[str] | None = None) -> tuple[
         calls = _decode_piece(piece)
         if calls and _known(calls, names):
             return calls, (text[:start] + text[end:]).strip()
+    calls, rest = _calls_on_lines(text, names)
+    if calls:
+        return calls, rest
+    trailing = _TRAILING_LIST.search(text)  # "Checking: [f(a=1)]"
+    if trailing:
+        calls = _decode_piece(trailing.group(0).strip())
+        if calls and _known(calls, names):
+            return calls, text[: trailing.start()].strip()
     return [], text
 
 
@@ -163,7 +184,7 @@ You can call the functions listed below (JSON, OpenAI's function format).
 
 To call functions, answer with the calls alone, as a Python list of calls with keyword arguments and literal values:
 [func_name1(param1='some text', param2=42), func_name2(flag=True, items=['a', 'b'])]
-Write nothing else in a response that calls functions. Their outputs come back in the next message (role tool).
+Write nothing else in a response that calls functions. Their outputs come back in the next user message.
 When no more calls are needed, answer in plain text."""
 
 
@@ -179,16 +200,32 @@ def with_tools_as_text(
 ) -> list[dict[str, Any]]:
     """The conversation for a model that reads its functions from the prompt: the functions appended to the
     system message (one is added when there is none), earlier calls written as the text the model is asked for
-    (``[f(a=1)]``), every content a string (chat templates concatenate it)."""
+    (``[f(a=1)]``), their outputs as a user message (``Output of f(a=1):``; consecutive outputs in one), every
+    content a string. No ``tool`` role and no ``tool_call_id`` is left: servers without tool support often refuse
+    them (OpenAI-style validation, chat templates that allow only user and assistant)."""
     converted: list[dict[str, Any]] = []
+    call_text: dict[str, str] = {}
     for message in messages:
+        role = message.get("role")
+        if role == "tool":
+            label = call_text.get(message.get("tool_call_id") or "") or f"{message.get('name') or 'the call'}"
+            output = f"Output of {label}:\n{message.get('content') or ''}"
+            if converted and converted[-1].get("_outputs"):
+                converted[-1]["content"] += f"\n\n{output}"
+            else:
+                converted.append({"role": "user", "content": output, "_outputs": True})
+            continue
         out = {key: value for key, value in message.items() if value is not None and key != "tool_calls"}
         calls = message.get("tool_calls") or []
         if calls:
-            listed = format_calls(parse_tool_calls(calls))
+            parsed = parse_tool_calls(calls)
+            call_text.update({c.get("id") or "": format_calls([p])[1:-1] for c, p in zip(calls, parsed, strict=True)})
+            listed = format_calls(parsed)
             out["content"] = f"{out['content']}\n{listed}" if out.get("content") else listed
         out["content"] = out.get("content") or ""
         converted.append(out)
+    for message in converted:
+        message.pop("_outputs", None)
     description = tools_prompt(tools)
     if converted and converted[0].get("role") == "system":
         converted[0]["content"] = f"{converted[0]['content']}\n\n{description}".strip()

@@ -50,7 +50,14 @@ PROBE_TOOL = {
 PROBE_MESSAGES = ({"role": "user", "content": "Say OK."},)
 # A 400 about the length of one request fails that request only, not the run.
 _CONTEXT_LENGTH = re.compile(
-    r"context length|context_length|context window|maximum.{0,20}tokens|too many tokens|too long|exceeds? the",
+    r"context length|context_length|context window|maximum context|prompt is too long|input is too long"
+    r"|too many (?:input )?tokens|reduce the length",
+    re.IGNORECASE,
+)
+# What vLLM, SGLang and llama.cpp say when they were started without tool calling.
+_NO_TOOL_CALLING = re.compile(
+    r"tool.choice|tool-call-parser|enable-auto-tool-choice|tools? (?:is|are) not supported|does not support tools"
+    r"|--jinja",
     re.IGNORECASE,
 )
 
@@ -184,21 +191,45 @@ class CachingTeacher:
         del context  # models read the messages only
         merged = {**self.default_params, **params}
         offered = list(tools) if tools else None
+        if offered and self.tool_call_mode is None and self.cache is not None:
+            # A rerun answers from the cache before anything is probed: the request as either mode sends it.
+            for mode in ("native", "text"):
+                hit = self._cached(messages, offered, merged, step, mode == "text")
+                if hit is not None:
+                    return hit
         text_mode = bool(offered) and await self.resolve_tool_calls() == "text"
         sent_messages = with_tools_as_text(messages, offered) if text_mode else list(messages)
         sent_tools = None if text_mode else offered
         key = request_key(self.model, sent_messages, sent_tools, merged) if self.cache is not None else None
         if key is not None:
-            stored = self.cache.get(key)
-            if stored is not None:
-                self.usage.record_cache_hit(step)
-                return dataclasses.replace(Completion.from_dict(stored, cached=True), request_key=key)
+            hit = self._cached(messages, offered, merged, step, text_mode)
+            if hit is not None:
+                return hit
         completion = await self._request(sent_messages, sent_tools, merged, step)
         completion = read_answer(completion, offered, text_mode)
         if key is not None:
             self.cache.put(key, completion.to_dict(), model=self.model, step=step)
             completion = dataclasses.replace(completion, request_key=key)
         return completion
+
+    def _cached(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        offered: list[Mapping[str, Any]] | None,
+        params: dict[str, Any],
+        step: str,
+        text_mode: bool,
+    ) -> Completion | None:
+        """The cached answer to the request as ``text_mode`` sends it, read as a fresh answer is (an entry an
+        older version wrote may still hold reasoning or calls in its text), or None."""
+        sent_messages = with_tools_as_text(messages, offered) if text_mode and offered else list(messages)
+        key = request_key(self.model, sent_messages, None if text_mode else offered, params)
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is None:
+            return None
+        self.usage.record_cache_hit(step)
+        completion = read_answer(Completion.from_dict(stored, cached=True), offered, text_mode)
+        return dataclasses.replace(completion, request_key=key)
 
     async def _request(
         self,
@@ -450,7 +481,7 @@ class OpenAITeacher(CachingTeacher):
                 f"{self.name}: the request is too long for the model ({status}: {said})", cause="too_long"
             )
         where = f"{self.base_url or 'OpenAI'} (model {self.model!r})"
-        if status == 400 and offered_tools and re.search(r"tool", said, re.IGNORECASE):
+        if status == 400 and offered_tools and _NO_TOOL_CALLING.search(said):
             fix = (
                 "the server does not take tools: start vLLM with --enable-auto-tool-choice --tool-call-parser "
                 "hermes (Qwen2.5; the parser that fits your model), or set tool_calls: text (or auto) to describe "

@@ -687,7 +687,12 @@ class Synth:
             raise MagnetError("negatives.source student needs negatives.student (the SFT model: kind hf or openai)")
         tool_format, source = student_tool_format(settings.student.model, settings.student_tool_format)
         self.student_format_source = source
-        return FormattedStudent(make_teacher(settings.student, self.out, self.usage), tool_format)
+        model = settings.student
+        if tool_format == "native" and model.tool_calls == "auto":
+            # Trained on tools through its chat template: a server that cannot take them must stop the run with
+            # the fix, not show the student a text prompt it never saw.
+            model = dataclasses.replace(model, tool_calls="native")
+        return FormattedStudent(make_teacher(model, self.out, self.usage), tool_format)
 
     async def negative_stage(
         self, identity, shard_count: int, distilled: ShardChannel, registry, student: Teacher | None
