@@ -283,6 +283,7 @@ def test_dependency_parser_reads_the_shapes_models_write():
         ("9" * 5000, "not a usable JSON object"),
         ("NaN", "NaN is not allowed"),
         ("", "not a JSON object"),
+        ('Of the candidates ["set_reminder", "add_attendee"], none takes its input.', "not a JSON object"),
     ],
 )
 def test_dependency_parser_refuses_other_shapes_saying_what_to_write(text, problem):

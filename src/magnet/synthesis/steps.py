@@ -491,7 +491,8 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> tupl
     """``{"target": [candidates]}``; names must be candidates, never the target.
 
     Also accepted: objects with a ``name`` instead of names (``[{"name": "g", "reason": "..."}]``; one with
-    ``"related": false`` is left out), and a bare list of either without the target key.
+    ``"related": false`` is left out), and, when it is the whole answer, a bare list of either. Inside prose only
+    the object with the target key counts.
     """
     target = inputs.target.name
     expected = f'answer {{"{target}": ["candidate_name", ...]}} with the related candidates\' names ([] if none)'
@@ -499,13 +500,12 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> tupl
     try:
         answer = _load_json(text)
     except AnswerError as error:
-        # Prose around the JSON: take the object with the target key, else the first list, else the first object.
-        found = _embedded_json(text)
-        if not found:
+        # Prose around the JSON: only the object with the target key counts. A bare list inside prose is as
+        # likely the candidates repeated ("of ["a", "b"], none ...") as an answer.
+        keyed = [value for value in _embedded_json(text) if isinstance(value, dict) and target in value]
+        if not keyed:
             raise AnswerError(f"{str(error).replace('JSON value', 'JSON object')}; {expected}") from None
-        keyed = [value for value in found if isinstance(value, dict) and target in value]
-        lists = [value for value in found if isinstance(value, list)]
-        answer = (keyed or lists or found)[0]
+        answer = keyed[0]
     if isinstance(answer, dict) and target in answer:
         related = answer[target]
     elif isinstance(answer, list):
