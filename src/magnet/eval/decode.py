@@ -15,21 +15,11 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from magnet.errors import CallParseError
-from magnet.llm.answers import decode_bfcl
+from magnet.llm.answers import bfcl_wrap, decode_bfcl
 from magnet.tools.calls import FunctionCall, format_call
 
 LANGUAGES = ("Python", "Java", "JavaScript")
 UNKNOWN_FUNCTION = "_magnet_unknown_function"
-
-
-def _bfcl_wrap(text: str) -> str:
-    """BFCL's ``default_decode_*_prompting`` clean-up: strip backticks, newlines and spaces; add brackets."""
-    text = text.strip("`\n ")
-    if not text.startswith("["):
-        text = "[" + text
-    if not text.endswith("]"):
-        text = text + "]"
-    return text
 
 
 def decode_prompting(text: str, language: str = "Python") -> list[FunctionCall]:
@@ -43,7 +33,7 @@ def decode_prompting(text: str, language: str = "Python") -> list[FunctionCall]:
         raise CallParseError(f"expected the model's answer as text, got {type(text).__name__}")
     if language == "Python":
         return decode_bfcl(text)  # shared with the synthesis student, who writes the same answers
-    wrapped = _bfcl_wrap(text)
+    wrapped = bfcl_wrap(text)
     if language not in LANGUAGES:
         raise CallParseError(f"unknown language {language!r}; choose from {LANGUAGES}")
     try:

@@ -24,7 +24,14 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from magnet.errors import CallParseError
-from magnet.tools.calls import FunctionCall, format_calls, parse_calls, parse_tagged_tool_calls, parse_tool_calls
+from magnet.tools.calls import (
+    FunctionCall,
+    format_call,
+    format_calls,
+    parse_calls,
+    parse_tagged_tool_calls,
+    parse_tool_calls,
+)
 
 REASONING_TAGS = ("think", "thinking", "reasoning")
 _CLOSED = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
@@ -51,6 +58,16 @@ def strip_reasoning(text: str) -> str:
     return _OPEN.sub("", text).strip()
 
 
+def bfcl_wrap(text: str) -> str:
+    """BFCL's ``default_decode_*_prompting`` clean-up: strip backticks, newlines and spaces; add brackets."""
+    text = text.strip("`\n ")
+    if not text.startswith("["):
+        text = "[" + text
+    if not text.endswith("]"):
+        text = text + "]"
+    return text
+
+
 def decode_bfcl(text: str) -> list[FunctionCall]:
     """The calls in a BFCL prompting-mode answer (Python), or ``CallParseError`` where BFCL would not decode it.
 
@@ -60,12 +77,7 @@ def decode_bfcl(text: str) -> list[FunctionCall]:
     """
     if not isinstance(text, str):
         raise CallParseError(f"expected the model's answer as text, got {type(text).__name__}")
-    wrapped = text.strip("`\n ")
-    if not wrapped.startswith("["):
-        wrapped = "[" + wrapped
-    if not wrapped.endswith("]"):
-        wrapped = wrapped + "]"
-    inner = wrapped.strip("[]'")
+    inner = bfcl_wrap(text).strip("[]'")
     if not inner.strip():
         raise CallParseError("no call in the answer")
     return parse_calls(f"[{inner}]", lenient=True)
@@ -205,27 +217,27 @@ def with_tools_as_text(
     them (OpenAI-style validation, chat templates that allow only user and assistant)."""
     converted: list[dict[str, Any]] = []
     call_text: dict[str, str] = {}
+    previous_role = None
     for message in messages:
         role = message.get("role")
         if role == "tool":
-            label = call_text.get(message.get("tool_call_id") or "") or f"{message.get('name') or 'the call'}"
+            label = call_text.get(message.get("tool_call_id") or "") or message.get("name") or "the call"
             output = f"Output of {label}:\n{message.get('content') or ''}"
-            if converted and converted[-1].get("_outputs"):
+            if previous_role == "tool":  # the outputs of one response's calls share one user message
                 converted[-1]["content"] += f"\n\n{output}"
             else:
-                converted.append({"role": "user", "content": output, "_outputs": True})
-            continue
-        out = {key: value for key, value in message.items() if value is not None and key != "tool_calls"}
-        calls = message.get("tool_calls") or []
-        if calls:
-            parsed = parse_tool_calls(calls)
-            call_text.update({c.get("id") or "": format_calls([p])[1:-1] for c, p in zip(calls, parsed, strict=True)})
-            listed = format_calls(parsed)
-            out["content"] = f"{out['content']}\n{listed}" if out.get("content") else listed
-        out["content"] = out.get("content") or ""
-        converted.append(out)
-    for message in converted:
-        message.pop("_outputs", None)
+                converted.append({"role": "user", "content": output})
+        else:
+            out = {key: value for key, value in message.items() if value is not None and key != "tool_calls"}
+            calls = message.get("tool_calls") or []
+            if calls:
+                parsed = parse_tool_calls(calls)
+                call_text.update({c.get("id") or "": format_call(p) for c, p in zip(calls, parsed, strict=True)})
+                listed = format_calls(parsed)
+                out["content"] = f"{out['content']}\n{listed}" if out.get("content") else listed
+            out["content"] = out.get("content") or ""
+            converted.append(out)
+        previous_role = role
     description = tools_prompt(tools)
     if converted and converted[0].get("role") == "system":
         converted[0]["content"] = f"{converted[0]['content']}\n\n{description}".strip()

@@ -193,16 +193,16 @@ class CachingTeacher:
         offered = list(tools) if tools else None
         if offered and self.tool_call_mode is None and self.cache is not None:
             # A rerun answers from the cache before anything is probed: the request as either mode sends it.
-            for mode in ("native", "text"):
-                hit = self._cached(messages, offered, merged, step, mode == "text")
+            for text_mode in (False, True):
+                sent_messages, sent_tools = _on_the_wire(messages, offered, text_mode)
+                hit = self._cached(request_key(self.model, sent_messages, sent_tools, merged), offered, text_mode, step)
                 if hit is not None:
                     return hit
         text_mode = bool(offered) and await self.resolve_tool_calls() == "text"
-        sent_messages = with_tools_as_text(messages, offered) if text_mode else list(messages)
-        sent_tools = None if text_mode else offered
+        sent_messages, sent_tools = _on_the_wire(messages, offered, text_mode)
         key = request_key(self.model, sent_messages, sent_tools, merged) if self.cache is not None else None
         if key is not None:
-            hit = self._cached(messages, offered, merged, step, text_mode)
+            hit = self._cached(key, offered, text_mode, step)
             if hit is not None:
                 return hit
         completion = await self._request(sent_messages, sent_tools, merged, step)
@@ -213,17 +213,10 @@ class CachingTeacher:
         return completion
 
     def _cached(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        offered: list[Mapping[str, Any]] | None,
-        params: dict[str, Any],
-        step: str,
-        text_mode: bool,
+        self, key: str, offered: list[Mapping[str, Any]] | None, text_mode: bool, step: str
     ) -> Completion | None:
-        """The cached answer to the request as ``text_mode`` sends it, read as a fresh answer is (an entry an
-        older version wrote may still hold reasoning or calls in its text), or None."""
-        sent_messages = with_tools_as_text(messages, offered) if text_mode and offered else list(messages)
-        key = request_key(self.model, sent_messages, None if text_mode else offered, params)
+        """The cached answer under ``key``, read as a fresh answer is (an entry an older version wrote may still
+        hold reasoning or calls in its text), or None."""
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is None:
             return None
@@ -242,6 +235,15 @@ class CachingTeacher:
 
     async def aclose(self) -> None:
         """Release what the teacher holds for the running event loop (connections); nothing by default."""
+
+
+def _on_the_wire(
+    messages: Sequence[Mapping[str, Any]], offered: list[Mapping[str, Any]] | None, text_mode: bool
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]] | None]:
+    """``(messages, tools)`` as a request sends them: in ``text`` mode the tools described in the messages."""
+    if text_mode and offered:
+        return with_tools_as_text(messages, offered), None
+    return list(messages), offered
 
 
 def read_answer(completion: Completion, tools: Sequence[Mapping[str, Any]] | None, text_mode: bool) -> Completion:

@@ -194,8 +194,7 @@ class Translator:
 
         def unrelated(name: str, klass: type[Toolkit]) -> bool:
             functions = set(klass.function_names())
-            in_graph = functions & set(self.graph.graph)
-            held = {self.graph.spec(function).category or "misc" for function in in_graph}
+            held = {self.graph.spec(f).category or "misc" for f in functions if f in self.graph.graph}
             return (
                 name not in own
                 and not functions & asked_names
