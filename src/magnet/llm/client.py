@@ -1,13 +1,13 @@
 """Teachers: one protocol for every model Magnet asks something of.
 
-``Teacher.complete(messages, tools=None, *, step, context, **params) -> Completion`` is all a synthesis step or an
+``Teacher.complete(messages, tools=None, *, step, **params) -> Completion`` is all a synthesis step or an
 evaluation runner needs. ``OpenAITeacher`` talks to any OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp,
 hosted APIs); ``HFTeacher`` (``magnet.llm.local``) runs a local transformers model; the offline backend
 (``magnet.synthesis.offline``) answers every step deterministically with no model at all. Whatever the teacher,
 requests go through the same cache and the same usage accounting, keyed by the step that made them.
 
-``step`` names the synthesis step (for accounting and the cache's bookkeeping); ``context`` carries the step's
-structured inputs, which only the offline backend reads: real models see the rendered messages alone.
+``step`` names the synthesis step (for accounting and the cache's bookkeeping); every teacher, the offline
+backend included, answers from the messages, the tools and the sampling parameters alone.
 """
 
 from __future__ import annotations
@@ -113,7 +113,6 @@ class Teacher(Protocol):
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         step: str = "default",
-        context: Any = None,
         **params: Any,
     ) -> Completion:
         """Answer ``messages`` (OpenAI chat format), optionally offering ``tools`` (OpenAI function tools)."""
@@ -177,7 +176,6 @@ class CachingTeacher:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         step: str = "default",
-        context: Any = None,
         **params: Any,
     ) -> Completion:
         """Answer from the cache, or ask the model and cache the answer.
@@ -188,7 +186,6 @@ class CachingTeacher:
         without ``tool_calls`` whose text holds calls of the offered functions (a server without a tool parser)
         has them decoded.
         """
-        del context  # models read the messages only
         merged = {**self.default_params, **params}
         offered = list(tools) if tools else None
         if offered and self.tool_call_mode is None and self.cache is not None:

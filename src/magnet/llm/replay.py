@@ -58,10 +58,9 @@ class RecordingTeacher:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         step: str = "default",
-        context: Any = None,
         **params: Any,
     ) -> Completion:
-        completion = await self.inner.complete(messages, tools, step=step, context=context, **params)
+        completion = await self.inner.complete(messages, tools, step=step, **params)
         if self.tool_calls == "text" and tools:
             written = [completion.text, format_calls(completion.tool_calls) if completion.tool_calls else ""]
             answer = Completion(text="\n".join(part for part in written if part), model=completion.model)
@@ -75,10 +74,10 @@ def replay_responder(answers: Mapping[str, Sequence[Completion]]) -> Responder:
     """A ``LoopbackServer`` responder answering each request with the recorded answer (an empty answer, which
     the pipeline rejects like any useless one, for a request that was never recorded).
 
-    The offline backend answers from the step's inputs, not the messages alone, so one request can have been
-    answered differently at different times (a turn started over on a new state, with the same prompt): such
-    answers are replayed in the order they were recorded, the last one repeating. A failed attempt (an injected
-    fault) does not use up an answer: the responder runs only for requests that are answered."""
+    The key is the messages and tools; the offline backend also reads the request's sampling ``seed`` (a turn
+    started over draws new values with the same prompt), so one key can have been answered differently at
+    different times: such answers are replayed in the order they were recorded, the last one repeating. A failed
+    attempt (an injected fault) does not use up an answer: the responder runs only for requests that are answered."""
     served: dict[str, int] = {}
 
     def respond(body: dict[str, Any]) -> Reply:

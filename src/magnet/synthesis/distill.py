@@ -24,7 +24,6 @@ from magnet.errors import MagnetError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.episode import Episode, build_environment
 from magnet.synthesis.simulate import Simulator
-from magnet.synthesis.steps import HintedTurnInputs
 from magnet.tools.calls import FunctionCall, format_calls
 from magnet.tools.executor import Environment
 from magnet.tools.toolkit import Toolkit
@@ -182,23 +181,7 @@ async def rollout(
         hint = hints[index] if index < len(hints) else None
         seen.append({"role": "user", "content": turn.query + (f"\n\n{hint.text()}" if hint else "")})
         stored.append(Message("user", turn.query))
-        turns.append(
-            await _turn(
-                simulator,
-                env,
-                teacher,
-                seen,
-                stored,
-                index,
-                turn.query,
-                hint,
-                step,
-                max_steps,
-                params or {},
-                turn.label,
-                turn.missing,
-            )
-        )
+        turns.append(await _turn(simulator, env, teacher, seen, stored, index, step, max_steps, params or {}))
     return Rollout(tuple(stored), tuple(turns), env.state(), first_tools, added_tools)
 
 
@@ -224,23 +207,16 @@ async def _turn(
     seen: list[dict[str, Any]],
     stored: list[Message],
     index: int,
-    query: str,
-    hint: Hint | None,
     step: str,
     max_steps: int,
     params: Mapping[str, Any],
-    label: str,
-    missing: Sequence[str],
 ) -> TurnRollout:
-    pending = list(hint.calls) if hint else []
     calls: list[FunctionCall] = []
     outputs: list[str] = []
     errors: list[str | None] = []
-    split = {"params": "miss_param", "function": "miss_func"}.get(hint.missing, "") if hint else ""
     for response in range(max_steps):
-        context = HintedTurnInputs(query, tuple(pending), tuple(outputs), split=split, missing=tuple(missing))
         completion = await teacher.complete(
-            seen, tools=[spec.to_tool() for spec in env.available_specs()], step=step, context=context, **params
+            seen, tools=[spec.to_tool() for spec in env.available_specs()], step=step, **params
         )
         if not completion.tool_calls:
             text = strip_hints(completion.text)  # a teacher quoting its hint must not leak it into the data
@@ -262,8 +238,6 @@ async def _turn(
             errors.append(result.error)
             stored.append(Message("tool", result.content, tool_call_id=call_id, name=result.call.name))
             seen.append(stored[-1].to_dict())
-            if result.call in pending:
-                pending.remove(result.call)
     return TurnRollout(tuple(calls), tuple(outputs), tuple(errors), "", False)
 
 

@@ -32,6 +32,7 @@ from magnet.synthesis.episode import Episode
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.steps import TURN_JUDGE, TurnJudgeInputs, run_step
 from magnet.tools.calls import FunctionCall
+from magnet.tools.spec import load_openai_tools
 from magnet.tools.toolkit import Toolkit
 
 
@@ -252,6 +253,7 @@ async def student_negative(
             )
         except (TeacherError, MagnetError):
             continue
+        offered = tuple(load_openai_tools(positive.tools))
         for index, (reference, turn) in enumerate(zip(episode.turns, attempt.turns, strict=True)):
             inputs = TurnJudgeInputs(
                 query=reference.query,
@@ -259,8 +261,10 @@ async def student_negative(
                 reference_text=positive.turns[index].text,
                 candidate_calls=turn.calls,
                 candidate_text=turn.text,
+                specs=offered,
                 reference_outputs=reference.outputs,
                 earlier_outputs=tuple(o for t in episode.turns[:index] for o in t.outputs),
+                candidate_outputs=turn.outputs,
             )
             try:
                 verdict = (await run_step(judge, TURN_JUDGE, inputs)).value

@@ -1,30 +1,39 @@
-"""The offline backend: a deterministic answer for every step that would ask an LLM.
+"""The offline backend: a deterministic teacher that reads prompts as a model does, with no model.
 
-``OfflineTeacher`` is a ``Teacher`` that reads the step's structured inputs (``context``) instead of the
-rendered prompt and writes its answer in the step's own format, so the answer goes through the same parser a
-real model's answer does. Its choices are rules: queries from templates over function descriptions and argument
-values, the schema judge for dependencies (output fields matched to parameters by name and type), exact hint
-following for rollouts, comparison with the reference for the turn judge, schema-shaped outputs for simulated
-execution. It makes the whole pipeline run on a fresh machine with no model; what it produces is labelled
-``teacher: offline``. The same inputs always give the same answer.
+``OfflineTeacher`` is a ``Teacher`` (a ``CachingTeacher``, so requests go through the same text-mode rendering,
+reasoning stripping and call decoding as a served model's). It sees the rendered messages and tools only: it finds
+the task from the system prompt, reads the prompt's sections back (``magnet.synthesis.prompt_reading``), decides
+by rules, and writes the answer in a ``teacher.style`` (``magnet.synthesis.answer_styles``): clean, chatty,
+markdown, think, json or mixed. The rules: labels from the words of the function's name and description; the
+schema judge for dependencies (output fields matched to parameters by name and type); queries from templates over
+the functions' descriptions and values drawn from the records the prompt shows; calls read back from the query
+(values stated in it, or found in the earlier outputs it refers to); exact hint following in rollouts;
+comparison with the reference for the turn judge; schema-shaped outputs for simulated execution.
+
+A prompt that stops carrying what a step needs fails the run (``PromptReadError``); a query that stops stating a
+value leaves its call without it, and the call is refused. What it produces is labelled ``teacher: offline``. The
+same request always gives the same answer; a request's sampling ``seed`` (translation sends one per turn attempt)
+changes the values it draws, as it would a model's sample.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from magnet.errors import TeacherError
-from magnet.llm.client import Completion
+from magnet.llm.answers import decode_text_calls
+from magnet.llm.cache import RequestCache
+from magnet.llm.client import CachingTeacher, Completion
 from magnet.llm.usage import UsageTracker
+from magnet.synthesis.answer_styles import STYLES, AnswerWriter, request_digest
+from magnet.synthesis.distill import hint_system_prompt
+from magnet.synthesis.prompt_reading import PromptReadError, read_functions, read_step_inputs, step_of
 from magnet.synthesis.steps import (
     CATEGORIES,
     DependencyInputs,
-    HintedTurnInputs,
     LabelInputs,
     NestedInputs,
     SimulateInputs,
@@ -32,7 +41,7 @@ from magnet.synthesis.steps import (
     TurnJudgeInputs,
     TurnRecord,
 )
-from magnet.tools.calls import FunctionCall, format_call
+from magnet.tools.calls import FunctionCall, format_call, parse_calls, parse_tool_calls
 from magnet.tools.executor import type_problem
 from magnet.tools.pool import chaining_pairs
 from magnet.tools.spec import FunctionSpec
@@ -41,41 +50,97 @@ OFFLINE_NAME = "offline"
 
 
 def _digest(*parts: Any) -> int:
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+    return request_digest(*parts)
 
 
 # -- labelling and judging ---------------------------------------------------------------------------------------
 
 
-def answer_label(inputs: LabelInputs) -> str:
-    """The toolkit's own metadata, mapped onto the category list (``misc`` when it is not on it)."""
+# Words that name a category beyond the category's own words (a function's name and description use them).
+CATEGORY_WORDS = {
+    "Weather": ("weather", "forecast", "temperature", "air", "sunrise", "sunset", "rain"),
+    "Mapping": ("coordinates", "distance", "map", "nearest", "route"),
+    "Location": ("place", "places", "city", "nearby", "location", "address"),
+    "Events": ("event", "events", "calendar", "reminder", "attendee", "slot", "meeting"),
+    "Email": ("email", "inbox", "reply", "mail"),
+    "Communication": ("contact", "contacts", "phone", "message", "sms", "call"),
+    "eCommerce": ("product", "products", "order", "orders", "shipment", "shipping", "inventory", "discount", "cart"),
+    "Finance": (
+        "account",
+        "accounts",
+        "balance",
+        "transaction",
+        "transactions",
+        "transfer",
+        "bill",
+        "budget",
+        "card",
+        "currency",
+        "payment",
+        "bank",
+    ),
+    "Food": (
+        "restaurant",
+        "restaurants",
+        "menu",
+        "table",
+        "reservation",
+        "recipe",
+        "recipes",
+        "nutrition",
+        "shopping",
+        "ingredient",
+        "ingredients",
+        "dining",
+        "review",
+        "reviews",
+    ),
+    "Tools": ("task", "tasks", "note", "notes", "priority", "due"),
+    "Music": ("track", "tracks", "playlist", "artist", "album", "albums", "song", "songs", "music"),
+    "Devices": ("device", "devices", "thermostat", "brightness", "door", "lock", "scene", "energy", "home"),
+    "Jobs": ("employee", "employees", "department", "manager", "org", "position", "positions", "hr", "title"),
+}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower().replace("_", " "))
+
+
+def answer_label(inputs: LabelInputs) -> tuple[str, str]:
+    """``(category, tool class)`` from the words of the function's name and description: the category whose
+    words (its own name's, or ``CATEGORY_WORDS``) occur most, ``misc`` when none does."""
     spec = inputs.function
-    known = {name.lower(): name for name in CATEGORIES}
-    category = known.get((spec.category or "").lower().replace(" ", "_"), "misc")
-    tool_class = spec.tool_class or (f"{spec.toolkit} tool" if spec.toolkit else "misc tool")
-    return f"Category: {category}\nTool class: {tool_class}"
+    words = _words(f"{spec.name} {spec.description}")
+    scores = {}
+    for category in CATEGORIES:
+        own = [w for w in _words(category) if len(w) > 3 and w not in ("other", "data", "media", "software")]
+        vocabulary = set(own) | set(CATEGORY_WORDS.get(category, ()))
+        scores[category] = sum(words.count(word) for word in vocabulary)
+    best = max(CATEGORIES, key=lambda name: scores[name])
+    if scores[best] == 0:
+        return "misc", f"{(_words(spec.name) or ['misc'])[-1].capitalize()} tool"
+    return best, f"{best.replace('_', ' ')} tool"
 
 
-def answer_dependencies(inputs: DependencyInputs) -> str:
+def answer_dependencies(inputs: DependencyInputs) -> list[str]:
     """The schema judge: candidates one of whose parameters takes a field of the target's output."""
-    related = [
+    return [
         candidate.name
         for candidate in inputs.candidates
         if candidate.name != inputs.target.name
         and any(pair.source == inputs.target.name for pair in chaining_pairs([inputs.target, candidate]))
     ]
-    return json.dumps({inputs.target.name: related})
 
 
-def answer_nested(inputs: NestedInputs) -> str:
+def answer_nested(inputs: NestedInputs) -> tuple[bool, str]:
     """Nested when a required parameter of the second takes an identifier from the first's output."""
     for pair in chaining_pairs([inputs.first, inputs.second]):
         if pair.source == inputs.first.name and pair.through_identifier and pair.parameter in inputs.second.required:
             return (
-                f"yes\n{pair.parameter} of {inputs.second.name} comes from {pair.field} in {inputs.first.name}'s output"
+                True,
+                f"{pair.parameter} of {inputs.second.name} comes from {pair.field} in {inputs.first.name}'s output",
             )
-    return f"no\nno required parameter of {inputs.second.name} is an identifier from {inputs.first.name}'s output"
+    return False, f"no required parameter of {inputs.second.name} is an identifier from {inputs.first.name}'s output"
 
 
 # -- translation ---------------------------------------------------------------------------------------------------
@@ -274,10 +339,97 @@ def answer_back_translation(inputs: TranslateInputs) -> str:
     return opener + "; then ".join(parts) + "."
 
 
-def answer_forth_translation(inputs: TranslateInputs) -> str:
-    """The planned calls, in the step's ``Answer:`` format."""
-    calls = [call for call, _ in plan_turn(inputs)]
-    return "Thought: the request maps onto these calls.\nAnswer: " + ", ".join(format_call(call) for call in calls)
+def _decoded_value(text: str, position: int) -> tuple[Any, int] | None:
+    try:
+        return json.JSONDecoder().raw_decode(text, position)
+    except json.JSONDecodeError:
+        return None
+
+
+def _first_usable(latest: Sequence[Any], name: str, schema: Mapping[str, Any]) -> Any:
+    return next((v for output in latest for v in _values_in(output, name) if _usable(v, schema)), None)
+
+
+def _read_details(
+    text: str, position: int, spec: FunctionSpec, latest: Sequence[Any], closing: str
+) -> tuple[dict[str, Any], int]:
+    """``label value, the label from your last answer, ...`` from ``position`` up to ``closing``: the arguments
+    it states, and where reading stopped."""
+    labels = sorted(spec.properties, key=lambda name: -len(name))
+    arguments: dict[str, Any] = {}
+    while position < len(text):
+        for name in labels:
+            label = name.replace("_", " ")
+            referred = f"the {label} from your last answer"
+            if text.startswith(referred, position):
+                value = _first_usable(latest, name, spec.properties[name])
+                if value is not None:
+                    arguments[name] = value
+                position += len(referred)
+                break
+            if text.startswith(label + " ", position):
+                decoded = _decoded_value(text, position + len(label) + 1)
+                if decoded is not None:
+                    arguments[name], position = decoded
+                    break
+        else:
+            return arguments, position  # nothing this function takes: the details end here
+        separator = next((sep for sep in (", ", " and ") if text.startswith(sep, position)), None)
+        if separator is not None:
+            position += len(separator)
+        elif text.startswith(closing, position):
+            return arguments, position + len(closing)
+        else:
+            return arguments, position
+    return arguments, position
+
+
+def calls_in_request(request: str, specs: Sequence[FunctionSpec], history: Sequence[TurnRecord]) -> list[FunctionCall]:
+    """The calls a request asks for, read as a model reads it: each function whose description the request
+    paraphrases, with the values stated after it, the values it refers to looked up in the earlier outputs
+    (latest first), and the values a later "Sure, ..." message supplies for what an earlier one left out."""
+    latest = _parsed_outputs([o for turn in reversed(history) for o in reversed(turn.outputs)])
+    specs = list({spec.name: spec for spec in specs}.values())  # a function listed twice is still one function
+    found = sorted(
+        (match.start(), match.end(), index)
+        for index, spec in enumerate(specs)
+        for match in re.finditer(re.escape(_sentence(spec)), request)
+    )
+    calls: list[FunctionCall] = []
+    for _start, end, index in found:
+        spec = specs[index]
+        if request.startswith(" for each of: (", end):
+            position = end + len(" for each of: (")
+            while True:
+                arguments, position = _read_details(request, position, spec, latest, ")")
+                calls.append(FunctionCall(spec.name, arguments))
+                if not request.startswith("; (", position):
+                    break
+                position += 3
+        elif request.startswith(" (", end):
+            calls.append(FunctionCall(spec.name, _read_details(request, end + 2, spec, latest, ")")[0]))
+        else:
+            calls.append(FunctionCall(spec.name, {}))
+    supplied: dict[str, list[Any]] = {}
+    combined = FunctionSpec(
+        "supplied",
+        "",
+        {"type": "object", "properties": {name: schema for spec in specs for name, schema in spec.properties.items()}},
+    )
+    for match in re.finditer(r"Sure, ", request):
+        arguments, _ = _read_details(request, match.end(), combined, latest, ".")
+        for name, value in arguments.items():
+            supplied.setdefault(name, []).append(value)
+    filled = []
+    for call in calls:
+        spec = specs[[s.name for s in specs].index(call.name)]
+        arguments = dict(call.arguments)
+        for name in spec.required:
+            if name not in arguments and supplied.get(name):
+                arguments[name] = supplied[name][0] if len(supplied[name]) == 1 else supplied[name].pop(0)
+        order = [*[name for name in spec.required if name in arguments], *arguments]
+        filled.append(FunctionCall(call.name, {name: arguments[name] for name in dict.fromkeys(order)}))
+    return filled
 
 
 # -- rollouts and the turn judge -------------------------------------------------------------------------------------
@@ -296,23 +448,6 @@ def _summary(outputs: Sequence[str]) -> str:
     return "Done: " + "; ".join(fact for fact in facts if fact) + "." if facts else "Done."
 
 
-def answer_hinted_turn(inputs: HintedTurnInputs) -> Completion:
-    """Exact hint following: the next hinted call (one per response), then a summary of the outputs; on Split
-    turns, ask for the missing value or say the function is missing."""
-    if inputs.split == "miss_param":
-        missing = ", ".join(name.replace("_", " ") for name in inputs.missing) or "a required detail"
-        return Completion(
-            text=f"To do that I need the {missing}. Could you tell me?", finish_reason="stop", model=OFFLINE_NAME
-        )
-    if inputs.split == "miss_func":
-        return Completion(
-            text="I cannot do that: none of the functions I have can do it.", finish_reason="stop", model=OFFLINE_NAME
-        )
-    if inputs.pending_calls:
-        return Completion(tool_calls=(inputs.pending_calls[0],), finish_reason="tool_calls", model=OFFLINE_NAME)
-    return Completion(text=_summary(inputs.outputs), finish_reason="stop", model=OFFLINE_NAME)
-
-
 def _normalised(calls: Sequence[FunctionCall], specs: Sequence[FunctionSpec]) -> list[str]:
     """Calls as canonical text, without arguments that only repeat a default."""
     by_name = {spec.name: spec for spec in specs}
@@ -328,29 +463,30 @@ def _normalised(calls: Sequence[FunctionCall], specs: Sequence[FunctionSpec]) ->
     return sorted(texts)
 
 
-def answer_turn_judge(inputs: TurnJudgeInputs) -> str:
-    """Compare with the reference: same calls (defaults aside) and a summary keeping the reference's facts."""
+def answer_turn_judge(inputs: TurnJudgeInputs) -> tuple[str | None, str]:
+    """``(error type or None, reason)``: compare with the reference, the same calls (defaults aside) and a
+    summary keeping the reference's facts."""
     reference = _normalised(inputs.reference_calls, inputs.specs)
     candidate = _normalised(inputs.candidate_calls, inputs.specs)
     if bool(reference) != bool(candidate):
         side = "calls a function where the reference does not" if candidate else "makes no call"
-        return f"no\nError type: missed_function_or_params\nReason: the assistant {side}."
+        return "missed_function_or_params", f"the assistant {side}."
     if reference != candidate:
         names = {call.name for call in inputs.candidate_calls}
         missing = [call for call in inputs.reference_calls if call.name not in names]
         if missing:
-            return f"no\nError type: nested_call_missing\nReason: {missing[0].name} is never called."
+            return "nested_call_missing", f"{missing[0].name} is never called."
         wrong = _wrong_values(inputs)
         if any(value_in(value, inputs.reference_outputs) for value in wrong):
-            return "no\nError type: short_dependency\nReason: a value from this turn's outputs is misused."
+            return "short_dependency", "a value from this turn's outputs is misused."
         if any(value_in(value, inputs.earlier_outputs) for value in wrong):
-            return "no\nError type: long_dependency\nReason: a value from an earlier turn is not used."
-        return "no\nError type: missed_function_or_params\nReason: the arguments differ from the reference."
+            return "long_dependency", "a value from an earlier turn is not used."
+        return "missed_function_or_params", "the arguments differ from the reference."
     facts = re.findall(r"[A-Za-z]+-\d+|\d+(?:\.\d+)?", inputs.reference_text)
     lost = [fact for fact in facts if fact not in inputs.candidate_text]
     if lost:
-        return f"no\nError type: wrong_summary\nReason: the answer omits {lost[0]}."
-    return "yes"
+        return "wrong_summary", f"the answer omits {lost[0]}."
+    return None, ""
 
 
 def _wrong_values(inputs: TurnJudgeInputs) -> list[Any]:
@@ -407,59 +543,179 @@ def simulated_output(schema: Mapping[str, Any] | None, call: FunctionCall, path:
     return f"{name.replace('_', ' ')} {seed % 1000}"
 
 
-def answer_simulation(inputs: SimulateInputs) -> str:
-    """The schema-shaped output as JSON text."""
-    return json.dumps(simulated_output(inputs.function.response, inputs.call))
+def answer_simulation(inputs: SimulateInputs) -> Any:
+    """The schema-shaped output."""
+    return simulated_output(inputs.function.response, inputs.call)
 
 
-# -- the teacher -----------------------------------------------------------------------------------------------------
+# -- rollouts ----------------------------------------------------------------------------------------------------------
+
+OUTPUT_PREFIX = "Output of "
 
 
-class OfflineTeacher:
-    """The offline backend as a ``Teacher``: answers from ``context`` (the step's inputs), no model involved."""
+def _content(message: Mapping[str, Any]) -> str:
+    return str(message.get("content") or "")
+
+
+def _is_output(message: Mapping[str, Any]) -> bool:
+    """A tool output: a ``tool`` message, or (calls as text) a user message that starts ``Output of``."""
+    return message.get("role") == "tool" or (
+        message.get("role") == "user" and _content(message).startswith(OUTPUT_PREFIX)
+    )
+
+
+def _outputs(message: Mapping[str, Any]) -> list[str]:
+    if message.get("role") == "tool":
+        return [_content(message)]
+    return [part.split(":\n", 1)[-1] for part in re.split(r"(?:^|\n\n)(?=Output of )", _content(message)) if part]
+
+
+def _made_calls(message: Mapping[str, Any]) -> list[FunctionCall]:
+    if message.get("tool_calls"):
+        return parse_tool_calls(message["tool_calls"])
+    return decode_text_calls(_content(message))[0] if message.get("role") == "assistant" else []
+
+
+def _hint(query: str) -> str | None:
+    match = re.search(r"\[Hint\]:\s*(.*)\Z", query.strip(), re.DOTALL)
+    return match.group(1).strip() if match else None
+
+
+def _asked_for(query: str, specs: Sequence[FunctionSpec]) -> list[str]:
+    """The required values a request leaves out: of the functions whose description it paraphrases, the
+    required parameters it does not mention."""
+    missing = []
+    for spec in specs:
+        if _sentence(spec) in query:
+            missing += [name for name in spec.required if name.replace("_", " ") not in query]
+    return list(dict.fromkeys(missing))
+
+
+def answer_rollout(
+    messages: Sequence[Mapping[str, Any]], specs: Sequence[FunctionSpec]
+) -> tuple[FunctionCall | None, str]:
+    """``(the next call, or None and the text to answer)`` for the assistant of a rollout, from the messages.
+
+    With a ``[Hint]`` after the user's message: the hinted calls not made yet, one per response (as the system
+    prompt asks); on ``miss function``, say so; on ``missed params``, ask for what the message leaves out. Without
+    a hint: the calls the message asks for, read as forth-translation reads a query. When no call is left, a
+    summary of the outputs since the message.
+    """
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_output(m)), default=None)
+    if last is None:
+        raise PromptReadError("rollout", "a user message")
+    query = _content(messages[last])
+    made = [call for message in messages[last + 1 :] for call in _made_calls(message)]
+    outputs = [output for message in messages[last + 1 :] if _is_output(message) for output in _outputs(message)]
+    hint = _hint(query)
+    if hint == "miss function":
+        return None, "I cannot do that: none of the functions I have can do it."
+    if hint == "missed params":
+        asked = ", ".join(name.replace("_", " ") for name in _asked_for(query, specs)) or "a required detail"
+        return None, f"To do that I need the {asked}. Could you tell me?"
+    if hint is not None:
+        try:
+            wanted = parse_calls(hint)
+        except ValueError:
+            raise PromptReadError("rollout", "a hint in BFCL's call form") from None
+    else:
+        earlier = [m for m in messages[:last] if _is_output(m)]
+        history = (TurnRecord("", (), tuple(o for m in earlier for o in _outputs(m))),)
+        wanted = calls_in_request(query, specs, history)
+    pending = list(wanted)
+    for call in made:
+        if call in pending:
+            pending.remove(call)
+    if pending and len(made) < len(wanted) + 2:
+        return pending[0], ""
+    return None, _summary(outputs)
+
+
+# -- the teacher ---------------------------------------------------------------------------------------------------
+
+
+class OfflineTeacher(CachingTeacher):
+    """The offline backend as a ``Teacher``: it reads the request's messages and tools, decides by rules and
+    writes in ``style`` (see ``magnet.synthesis.answer_styles.STYLES``). ``tool_calls``: ``native`` (calls as
+    ``tool_calls``, the default) or ``text`` (tools described in the prompt, calls written in the answer)."""
 
     name = OFFLINE_NAME
     model = OFFLINE_NAME
 
-    def __init__(self, usage: UsageTracker | None = None):
-        self.usage = usage if usage is not None else UsageTracker()
-
-    async def complete(
+    def __init__(
         self,
-        messages: Sequence[Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]] | None = None,
+        usage: UsageTracker | None = None,
         *,
-        step: str = "default",
-        context: Any = None,
-        **params: Any,
+        style: str = "clean",
+        tool_calls: str = "auto",
+        cache: RequestCache | None = None,
+    ):
+        if style not in STYLES:
+            raise ValueError(f"teacher.style must be one of {list(STYLES)}, got {style!r}")
+        super().__init__(cache=cache, usage=usage, tool_calls=tool_calls)
+        self.style = style
+
+    async def _request(
+        self,
+        messages: list[Mapping[str, Any]],
+        tools: list[Mapping[str, Any]] | None,
+        params: dict[str, Any],
+        step: str,
     ) -> Completion:
-        """Answer the step deterministically from its inputs."""
-        del messages, tools, params
         self.usage.record_request(step)
-        if isinstance(context, HintedTurnInputs):
-            completion = answer_hinted_turn(context)
-        else:
-            text = self._text(step, context)
-            completion = Completion(text=text, finish_reason="stop", model=OFFLINE_NAME)
+        try:
+            completion = self._answer(messages, tools, params)
+        except PromptReadError:
+            self.usage.record_failure(step, "unreadable_prompt")
+            raise
         self.usage.record_answer(step, OFFLINE_NAME, 0, 0, 0.0)
         return completion
 
-    def _text(self, step: str, context: Any) -> str:
-        if isinstance(context, LabelInputs):
-            return answer_label(context)
-        if isinstance(context, DependencyInputs):
-            return answer_dependencies(context)
-        if isinstance(context, NestedInputs):
-            return answer_nested(context)
-        if isinstance(context, TranslateInputs):
-            return answer_forth_translation(context) if step == "forth_translate" else answer_back_translation(context)
-        if isinstance(context, TurnJudgeInputs):
-            return answer_turn_judge(context)
-        if isinstance(context, SimulateInputs):
-            return answer_simulation(context)
-        self.usage.record_failure(step, "no_offline_answer")
-        raise TeacherError(
-            f"the offline backend has no answer for step {step!r} with inputs of type {type(context).__name__}; "
-            "pass the step's inputs as context (run_step does) or use a model teacher",
-            cause="no_offline_answer",
-        )
+    def _answer(
+        self, messages: list[Mapping[str, Any]], tools: list[Mapping[str, Any]] | None, params: Mapping[str, Any]
+    ) -> Completion:
+        writer = AnswerWriter.for_request(self.style, request_digest(messages, tools, params))
+        system = next((_content(m) for m in messages if m.get("role") == "system"), "")
+        task = step_of(system)
+        if task is None:
+            if not system.startswith(hint_system_prompt().split("\n", 1)[0]) and not tools:
+                raise PromptReadError("request", "a system prompt of a known step")
+            specs = (
+                read_functions("rollout", system)
+                if not tools
+                else tuple(
+                    FunctionSpec(
+                        t["function"]["name"],
+                        t["function"].get("description", ""),
+                        t["function"].get("parameters") or {"type": "object", "properties": {}},
+                    )
+                    for t in tools
+                )
+            )
+            call, text = answer_rollout(messages, specs)
+            if call is None:
+                return Completion(text=writer.reply(text), finish_reason="stop", model=OFFLINE_NAME)
+            if tools:
+                return Completion(tool_calls=(call,), finish_reason="tool_calls", model=OFFLINE_NAME)
+            return Completion(text=writer.text_calls([call]), finish_reason="stop", model=OFFLINE_NAME)
+        inputs = read_step_inputs(task, messages, int(params.get("seed") or 0))
+        return Completion(text=self._text(task, inputs, writer), finish_reason="stop", model=OFFLINE_NAME)
+
+    @staticmethod
+    def _text(task: str, inputs: Any, writer: AnswerWriter) -> str:
+        if task == "label_category":
+            return writer.label(*answer_label(inputs))
+        if task == "dependency_judge":
+            return writer.dependencies(inputs.target.name, answer_dependencies(inputs))
+        if task == "nested_judge":
+            return writer.verdict(*answer_nested(inputs))
+        if task == "back_translate":
+            return writer.query(answer_back_translation(inputs))
+        if task == "forth_translate":
+            calls = calls_in_request(inputs.query, inputs.functions, inputs.history)
+            if not calls:
+                return writer.finish("the message asks for none of the candidate functions.")
+            return writer.calls(calls, "the request maps onto these calls.")
+        if task == "turn_judge":
+            return writer.turn_verdict(*answer_turn_judge(inputs))
+        return writer.simulated(answer_simulation(inputs))

@@ -66,15 +66,14 @@ class FormattedStudent:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         step: str = "default",
-        context: Any = None,
         **params: Any,
     ) -> Completion:
         """The student's answer, its calls decoded in its own format."""
         kept = [m for m in messages if not (m.get("role") == "system" and not str(m.get("content") or "").strip())]
         if self.tool_format == "native" or not tools:
-            return await self.model.complete(kept, tools, step=step, context=context, **params)
+            return await self.model.complete(kept, tools, step=step, **params)
         rendered, _ = render({"id": f"student-{step}", "messages": kept, "tools": list(tools)}, "bfcl_prompt")
-        completion = await self.model.complete(rendered, None, step=step, context=context, **params)
+        completion = await self.model.complete(rendered, None, step=step, **params)
         try:
             calls = decode_bfcl(completion.text)
         except CallParseError:

@@ -106,8 +106,15 @@ class TeacherSettings:
     tool_calls: str = field(
         default="auto",
         metadata={
-            "help": "How calls travel (openai, hf): native (the endpoint's tools), text (tools in the prompt, calls "
-            "read from the text) or auto (found out once per run; recorded in the report)."
+            "help": "How calls travel: native (the endpoint's tools), text (tools in the prompt, calls read from "
+            "the text) or auto (found out once per run; recorded in the report; native for offline)."
+        },
+    )
+    style: str = field(
+        default="clean",
+        metadata={
+            "help": "offline only: how its answers are formatted, clean, chatty, markdown, think, json or mixed "
+            "(one drawn per request); the content is the same, so every style must give the same data."
         },
     )
 
@@ -369,7 +376,12 @@ def make_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> T
     if settings.tool_calls not in TOOL_CALL_MODES:
         raise MagnetError(f"teacher.tool_calls must be one of {list(TOOL_CALL_MODES)}, got {settings.tool_calls!r}")
     if settings.kind == "offline":
-        return OfflineTeacher(usage=usage)
+        try:
+            return OfflineTeacher(usage=usage, style=settings.style, tool_calls=settings.tool_calls)
+        except ValueError as error:
+            raise MagnetError(str(error)) from None
+    if settings.style != "clean":
+        raise MagnetError(f"teacher.style is for the offline backend only; a {settings.kind} model writes as it does")
     if not settings.model:
         raise MagnetError(f"--teacher {settings.kind} needs --model (teacher.model in a config)")
     cache = None if settings.no_cache else RequestCache(settings.cache or out / "cache.sqlite")

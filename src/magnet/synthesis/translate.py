@@ -245,8 +245,15 @@ class _Run:
         )
 
     async def _ask(self, step, inputs: TranslateInputs, validate=None) -> Any:
+        # The turn's seed is the request's sampling seed: a turn started over asks again with another one, so a
+        # sampling model (and the offline backend) can answer differently, and the cache keeps both answers.
         result: StepResult = await run_step(
-            self.translator.teacher, step, inputs, max_attempts=self.translator.config.max_attempts, validate=validate
+            self.translator.teacher,
+            step,
+            inputs,
+            max_attempts=self.translator.config.max_attempts,
+            validate=validate,
+            seed=self.seed,
         )
         self.request_keys.append(result.completion.request_key)
         return result.value

@@ -70,8 +70,12 @@ def _dotted_name(node: ast.expr, where: str) -> str:
     raise CallParseError(f"{where}: the function must be a plain or dotted name, got {ast.unparse(node)!r}")
 
 
+JSON_CONSTANTS = {"true": True, "false": False, "null": None}
+
+
 def _literal(node: ast.expr, where: str, lenient: bool = False) -> Any:
-    """The value of a literal node; anything that would need evaluation is refused.
+    """The value of a literal node; anything that would need evaluation is refused. JSON's ``true``, ``false``
+    and ``null`` read as Python's (models trained on JSON tool calls write them in Python calls too).
 
     ``lenient`` reads values the way BFCL's decoder does where that needs no evaluation: a bare name is its text
     (``unit=celsius`` -> ``'celsius'``), a call without keyword arguments or a subscript is its source text, and
@@ -85,6 +89,8 @@ def _literal(node: ast.expr, where: str, lenient: bool = False) -> Any:
             return ast.unparse(node)
         if isinstance(node, ast.Constant) and node.value is Ellipsis:
             return "..."
+    if isinstance(node, ast.Name) and node.id in JSON_CONSTANTS:  # models often write JSON's literals in calls
+        return JSON_CONSTANTS[node.id]
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool | int | str) or value is None:
