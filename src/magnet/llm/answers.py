@@ -161,6 +161,7 @@ def decode_text_calls(text: str, names: Collection[str] | None = None) -> tuple[
     text = strip_reasoning(text)
     if not text:
         return [], ""
+    text = re.sub(r"^\s*\[TOOL_CALLS\]\s*", "", text)  # Mistral's call marker, when a server leaves it in
     rest, tagged, _problems = parse_tagged_tool_calls(text)
     if tagged:
         known = _known(tagged, names)
@@ -178,6 +179,75 @@ def decode_text_calls(text: str, names: Collection[str] | None = None) -> tuple[
         if calls and _known(calls, names):
             return calls, text[: trailing.start()].strip()
     return [], text
+
+
+_CALL_START = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
+
+
+def _closing_paren(text: str, start: int) -> int | None:
+    """The index just past the parenthesis closing the one at ``start`` (strings in either quote skipped)."""
+    depth, quote, index = 0, "", start
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return None
+
+
+_SET_OFF = re.compile(r"(?:^|\n)[ \t>*-]*(?:\d+[.)][ \t]*)?(?:[A-Za-z][\w ]{0,20}:[ \t]*)?[`\[]*[ \t]*\Z")
+
+
+def _set_off(text: str, start: int) -> bool:
+    """Whether a call at ``start`` stands apart from prose: at the start of a line (after a bullet, a number or a
+    short label such as ``Action:``), or in backticks."""
+    before = text[max(0, start - 80) : start]
+    return bool(_SET_OFF.search(before)) or before.endswith("`")
+
+
+def scan_calls(
+    text: str,
+    names: Collection[str],
+    parameter_order: Mapping[str, Sequence[str]] | None = None,
+    *,
+    set_off: bool = False,
+) -> tuple[list[FunctionCall], str]:
+    """``(calls, the rest)``: Python-style calls of ``names`` written anywhere in ``text`` (in backticks, one per
+    line, after ``Action:``, followed by a period or a remark), in order. A call of one of ``names`` that the
+    literal-only call parser refuses is a ``CallParseError``; another name followed by a parenthesis is prose.
+    A namespaced name (``functions.get_weather``) counts as its last part when only that is one of ``names``.
+    ``set_off``: only calls that stand apart from prose (``_set_off``), so that a summary mentioning an earlier
+    call ("I checked get_balance(account_id='a1') and ...") is not read as a new one."""
+    calls: list[FunctionCall] = []
+    kept: list[str] = []
+    position = 0
+    for match in _CALL_START.finditer(text):
+        if match.start() < position:
+            continue
+        name = match.group(1)
+        short = name.rsplit(".", 1)[-1]
+        if (name not in names and short not in names) or (set_off and not _set_off(text, match.start())):
+            continue
+        end = _closing_paren(text, match.end() - 1)
+        if end is None:
+            raise CallParseError(f"the call of {name} is not closed")
+        source = short + text[match.end() - 1 : end] if name not in names else text[match.start() : end]
+        calls += parse_calls(f"[{source}]", parameter_order=parameter_order)
+        kept.append(text[position : match.start()])
+        position = end
+    kept.append(text[position:])
+    return calls, "".join(kept).strip().strip("`").strip()
 
 
 def _known(calls: list[FunctionCall], names: Collection[str] | None) -> list[FunctionCall]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from magnet.errors import CallParseError, EndpointRefused, MagnetError, TeacherError
-from magnet.llm.answers import decode_text_calls, strip_reasoning, with_tools_as_text
+from magnet.llm.answers import decode_text_calls, scan_calls, strip_reasoning, with_tools_as_text
 from magnet.llm.cache import RequestCache, request_key
 from magnet.llm.usage import UsageTracker
 from magnet.tools.calls import FunctionCall, parse_tool_calls
@@ -249,8 +249,13 @@ def read_answer(completion: Completion, tools: Sequence[Mapping[str, Any]] | Non
     offered functions, so that a bracketed list in prose does not become a call)."""
     text = strip_reasoning(completion.text)
     if tools and not completion.tool_calls and text:
-        names = None if text_mode else {tool.get("function", tool).get("name") for tool in tools}
-        calls, rest = decode_text_calls(text, names)
+        offered = {tool.get("function", tool).get("name") for tool in tools}
+        calls, rest = decode_text_calls(text, None if text_mode else offered)
+        if not calls and text_mode:  # calls of the offered functions amid prose: "Let me check: `f(a=1)`."
+            try:
+                calls, rest = scan_calls(text, offered, set_off=True)
+            except CallParseError:
+                calls = []
         if calls:
             finish = "tool_calls" if completion.finish_reason == "stop" else completion.finish_reason
             return dataclasses.replace(completion, text=rest, tool_calls=tuple(calls), finish_reason=finish)

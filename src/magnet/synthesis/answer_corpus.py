@@ -154,9 +154,25 @@ def _structure_problem(data: Any) -> str | None:
     unknown_names = [name for name in names if name not in specs]
     if unknown_names:
         return f"{unknown_names} are not builtin functions"
-    if step == "simulate_output" and not isinstance(inputs["call"], str):
-        return "simulate_output inputs: 'call' must be call text like f(a=1)"
+    if step == "simulate_output":
+        problem = _simulated_call_problem(inputs)
+        if problem:
+            return problem
     return _expect_problem(step, expect)
+
+
+def _simulated_call_problem(inputs: Mapping[str, Any]) -> str | None:
+    """Why a simulate_output entry's call is not one call of its function in BFCL text, or None."""
+    text = inputs["call"]
+    if not isinstance(text, str):
+        return "simulate_output inputs: 'call' must be call text like f(a=1)"
+    try:
+        calls = parse_calls(text)
+    except CallParseError as error:
+        return f"simulate_output inputs: the call does not parse ({error})"
+    if len(calls) != 1 or calls[0].name != inputs["function"]:
+        return f"simulate_output inputs: 'call' must be one call of {inputs['function']}"
+    return None
 
 
 def _input_names(step: str, inputs: Mapping[str, Any]) -> list[str] | None:

@@ -49,7 +49,8 @@ def _label_pattern(names: Sequence[str]) -> re.Pattern[str]:
     ``### Answer``, ``- Answer:``); names match with spaces, underscores or hyphens between words."""
     alternatives = "|".join(r"[ _-]?".join(re.escape(word) for word in name.split()) for name in names)
     return re.compile(
-        rf"(?:^|(?<=[.!?]\s)|(?<=\s[-–—]\s))[ \t>#*_-]*(?:{alternatives})[ \t]*[*_`]*[ \t]*:[*_`]*[ \t]*",
+        rf"(?:^|(?<=[.!?]\s)|(?<=\s[-–—]\s)|(?<=[,;|]\s))[ \t>#*_-]*(?:{alternatives})[ \t]*[*_`]*[ \t]*:[*_`]*[ \t]*"
+        rf"|^[ \t]*#{{1,6}}[ \t]*(?:{alternatives})[ \t]*$",  # a Markdown heading, the value below it
         re.IGNORECASE | re.MULTILINE,
     )
 
@@ -127,16 +128,29 @@ def loose_json(text: str) -> Any:
         first_error = error
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
-    try:
-        return json.loads(_TRAILING_COMMA.sub(r"\1", text), parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, RecursionError):
-        pass
+    for variant in (_TRAILING_COMMA.sub(r"\1", text), _TRAILING_COMMA.sub(r"\1", _without_comments(text))):
+        try:
+            return json.loads(variant, parse_constant=_refuse_constant)
+        except (json.JSONDecodeError, RecursionError):
+            continue
     if len(text) <= MAX_LITERAL_TEXT and text[:1] in "{[":
         try:
             return _python_literal(ast.parse(text, mode="eval").body)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
     raise ValueError(f"not a JSON value ({first_error.msg} at line {first_error.lineno} column {first_error.colno})")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` without ``//`` comments after a line's JSON (a comment's slashes are outside any string)."""
+    lines = []
+    for line in text.split("\n"):
+        for match in re.finditer(r"//", line):
+            if line[: match.start()].count('"') % 2 == 0:
+                line = line[: match.start()].rstrip()
+                break
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from magnet.errors import CallParseError, MagnetError
-from magnet.llm.answers import _json_calls, strip_reasoning
+from magnet.llm.answers import _json_calls, decode_text_calls, scan_calls, strip_reasoning
 from magnet.llm.client import Completion
 from magnet.synthesis.answer_text import answer_body, labelled, leading_word, loose_json, loose_values, strip_label
-from magnet.tools.calls import FunctionCall, parse_calls
+from magnet.tools.calls import FunctionCall
 from magnet.tools.executor import type_problem
 
 if TYPE_CHECKING:
@@ -222,7 +222,8 @@ def parse_label(completion: Completion, inputs: LabelInputs) -> Label:
             tool_class = tool_class or str(keys.get("toolclass") or keys.get("class") or "") or None
     if not category or not tool_class:
         raise AnswerError("answer with two lines, 'Category: <category>' and 'Tool class: <tool class>'")
-    name = re.sub(r"\s*\(.*\)\s*$", "", category).strip(" *_`\"'“”.")
+    # "Weather (forecasts)", "Finance — it moves money", "Location, Tool class: ...": the name comes first.
+    name = re.split(r"\s+[—–-]\s+|[,;|]\s*|\s*\(", category, maxsplit=1)[0].strip(" *_`\"'“”.")
     if _category_key(name) not in KNOWN_CATEGORIES:
         raise AnswerError(f"{name[:60]!r} is not in the category list (or misc)")
     tool_class = tool_class.strip(" *_`\"'“”.")
@@ -290,6 +291,8 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> Rela
             raise AnswerError(f"the object has no key {target!r} (keys: {list(values[0])[:5]}); {expected}")
         else:
             raise AnswerError(f"no JSON object keyed by {target!r} in the answer; {expected}")
+    if isinstance(related, dict):  # {"g": "takes the id", ...}: the keys are the names
+        related = [name for name, why in related.items() if why not in (False, None)]
     if not isinstance(related, list):
         raise AnswerError(f"the value of {target!r} is a JSON {_json_type(related)}, not a list; {expected}")
     names, bad = [], []
@@ -322,6 +325,14 @@ def _yes_no(text: str) -> tuple[bool, str]:
         found = leading_word(value, ("yes", "no")) if value else None
         if found is not None:
             return found[0] == "yes", found[1]
+        stated = re.search(r"\b(?:answer|verdict) is\W{0,3}(yes|no)\b[\W]*", body, re.IGNORECASE)
+        if stated:
+            return stated.group(1).lower() == "yes", body[stated.end() :].strip()
+        for value in loose_values(body):  # {"verdict": "no", "error_type": ..., "reason": ...}
+            word = value.get("verdict", value.get("answer")) if isinstance(value, dict) else None
+            if isinstance(word, str) and word.strip().lower() in ("yes", "no"):
+                details = "\n".join(f"{key.replace('_', ' ')}: {item}" for key, item in value.items())
+                return word.strip().lower() == "yes", details
         raise AnswerError("start the answer with 'yes' or 'no'")
     return found[0] == "yes", found[1]
 
@@ -367,7 +378,14 @@ def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnV
 # -- translation ------------------------------------------------------------------------------------------------------
 
 QUERY_LABELS = ("user message", "user's message", "user", "message", "query", "next user message", "request")
-_NOTE = re.compile(r"\s*(?:\(\s*(?:note|nb|n\.b\.)\s*[:.-].*?\)|\n\s*[*_]*(?:note|nb)[*_]*\s*:.*)\s*\Z", re.I | re.S)
+_NOTE = re.compile(
+    r"\s*(?:[*_]*\(\s*(?:note|nb|n\.b\.)\s*[:.-].*?\)[*_]*|\n\s*[*_]*(?:note|nb)[*_]*\s*:.*)\s*\Z", re.I | re.S
+)
+# A model that refused to play the user, or wrote the assistant's reply as well.
+_REFUSAL = re.compile(
+    r"^(?:I'?m sorry|I am sorry|sorry, (?:but )?I|I can(?:no|')t|I (?:won't|will not)|As an AI)\b", re.I
+)
+_REPLY = re.compile(r"\n\s*[*_]*(?:assistant|AI)[*_]*\s*:.*\Z", re.I | re.S)
 _QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("*", "*"), ("_", "_"))
 
 
@@ -398,68 +416,42 @@ def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
     paragraphs = [part for part in re.split(r"\n\s*\n", text) if part.strip()]
     if len(paragraphs) > 1 and paragraphs[0].rstrip().endswith(":"):  # "Here is the user's next message:"
         text = strip_label(QUERY_LABELS, "\n\n".join(paragraphs[1:]))
-    text = _unquoted(_NOTE.sub("", _unquoted(text)))
+    text = _unquoted(_NOTE.sub("", _unquoted(_REPLY.sub("", text))))
     if not text:
         raise AnswerError("the message is empty")
+    if _REFUSAL.match(text):
+        raise AnswerError("that is a refusal, not the user's message; write what the user says")
     named = [spec.name for spec in inputs.functions if _leaked(spec.name, text)]
     if named:
         raise AnswerError(f"the message names the function(s) {named}; describe the request without them")
     return text
 
 
-_CALL_START = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
+def calls_in_text(text: str, specs: Mapping[str, Any]) -> list[FunctionCall]:
+    """The calls written in ``text``, in order: a JSON call object or list of them, or Python-style calls of the
+    functions in ``specs`` anywhere (in a list, one per line, in backticks, followed by a period or a remark;
+    positional arguments bound in the order of the function's parameters). A call of one of them that the
+    literal-only call parser refuses is a ``CallParseError``."""
+    body = answer_body(text)
+    json_first = body.startswith("{") or body.startswith("[{")
+    json_calls = next((calls for value in loose_values(text) if (calls := _json_calls(value))), None)
+    if json_first and json_calls:
+        return json_calls
+    order = {name: list(spec.properties) for name, spec in specs.items()}
+    calls, _rest = scan_calls(text, set(specs), parameter_order=order)
+    if calls:
+        return calls
+    if json_calls:
+        return json_calls
+    # Calls of functions that are not candidates: found so that the answer can be told which they are.
+    return [call for call in _loose_calls(text) if call.name not in specs]
 
 
-def _call_end(text: str, start: int) -> int | None:
-    """The index just past the parenthesis closing the one at ``start`` (strings in either quote skipped)."""
-    depth, quote, index = 0, "", start
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
-    return None
-
-
-def calls_in_text(text: str, names: set[str]) -> list[FunctionCall]:
-    """The calls written in ``text``, in order: a JSON call object or list of them, or Python-style calls
-    anywhere (in a list, one per line, in backticks, followed by a period or a remark). A call of one of
-    ``names`` that the literal-only call parser refuses is a ``CallParseError``; other name-and-parenthesis
-    pieces that do not parse are prose and skipped."""
-    for value in loose_values(text):
-        calls = _json_calls(value)
-        if calls:
-            return calls
-    calls: list[FunctionCall] = []
-    position = 0
-    for match in _CALL_START.finditer(text):
-        if match.start() < position:
-            continue
-        end = _call_end(text, match.end() - 1)
-        if end is None:
-            if match.group(1) in names:
-                raise CallParseError(f"the call of {match.group(1)} is not closed")
-            continue
-        try:
-            [call] = parse_calls(f"[{text[match.start() : end]}]")
-        except CallParseError:
-            if match.group(1) in names:
-                raise
-            continue
-        calls.append(call)
-        position = end
-    return calls
+def _loose_calls(text: str) -> list[FunctionCall]:
+    try:
+        return decode_text_calls(text)[0]
+    except CallParseError:
+        return []
 
 
 def parse_forth(completion: Completion, inputs: TranslateInputs) -> tuple[FunctionCall, ...] | None:
@@ -467,17 +459,18 @@ def parse_forth(completion: Completion, inputs: TranslateInputs) -> tuple[Functi
     (``None`` for ``FINISH``); they must be calls of the candidate functions with their required parameters."""
     text = strip_reasoning(answer_text(completion))
     answer = labelled(("answer", "final answer", "calls", "function calls"), text, rest=True)
+    unlabelled = answer is None
     if answer is None:
         answer = answer_body(text)  # no label: the calls alone are an answer too
-        if not _CALL_START.search(answer) and not loose_values(answer):
-            raise AnswerError("end with a line 'Answer: f(a=\"x\"), g(...)' (or 'Answer: FINISH')")
     if re.match(r"^[\s*_`\"'\[]*FINISH\b", answer, re.IGNORECASE):
         return None
     names = {spec.name: spec for spec in inputs.functions}
     try:
-        calls = calls_in_text(answer, set(names))
+        calls = calls_in_text(answer, names)
     except CallParseError as error:
         raise AnswerError(str(error)) from None
+    if not calls and unlabelled:
+        raise AnswerError("end with a line 'Answer: f(a=\"x\"), g(...)' (or 'Answer: FINISH')")
     if not calls:
         raise AnswerError("no calls in the answer; write 'Answer: FINISH' if none can be made")
     problems = [f"{call.name} is not a candidate function" for call in calls if call.name not in names]
