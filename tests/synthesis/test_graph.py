@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 
 import pytest
 
@@ -24,6 +25,7 @@ from magnet.synthesis.graph import (
     sample_candidates,
 )
 from magnet.synthesis.offline import OfflineTeacher
+from magnet.synthesis.steps import CATEGORIES
 from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.tools.spec import FunctionSpec
 
@@ -157,8 +159,14 @@ def test_unlabelled_functions_are_labelled_first_or_refused():
     with pytest.raises(MagnetError, match="have no category/tool class"):
         asyncio.run(build_graph(bare, SchemaJudge(), progress=False))
     graph = asyncio.run(build_graph(bare, SchemaJudge(), teacher=OfflineTeacher(), progress=False))
-    assert {spec.category for spec in graph.specs} == {"misc"}
-    assert {spec.tool_class for spec in graph.specs} == {"WeatherPlaces tool"}
+    # The offline teacher reads the labelling prompt (name, description), not the toolkit's metadata.
+    labels = {spec.name: (spec.category, spec.tool_class) for spec in graph.specs}
+    assert labels["get_forecast"] == ("Weather", "Weather tool")
+    assert labels["get_distance"][0] == "Mapping" and labels["find_places_nearby"][0] == "Location"
+    assert all(category in CATEGORIES or category == "misc" for category, _ in labels.values())
+
+
+CALENDAR = {spec.name for spec in SPECS if spec.toolkit == "Calendar"}
 
 
 class Stubborn:
@@ -170,9 +178,10 @@ class Stubborn:
         self.fail = fail
         self.asked: list[str] = []
 
-    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
-        self.asked.append(context.function.name)
-        if context.function.toolkit == "Calendar":
+    async def complete(self, messages, tools=None, *, step="default", **params):
+        name = re.search(r"^Function: (\S+)$", messages[1]["content"], re.MULTILINE).group(1)  # what the prompt says
+        self.asked.append(name)
+        if name in CALENDAR:
             return Completion(text="Category: Events\nTool class: Calendar tool")
         if self.fail:
             raise TeacherError("the endpoint timed out", cause="timeout")

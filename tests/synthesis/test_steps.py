@@ -26,6 +26,7 @@ from magnet.synthesis.steps import (
     DependencyInputs,
     LabelInputs,
     NestedInputs,
+    Related,
     SimulateInputs,
     Step,
     TranslateInputs,
@@ -91,9 +92,10 @@ def test_label_parser():
 
 def test_dependency_parser_accepts_only_candidates():
     inputs = DependencyInputs(SPECS["create_event"], (SPECS["set_reminder"], SPECS["add_attendee"]))
-    assert _parse(DEPENDENCY, '```json\n{"create_event": ["set_reminder"]}\n```', inputs) == ("set_reminder",)
-    with pytest.raises(AnswerError, match=r"\['book_table'\] are not among the candidates"):
-        _parse(DEPENDENCY, '{"create_event": ["book_table"]}', inputs)
+    assert _parse(DEPENDENCY, '```json\n{"create_event": ["set_reminder"]}\n```', inputs).names == ("set_reminder",)
+    # A name that is not a candidate is dropped and counted, the rest kept; the target itself is just left out.
+    related = _parse(DEPENDENCY, '{"create_event": ["book_table", "set_reminder", "create_event"]}', inputs)
+    assert (related.names, related.dropped) == (("set_reminder",), ("book_table",))
     with pytest.raises(AnswerError, match="not a JSON object"):
         _parse(DEPENDENCY, "set_reminder", inputs)
 
@@ -101,7 +103,7 @@ def test_dependency_parser_accepts_only_candidates():
 def test_verdict_and_turn_verdict_parsers():
     nested = NestedInputs(SPECS["create_event"], SPECS["set_reminder"])
     assert _parse(NESTED, "Yes\nthe id flows", nested).yes
-    with pytest.raises(AnswerError, match="exactly 'yes' or 'no'"):
+    with pytest.raises(AnswerError, match="start the answer with 'yes' or 'no'"):
         _parse(NESTED, "maybe", nested)
     judge = TurnJudgeInputs("q", (), "", (), "")
     verdict = _parse(TURN_JUDGE, "no\nError type: long dependency\nReason: ignores the id", judge)
@@ -202,7 +204,9 @@ def _check_label(value, inputs):
 
 
 def _check_dependencies(value, inputs):
-    assert set(value) <= {spec.name for spec in inputs.candidates} and len(set(value)) == len(value)
+    names = value.names
+    assert set(names) <= {spec.name for spec in inputs.candidates} and len(set(names)) == len(names)
+    assert not set(value.dropped) & {spec.name for spec in inputs.candidates}
 
 
 def _check_verdict(value, inputs):
@@ -261,10 +265,17 @@ def test_dependency_parser_reads_the_shapes_models_write():
         '```json\n[{"name": "set_reminder"}]\n```',
         '[{"name": "set_reminder", "related": true}, {"name": "add_attendee", "related": false}]',
         'The related ones [as asked]: {"create_event": ["set_reminder", "set_reminder"]} - done {}',
+        '[{"function": "set_reminder"}]',
+        '{"create_event": {"set_reminder": true}}',
+        '{"create_event": {"set_reminder": "takes the event id"}}',
+        "{'create_event': ['set_reminder',],}",
+        '[{"function": "create_event", "dependencies": ["set_reminder"]}]',
+        '{"create_event": ["set_reminder"]} (the others take nothing from {event_id}).',
     ]
     for text in shapes:
-        assert _parse(DEPENDENCY, text, DEPENDENCY_INPUTS) == ("set_reminder",), text
-    assert _parse(DEPENDENCY, '{"create_event": []}', DEPENDENCY_INPUTS) == ()
+        assert _parse(DEPENDENCY, text, DEPENDENCY_INPUTS).names == ("set_reminder",), text
+    assert _parse(DEPENDENCY, '{"create_event": []}', DEPENDENCY_INPUTS).names == ()
+    assert _parse(DEPENDENCY, '{"create_event": ["none"]}', DEPENDENCY_INPUTS) == Related((), ())
 
 
 @pytest.mark.parametrize(
@@ -272,10 +283,10 @@ def test_dependency_parser_reads_the_shapes_models_write():
     [
         ('{"create_event": [["set_reminder"]]}', r"\['set_reminder'\] is neither a name nor an object"),
         ('{"create_event": [1, null]}', "1 is neither a name"),
-        ('[{"function": "set_reminder"}]', 'is neither a name nor an object with a "name"'),
+        ('[{"reason": "set_reminder"}]', 'is neither a name nor an object with a "name"'),
         ('[{"name": "set_reminder", "related": "maybe"}]', '"related" must be true or false'),
         ('{"create_event": "set_reminder"}', "is a JSON string, not a list"),
-        ('{"create_event": {"set_reminder": true}}', "is a JSON object, not a list"),
+        ('{"create_event": 7}', "is a JSON number, not a list"),
         ('{"related": ["set_reminder"]}', "the object has no key 'create_event'"),
         ("null", "got a JSON null"),
         ("42", "got a JSON number"),

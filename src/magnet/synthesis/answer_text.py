@@ -128,6 +128,8 @@ def loose_json(text: str) -> Any:
         first_error = error
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
+    except ValueError as error:  # NaN/Infinity, or an integer of thousands of digits
+        raise ValueError(f"not a usable JSON value ({error})") from None
     for variant in (_TRAILING_COMMA.sub(r"\1", text), _TRAILING_COMMA.sub(r"\1", _without_comments(text))):
         try:
             return json.loads(variant, parse_constant=_refuse_constant)

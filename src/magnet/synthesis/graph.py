@@ -235,6 +235,7 @@ class LLMJudge:
         self.teacher = teacher
         self.max_attempts = max_attempts
         self.name = f"llm:{teacher.name}"
+        self.dropped: list[tuple[str, str]] = []  # (target, name) the judge gave that was not a candidate
 
     async def related(self, target: FunctionSpec, candidates: Sequence[FunctionSpec]) -> list[Edge]:
         if not candidates:
@@ -242,9 +243,12 @@ class LLMJudge:
         result = await run_step(
             self.teacher, DEPENDENCY, DependencyInputs(target, tuple(candidates)), max_attempts=self.max_attempts
         )
+        if result.value.dropped:
+            logger.info("%s: the judge named non-candidates %s (dropped)", target.name, list(result.value.dropped))
+            self.dropped += [(target.name, name) for name in result.value.dropped]
         return [
             Edge(target.name, name, self.name, 1.0, f"{self.teacher.name} judged {name} related to {target.name}")
-            for name in result.value
+            for name in result.value.names
         ]
 
     async def nested(self, source: FunctionSpec, target: FunctionSpec) -> tuple[bool, str]:
@@ -527,4 +531,11 @@ async def build_graph(
         results = await asyncio.gather(*(judge_target(spec) for spec in specs))
     finally:
         bar.close()
+    dropped = getattr(judge, "dropped", [])
+    if dropped:
+        logger.warning(
+            "the dependency judge named %d functions that were not among the candidates (dropped; e.g. %s -> %s)",
+            len(dropped),
+            *dropped[0],
+        )
     return FunctionGraph.from_edges(specs, [edge for edges in results for edge in edges])

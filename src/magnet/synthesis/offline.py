@@ -98,6 +98,7 @@ CATEGORY_WORDS = {
     "Tools": ("task", "tasks", "note", "notes", "priority", "due"),
     "Music": ("track", "tracks", "playlist", "artist", "album", "albums", "song", "songs", "music"),
     "Devices": ("device", "devices", "thermostat", "brightness", "door", "lock", "scene", "energy", "home"),
+    "Translation": ("translate", "translation", "language", "languages"),
     "Jobs": ("employee", "employees", "department", "manager", "org", "position", "positions", "hr", "title"),
 }
 
@@ -520,7 +521,7 @@ def simulated_output(schema: Mapping[str, Any] | None, call: FunctionCall, path:
     if kind == "object" or "properties" in schema:
         return {
             key: call.arguments[key]
-            if key in call.arguments and path == ""
+            if key in call.arguments and path == "" and type_problem(call.arguments[key], child, key) is None
             else simulated_output(child, call, f"{path}.{key}")
             for key, child in schema.get("properties", {}).items()
         }

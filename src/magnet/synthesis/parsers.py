@@ -250,6 +250,10 @@ def _related_name(item: Any) -> str | None:
     raise ValueError(f'{_brief(item)} is neither a name nor an object with a "name"')
 
 
+# What models write in a list for "nothing" (["none"]): not a name to drop and count.
+PLACEHOLDERS = ("", "none", "n/a", "null", "nothing", "-")
+
+
 def _target_entry(value: Any, target: str) -> Any:
     """The related list for ``target`` in one decoded value: ``{target: [...]}``, or an object (or a list of
     objects) ``{"function": target, "dependencies": [...]}``; ``None`` when the value holds no answer for it."""
@@ -275,22 +279,27 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> Rela
     ``{"function": ..., "dependencies": [...]}`` objects (the target's counts), and, when it is the whole answer, a
     bare list. Inside prose only an answer keyed by the target counts (a bare list there is as likely the
     candidates repeated). The target among its own followers is left out; a name that is not a candidate is
-    dropped and reported in ``Related.dropped``.
+    dropped and reported in ``Related.dropped`` (a placeholder such as ``"none"`` is nothing).
     """
     target = inputs.target.name
     expected = f'answer {{"{target}": ["candidate_name", ...]}} with the related candidates\' names ([] if none)'
     text = answer_text(completion)
     body = answer_body(text)
-    values = loose_values(text)
+    try:
+        values, problem = [loose_json(body)], ""
+    except ValueError as error:  # prose around the JSON, or no JSON at all
+        values, problem = loose_values(text), str(error).replace("JSON value", "JSON object")
     related = next((entry for entry in (_target_entry(v, target) for v in values) if entry is not None), None)
     if related is None:
-        whole = values[0] if len(values) == 1 and body.lstrip()[:1] == "[" else None
+        whole = values[0] if not problem else None  # a bare list counts only as the whole answer
         if isinstance(whole, list) and not any(isinstance(item, dict) and "dependencies" in item for item in whole):
             related = whole
-        elif values and isinstance(values[0], dict):
-            raise AnswerError(f"the object has no key {target!r} (keys: {list(values[0])[:5]}); {expected}")
+        elif isinstance(whole, dict):
+            raise AnswerError(f"the object has no key {target!r} (keys: {list(whole)[:5]}); {expected}")
+        elif not problem:
+            raise AnswerError(f"got a JSON {_json_type(whole)}, not an object; {expected}")
         else:
-            raise AnswerError(f"no JSON object keyed by {target!r} in the answer; {expected}")
+            raise AnswerError(f"{problem}; {expected}")
     if isinstance(related, dict):  # {"g": "takes the id", ...}: the keys are the names
         related = [name for name, why in related.items() if why not in (False, None)]
     if not isinstance(related, list):
@@ -306,6 +315,7 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> Rela
             names.append(name)
     if bad:
         raise AnswerError(f"{'; '.join(bad[:3])}; {expected}")
+    names = [name for name in names if name.strip().lower() not in PLACEHOLDERS]
     candidates = {spec.name for spec in inputs.candidates if spec.name != target}
     kept = tuple(dict.fromkeys(name for name in names if name in candidates))
     dropped = tuple(dict.fromkeys(name[:60] for name in names if name not in candidates and name != target))
@@ -341,6 +351,7 @@ def parse_verdict(completion: Completion, inputs: NestedInputs) -> Verdict:
     """``yes`` or ``no`` first (``Yes, because ...``, ``**No**``, ``Answer: yes``), the reason after it."""
     yes, rest = _yes_no(answer_text(completion))
     reason = labelled(("reason",), rest) or rest
+    reason = re.sub(r"^(?:because|since|as)\b[\s,:]*", "", reason.strip(), flags=re.IGNORECASE)
     return Verdict(yes, " ".join(reason.split()))
 
 
