@@ -19,7 +19,10 @@ from magnet.synthesis.answer_corpus import (
 )
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "answers" / "corpus.jsonl"
+# Written after the parsers were tuned on the corpus, by someone who had not read them (86% read as meant then).
+HELD_OUT = CORPUS.with_name("heldout.jsonl")
 ENTRIES = load_corpus(CORPUS)
+HELD_OUT_ENTRIES = load_corpus(HELD_OUT)
 
 
 def _param(entry: CorpusEntry):
@@ -27,7 +30,7 @@ def _param(entry: CorpusEntry):
     return pytest.param(entry, id=entry.id, marks=marks)
 
 
-@pytest.mark.parametrize("entry", [_param(entry) for entry in ENTRIES])
+@pytest.mark.parametrize("entry", [_param(entry) for entry in [*ENTRIES, *HELD_OUT_ENTRIES]])
 def test_entry_is_read_as_meant(entry: CorpusEntry):
     outcome = score(entry)
     assert outcome.ok, f"{entry.id} ({entry.form}), line {entry.line}: {outcome.detail}"
@@ -43,7 +46,7 @@ def test_corpus_is_large_and_covers_every_step():
 
 
 def test_intended_content_is_valid_for_the_specs():
-    problems = {entry.id: expectation_problems(entry) for entry in ENTRIES}
+    problems = {entry.id: expectation_problems(entry) for entry in [*ENTRIES, *HELD_OUT_ENTRIES]}
     assert {key: value for key, value in problems.items() if value} == {}
 
 

@@ -161,7 +161,8 @@ def decode_text_calls(text: str, names: Collection[str] | None = None) -> tuple[
     text = strip_reasoning(text)
     if not text:
         return [], ""
-    text = re.sub(r"^\s*\[TOOL_CALLS\]\s*", "", text)  # Mistral's call marker, when a server leaves it in
+    # Mistral's and Llama 3's call markers, when a server leaves them in.
+    text = re.sub(r"^\s*(?:\[TOOL_CALLS\]|<\|python_tag\|>)\s*", "", text)
     rest, tagged, _problems = parse_tagged_tool_calls(text)
     if tagged:
         known = _known(tagged, names)
@@ -209,11 +210,15 @@ def _closing_paren(text: str, start: int) -> int | None:
 _SET_OFF = re.compile(r"(?:^|\n)[ \t>*-]*(?:\d+[.)][ \t]*)?(?:[A-Za-z][\w ]{0,20}:[ \t]*)?[`\[]*[ \t]*\Z")
 
 
-def _set_off(text: str, start: int) -> bool:
-    """Whether a call at ``start`` stands apart from prose: at the start of a line (after a bullet, a number or a
-    short label such as ``Action:``), or in backticks."""
+def _set_off(text: str, start: int, end: int) -> bool:
+    """Whether the call at ``start:end`` stands apart from prose: at the start of a line (after a bullet, a number
+    or a short label such as ``Action:``), or in backticks that end their line ("Let me check: `f(a=1)`"; in
+    "I checked with `f(a=1)`: it holds ..." the call is told about, not made)."""
     before = text[max(0, start - 80) : start]
-    return bool(_SET_OFF.search(before)) or before.endswith("`")
+    if _SET_OFF.search(before):
+        return True
+    after = text[end:].split("\n", 1)[0]
+    return before.endswith("`") and not after.strip(" `.!")
 
 
 def scan_calls(
@@ -237,11 +242,13 @@ def scan_calls(
             continue
         name = match.group(1)
         short = name.rsplit(".", 1)[-1]
-        if (name not in names and short not in names) or (set_off and not _set_off(text, match.start())):
+        if name not in names and short not in names:
             continue
         end = _closing_paren(text, match.end() - 1)
         if end is None:
             raise CallParseError(f"the call of {name} is not closed")
+        if set_off and not _set_off(text, match.start(), end):
+            continue
         source = short + text[match.end() - 1 : end] if name not in names else text[match.start() : end]
         calls += parse_calls(f"[{source}]", parameter_order=parameter_order)
         kept.append(text[position : match.start()])

@@ -83,9 +83,10 @@ def strip_label(names: Sequence[str], text: str) -> str:
 def leading_word(text: str, words: Sequence[str]) -> tuple[str, str] | None:
     """``(word, the rest)`` when ``text`` starts with one of ``words`` (any case, Markdown emphasis, a leading
     ``Answer:``/``Verdict:`` label or list marker allowed); else ``None``."""
-    stripped = strip_label(("answer", "verdict", "final answer", "decision"), text)
+    stripped = strip_label(("answer", "verdict", "final answer", "decision", "nested", "result", "judgement"), text)
     alternatives = "|".join(re.escape(word) for word in words)
-    match = re.match(rf"^[\s>#*_`\"'(\[-]*({alternatives})\b[*_`\"')\]]*[\s.,:;!-]*", stripped, re.IGNORECASE)
+    # "Yes/No - it depends" is no verdict.
+    match = re.match(rf"^[\s>#*_`\"'(\[-]*({alternatives})\b(?!/)[*_`\"')\]]*[\s.,:;!-]*", stripped, re.IGNORECASE)
     if not match:
         return None
     return match.group(1).lower(), stripped[match.end() :].strip()

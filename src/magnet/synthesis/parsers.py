@@ -10,6 +10,7 @@ must be on the list, a simulated output must fit the response schema.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -208,12 +209,19 @@ def _category_key(text: str) -> str:
 KNOWN_CATEGORIES = {_category_key(name): name for name in (*CATEGORIES, "misc")}
 
 
+def _table_cell(name: str, text: str) -> str | None:
+    """The value beside ``name`` in a Markdown table row (``| Category | Weather |``)."""
+    pattern = r"^\|[ \t*_`]*" + r"[ _-]?".join(name.split()) + r"[ \t*_`]*\|[ \t]*(.+?)[ \t]*\|"
+    match = re.search(pattern, text, re.IGNORECASE | re.MULTILINE)
+    return match.group(1).strip(" *_`") if match else None
+
+
 def parse_label(completion: Completion, inputs: LabelInputs) -> Label:
     """``Category: X`` / ``Tool class: Y`` (or a JSON object with those keys); X must be a known category or
     ``misc`` (any case, spaces for underscores, a parenthesised remark after it), Y a short class name."""
     text = answer_body(answer_text(completion))
-    category = labelled(("category",), text)
-    tool_class = labelled(("tool class", "class"), text)
+    category = labelled(("category",), text) or _table_cell("category", text)
+    tool_class = labelled(("tool class", "class"), text) or _table_cell("tool class", text)
     if category is None or tool_class is None:
         found = [value for value in loose_values(text) if isinstance(value, dict)]
         if found:
@@ -260,6 +268,9 @@ def _target_entry(value: Any, target: str) -> Any:
     if isinstance(value, dict):
         if target in value:
             return value[target]
+        keys = [key for key in value if key in ("related", "dependencies", "related_functions", "related_candidates")]
+        if len(value) == 1 and keys:  # {"related": [...]}: the target left implicit
+            return value[keys[0]]
         if value.get("function", value.get("name", value.get("target"))) == target:
             return next(
                 (value[key] for key in ("dependencies", "related", "candidates", "followers") if key in value), None
@@ -366,7 +377,8 @@ def _error_type(value: str) -> str | None:
             return name
     if number and not words and int(number.group(1)) <= len(ERROR_TYPES):
         return ERROR_TYPES[int(number.group(1)) - 1]
-    return None
+    close = difflib.get_close_matches(words.split(".")[0][:40], ERROR_TYPES, n=1, cutoff=0.85)  # a typo
+    return close[0] if close else None
 
 
 def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnVerdict:
@@ -424,9 +436,16 @@ def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
     wrapping quotes or a trailing ``(Note: ...)``; non-empty, and naming none of the round's functions."""
     text = answer_body(answer_text(completion))
     text = strip_label(QUERY_LABELS, text)
+    text = re.split(r"\n[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*(?:\n|\Z)", text)[0]  # a footer below a rule
     paragraphs = [part for part in re.split(r"\n\s*\n", text) if part.strip()]
-    if len(paragraphs) > 1 and paragraphs[0].rstrip().endswith(":"):  # "Here is the user's next message:"
+    if len(paragraphs) > 1 and paragraphs[0].strip(" *_").endswith(":"):  # "**User's next message:**", "Here is:"
         text = strip_label(QUERY_LABELS, "\n\n".join(paragraphs[1:]))
+        paragraphs = paragraphs[1:]
+    if len(paragraphs) > 1 and _unquoted(paragraphs[0]) != paragraphs[0].strip():
+        text = paragraphs[0]  # the message quoted whole, then the model explaining it
+    lines = text.strip().split("\n")
+    if all(line.startswith(">") for line in lines):  # the message as a block quote
+        text = "\n".join(line[1:].strip() for line in lines)
     text = _unquoted(_NOTE.sub("", _unquoted(_REPLY.sub("", text))))
     if not text:
         raise AnswerError("the message is empty")

@@ -1,0 +1,72 @@
+"""``recipes/synth/offline-builtin.yaml`` once per offline answer style: the funnel and the datasets.
+
+The styles write the same content in the forms real models use (``magnet.synthesis.answer_styles``), so every
+count must match ``clean``: paths -> episodes -> positives -> pairs, and SFT rows. A style whose counts fall short
+means a parser that drops content a model would have given. ``mixed`` runs twice, once with calls as text
+(``teacher.tool_calls: text``: the hinted rollouts' calls written in the answer and decoded from it). Prints
+counts, the ratio of each to ``clean`` and the wall time; never part of the tests' pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from magnet.synthesis.synth import load_config, run_synth
+
+RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "synth" / "offline-builtin.yaml"
+RUNS = [
+    ("clean", "native"),
+    ("chatty", "native"),
+    ("markdown", "native"),
+    ("think", "native"),
+    ("json", "native"),
+    ("mixed", "native"),
+    ("mixed", "text"),
+]
+
+
+def _counts(out: Path) -> dict[str, int]:
+    report = json.loads((out / "report.json").read_text())
+    stages = report["stages"]
+    return {
+        "paths": stages["translate"]["inputs"],
+        "episodes": stages["translate"]["accepted"],
+        "positives": stages["positives"]["accepted"],
+        "pairs": stages["negatives"]["accepted"],
+        "sft_rows": report["sft"]["rows"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--set", action="append", default=[], help="extra config overrides, e.g. paths.single=200")
+    args = parser.parse_args()
+    print(f"recipe: {RECIPE.relative_to(RECIPE.parent.parent.parent)} {' '.join(args.set)}")
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for style, tool_calls in RUNS:
+            out = Path(scratch) / f"{style}-{tool_calls}"
+            overrides = [f"teacher.style={style}", f"teacher.tool_calls={tool_calls}", f"out={out}", *args.set]
+            started = time.perf_counter()
+            run_synth(load_config(str(RECIPE), overrides), progress=False)
+            results[(style, tool_calls)] = (_counts(out), time.perf_counter() - started)
+    clean = results[("clean", "native")][0]
+    header = f"{'style':<10} {'calls':<7}" + "".join(f"{key:>16}" for key in clean) + f"{'seconds':>9}"
+    print(header)
+    worst = 1.0
+    for (style, tool_calls), (counts, seconds) in results.items():
+        cells = []
+        for key, value in counts.items():
+            ratio = value / clean[key] if clean[key] else 1.0
+            worst = min(worst, ratio) if style != "clean" else worst
+            cells.append(f"{value:>8} ({ratio:5.3f})")
+        print(f"{style:<10} {tool_calls:<7}" + "".join(f"{cell:>16}" for cell in cells) + f"{seconds:>9.0f}")
+    print(f"lowest ratio to clean over every count and style: {worst:.3f} (target: at least 0.97)")
+
+
+if __name__ == "__main__":
+    main()
