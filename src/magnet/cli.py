@@ -150,6 +150,12 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
         "answer) or auto (found out once; default)",
     )
     group.add_argument(
+        "--style",
+        choices=["clean", "chatty", "markdown", "think", "json", "mixed"],
+        default="clean",
+        help="offline teacher only: how its answers are formatted (the content is the same; mixed: one per request)",
+    )
+    group.add_argument(
         "--price",
         nargs=2,
         type=float,
@@ -177,6 +183,7 @@ def teacher_from_args(args: argparse.Namespace):
         cache=args.cache,
         no_cache=args.no_cache,
         tool_calls=args.tool_calls,
+        style=args.style,
     )
     return make_teacher(settings, Path(args.cache).parent, UsageTracker(prices=prices))
 

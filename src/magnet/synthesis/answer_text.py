@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -138,7 +139,9 @@ def loose_json(text: str) -> Any:
             continue
     if len(text) <= MAX_LITERAL_TEXT and text[:1] in "{[":
         try:
-            return _python_literal(ast.parse(text, mode="eval").body)
+            with warnings.catch_warnings():  # model text is not code: "\_" is no escape worth a warning
+                warnings.simplefilter("ignore")
+                return _python_literal(ast.parse(text, mode="eval").body)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
     raise ValueError(f"not a JSON value ({first_error.msg} at line {first_error.lineno} column {first_error.colno})")
