@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from magnet.synthesis.pipeline import read_records
 from magnet.synthesis.synth import load_config, run_synth
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "synth" / "offline-builtin.yaml"
@@ -27,6 +28,14 @@ RUNS = [
     ("mixed", "native"),
     ("mixed", "text"),
 ]
+
+
+def _episodes(out: Path) -> dict[str, str]:
+    """Each episode's content (queries, calls, outputs of every turn) by id: what every style must agree on."""
+    return {
+        record["id"]: json.dumps([[t["query"], t["calls"], t["outputs"]] for t in record["turns"]], sort_keys=True)
+        for record in read_records(out / "episodes")
+    }
 
 
 def _counts(out: Path) -> dict[str, int]:
@@ -46,7 +55,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="extra config overrides, e.g. paths.single=200")
     args = parser.parse_args()
     print(f"recipe: {RECIPE.relative_to(RECIPE.parent.parent.parent)} {' '.join(args.set)}")
-    results = {}
+    results, contents = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         for style, tool_calls in RUNS:
             out = Path(scratch) / f"{style}-{tool_calls}"
@@ -54,8 +63,9 @@ def main() -> None:
             started = time.perf_counter()
             run_synth(load_config(str(RECIPE), overrides), progress=False)
             results[(style, tool_calls)] = (_counts(out), time.perf_counter() - started)
+            contents[(style, tool_calls)] = _episodes(out)
     clean = results[("clean", "native")][0]
-    header = f"{'style':<10} {'calls':<7}" + "".join(f"{key:>16}" for key in clean) + f"{'seconds':>9}"
+    header = f"{'style':<10} {'calls':<7}" + "".join(f"{key:>16}" for key in clean) + f"{'same':>8}{'seconds':>9}"
     print(header)
     worst = 1.0
     for (style, tool_calls), (counts, seconds) in results.items():
@@ -64,8 +74,13 @@ def main() -> None:
             ratio = value / clean[key] if clean[key] else 1.0
             worst = min(worst, ratio) if style != "clean" else worst
             cells.append(f"{value:>8} ({ratio:5.3f})")
-        print(f"{style:<10} {tool_calls:<7}" + "".join(f"{cell:>16}" for cell in cells) + f"{seconds:>9.0f}")
+        reference, own = contents[("clean", "native")], contents[(style, tool_calls)]
+        same = sum(own.get(key) == value for key, value in reference.items()) / max(len(reference), 1)
+        print(
+            f"{style:<10} {tool_calls:<7}" + "".join(f"{cell:>16}" for cell in cells) + f"{same:>8.3f}{seconds:>9.0f}"
+        )
     print(f"lowest ratio to clean over every count and style: {worst:.3f} (target: at least 0.97)")
+    print("same: share of clean's episodes that the style produced identically (queries, calls, outputs)")
 
 
 if __name__ == "__main__":

@@ -185,8 +185,10 @@ def decode_text_calls(text: str, names: Collection[str] | None = None) -> tuple[
 _CALL_START = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
 
 
-def _closing_paren(text: str, start: int) -> int | None:
-    """The index just past the parenthesis closing the one at ``start`` (strings in either quote skipped)."""
+def closing_bracket(text: str, start: int, *, prose_apostrophes: bool = False) -> int | None:
+    """The index just past the bracket that closes the one at ``start`` (``(``, ``[`` and ``{`` nest alike;
+    strings skipped), or ``None`` when it is never closed. With ``prose_apostrophes`` a single quote opens a
+    string only after a bracket, a comma, a colon or whitespace, so that "it's" in a JSON-ish value is no string."""
     depth, quote, index = 0, "", start
     while index < len(text):
         char = text[index]
@@ -195,7 +197,7 @@ def _closing_paren(text: str, start: int) -> int | None:
                 index += 1
             elif char == quote:
                 quote = ""
-        elif char in "\"'":
+        elif char == '"' or (char == "'" and (not prose_apostrophes or text[index - 1] in "([{,: \n\t")):
             quote = char
         elif char in "([{":
             depth += 1
@@ -244,7 +246,7 @@ def scan_calls(
         short = name.rsplit(".", 1)[-1]
         if name not in names and short not in names:
             continue
-        end = _closing_paren(text, match.end() - 1)
+        end = closing_bracket(text, match.end() - 1)
         if end is None:
             raise CallParseError(f"the call of {name} is not closed")
         if set_off and not _set_off(text, match.start(), end):

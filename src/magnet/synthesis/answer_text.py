@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from magnet.llm.answers import strip_reasoning
+from magnet.llm.answers import closing_bracket, strip_reasoning
 
 # An answer this long is a model stuck in a loop; parsing it further buys nothing.
 MAX_LITERAL_TEXT = 200_000
@@ -163,31 +163,6 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-def _closing(text: str, start: int) -> int | None:
-    """The index just past the bracket that closes the one at ``start`` (strings in either quote skipped)."""
-    depth, quote, index = 0, "", start
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            # An apostrophe inside prose-like keys is rare; inside a value it is a string delimiter only after
-            # a bracket, comma, colon or space.
-            if char == '"' or text[index - 1] in "[{,: \n\t":
-                quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
-    return None
-
-
 def loose_values(text: str, attempts: int = MAX_EMBEDDED_ATTEMPTS) -> list[Any]:
     """The JSON values in an answer, in order: the whole answer when it is one (``answer_body`` first), else
     every value that starts at a ``{`` or ``[`` amid prose (at most ``attempts`` tried; values inside a value
@@ -205,7 +180,7 @@ def loose_values(text: str, attempts: int = MAX_EMBEDDED_ATTEMPTS) -> list[Any]:
             break
         if match.start() < position:
             continue
-        end = _closing(source, match.start())
+        end = closing_bracket(source, match.start(), prose_apostrophes=True)
         if end is None:
             continue
         try:

@@ -13,8 +13,8 @@ Functions that no toolkit class of the pool implements (spec files) are executed
 (``registry_and_simulator``); those without a ``toolkit`` key (the plain OpenAI format) form one simulated toolkit
 per category and tool class (``toolkit_of``). An irrelevance episode offers one toolkit of another category than
 the function its query asks for, never that function itself; a pool whose functions share one category (a plain
-tools file labelled by the offline teacher, where every function is ``misc``) yields no irrelevance episodes:
-each such path is rejected as ``no_unrelated_toolkit``.
+tools file whose functions the labeller all put in ``misc``) yields no irrelevance episodes: each such path is
+rejected as ``no_unrelated_toolkit``.
 """
 
 from __future__ import annotations
