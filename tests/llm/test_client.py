@@ -129,6 +129,18 @@ def test_client_errors_are_not_retried_and_stop_the_run():
         assert teacher.usage.step("default").failures == {"http_400": 1}
 
 
+def test_an_endpoint_that_refuses_a_seed_is_asked_again_without_one():
+    """Translation sends a sampling seed; an endpoint that forbids the field is not a refusal of the run."""
+    with LoopbackServer(takes_seed=False) as server:
+        teacher = _teacher(server, max_retries=2)
+        first = asyncio.run(teacher.complete([{"role": "user", "content": "x"}], step="s", seed=7))
+        assert first.text == "echo: x" and server.outcomes["bad_request"] == 1
+        asyncio.run(teacher.complete([{"role": "user", "content": "y"}], step="s", seed=8))
+        assert server.requests == 3 and server.outcomes["bad_request"] == 1  # later requests carry no seed
+        assert [("seed" in body) for body in server.received] == [True, False, False]
+        assert teacher.usage.step("s").retries == {"seed_refused": 1}
+
+
 def test_a_second_identical_run_makes_no_requests(tmp_path):
     with LoopbackServer(latency=0.01) as server:
         first = _teacher(server, cache=RequestCache(tmp_path / "cache.sqlite"), max_concurrency=16)

@@ -84,3 +84,22 @@ def test_seeded_sampling_does_not_depend_on_batch_neighbours(tiny_model_dir):
         return await asyncio.gather(teacher.complete(PROMPTS[0], **params), teacher.complete(PROMPTS[1], **params))
 
     assert asyncio.run(together())[1].text == alone.text
+
+
+def test_greedy_requests_that_differ_only_in_their_seed_share_a_batch(tiny_model_dir):
+    """Translation sends each turn's seed; greedy decoding ignores it, so it must not split the batches."""
+    teacher = HFTeacher(tiny_model_dir, batch_size=4, batch_wait=0.2, max_new_tokens=4)
+    sizes = []
+    generate = teacher._generate
+
+    def counting(prompts, params):
+        sizes.append(len(prompts))
+        return generate(prompts, params)
+
+    teacher._generate = counting
+
+    async def together():
+        return await asyncio.gather(*(teacher.complete(p, seed=index) for index, p in enumerate(PROMPTS)))
+
+    asyncio.run(together())
+    assert sizes == [len(PROMPTS)]

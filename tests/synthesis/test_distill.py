@@ -85,8 +85,8 @@ def test_split_turns_ask_or_decline_and_functions_are_added_later(setup):
 class WrongCaller(OfflineTeacher):
     """Follows hints, but swaps the first argument value of every call: the state drifts from the reference."""
 
-    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
-        completion = await super().complete(messages, tools, step=step, context=context, **params)
+    async def complete(self, messages, tools=None, *, step="default", **params):
+        completion = await super().complete(messages, tools, step=step, **params)
         if completion.tool_calls:
             call = completion.tool_calls[0]
             if call.arguments:
@@ -99,8 +99,8 @@ class WrongCaller(OfflineTeacher):
 class Grumbler(OfflineTeacher):
     """Follows hints, but ends every turn saying the request does not match."""
 
-    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
-        completion = await super().complete(messages, tools, step=step, context=context, **params)
+    async def complete(self, messages, tools=None, *, step="default", **params):
+        completion = await super().complete(messages, tools, step=step, **params)
         if not completion.tool_calls:
             return Completion(text="Bad request: this does not match anything.", model="grumbler")
         return completion
@@ -180,7 +180,7 @@ def test_a_turn_that_skips_a_hinted_call_is_rejected_even_when_the_state_matches
     class AnswersWithoutCalling:
         name = "lazy"
 
-        async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+        async def complete(self, messages, tools=None, *, step="default", **params):
             return Completion(text="Here is what you asked for.")
 
     reading = next(
@@ -216,7 +216,7 @@ def test_an_empty_final_answer_is_rejected_not_written(setup):
     class SaysNothing:
         name = "mute"
 
-        async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+        async def complete(self, messages, tools=None, *, step="default", **params):
             return Completion(text="")
 
     irrelevant = next(e for e in episodes if all(not t.calls for t in e.turns))

@@ -43,12 +43,12 @@ class CountingTeacher(OfflineTeacher):
         self.requests = 0
         self.bad = bad
 
-    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+    async def complete(self, messages, tools=None, *, step="default", **params):
         self.requests += 1
         if self.bad:
             self.bad -= 1
             return Completion(text='{"quote_id": 7}')
-        return await super().complete(messages, tools, step=step, context=context, **params)
+        return await super().complete(messages, tools, step=step, **params)
 
 
 def test_simulated_calls_execute_in_an_environment_and_repeat_exactly(tmp_path):

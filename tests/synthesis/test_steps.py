@@ -11,11 +11,11 @@ import pytest
 
 from magnet.errors import StepError, TeacherError
 from magnet.llm.client import Completion
+from magnet.synthesis.parsers import ERROR_TYPES, Related
 from magnet.synthesis.steps import (
     BACK_TRANSLATE,
     CATEGORIES,
     DEPENDENCY,
-    ERROR_TYPES,
     FORTH_TRANSLATE,
     LABEL,
     NESTED,
@@ -26,7 +26,6 @@ from magnet.synthesis.steps import (
     DependencyInputs,
     LabelInputs,
     NestedInputs,
-    Related,
     SimulateInputs,
     Step,
     TranslateInputs,
@@ -49,7 +48,7 @@ class Scripted:
         self.answers = list(answers)
         self.asked: list[list[dict]] = []
 
-    async def complete(self, messages, tools=None, *, step="default", context=None, **params):
+    async def complete(self, messages, tools=None, *, step="default", **params):
         self.asked.append(list(messages))
         return Completion(text=self.answers.pop(0))
 

@@ -83,7 +83,7 @@ def decode_bfcl(text: str) -> list[FunctionCall]:
     return parse_calls(f"[{inner}]", lenient=True)
 
 
-def _json_calls(value: Any) -> list[FunctionCall] | None:
+def json_calls(value: Any) -> list[FunctionCall] | None:
     """Calls from a decoded JSON value shaped like calls, or None when it is not shaped like calls."""
     if isinstance(value, Mapping) and isinstance(value.get("tool_calls"), list):
         value = value["tool_calls"]
@@ -137,12 +137,12 @@ def _decode_piece(piece: str) -> list[FunctionCall] | None:
         except (json.JSONDecodeError, RecursionError):
             decoded = None
         if decoded is not None:
-            calls = _json_calls(decoded)
+            calls = json_calls(decoded)
             if calls:
                 return calls
     if (piece.startswith("[") and piece.endswith("]")) or re.match(r"^[A-Za-z_][\w.]*\(.*\)$", piece, re.DOTALL):
         try:
-            calls = parse_calls(piece)
+            calls = parse_calls(piece, json_constants=True)
         except CallParseError:
             return None
         return calls or None
@@ -209,18 +209,17 @@ def closing_bracket(text: str, start: int, *, prose_apostrophes: bool = False) -
     return None
 
 
-_SET_OFF = re.compile(r"(?:^|\n)[ \t>*-]*(?:\d+[.)][ \t]*)?(?:[A-Za-z][\w ]{0,20}:[ \t]*)?[`\[]*[ \t]*\Z")
-
-
-def _set_off(text: str, start: int, end: int) -> bool:
-    """Whether the call at ``start:end`` stands apart from prose: at the start of a line (after a bullet, a number
-    or a short label such as ``Action:``), or in backticks that end their line ("Let me check: `f(a=1)`"; in
-    "I checked with `f(a=1)`: it holds ..." the call is told about, not made)."""
-    before = text[max(0, start - 80) : start]
-    if _SET_OFF.search(before):
-        return True
-    after = text[end:].split("\n", 1)[0]
-    return before.endswith("`") and not after.strip(" `.!")
+# What may come before the first call of a line: a bullet, a number, a call label (``Answer:``, ``Action:``), a
+# backtick or an opening bracket. Prose ("I checked ...", "Thought: ...", "Summary:") may not.
+_LINE_LEAD = re.compile(
+    r"[ \t>*-]*(?:\d+[.)][ \t]*)?(?:[*_]*(?:final answer|answer|action|calls?|function calls?|tool calls?)[ \t]*[*_]*:"
+    r"[*_]*[ \t]*)?[`\[ \t]*",
+    re.IGNORECASE,
+)
+_CALL_NAME = re.compile(r"([A-Za-z_][\w.]*)\(")
+_BETWEEN = re.compile(r"[ \t`]*(?:(?:,|;|\band\b)[ \t`]*)?")
+# What may follow a line's calls when the calls must stand alone: closing brackets, backticks, punctuation.
+_CLOSING = re.compile(r"[\s`\].,;!]*")
 
 
 def scan_calls(
@@ -228,35 +227,50 @@ def scan_calls(
     names: Collection[str],
     parameter_order: Mapping[str, Sequence[str]] | None = None,
     *,
-    set_off: bool = False,
+    alone: bool = False,
 ) -> tuple[list[FunctionCall], str]:
-    """``(calls, the rest)``: Python-style calls of ``names`` written anywhere in ``text`` (in backticks, one per
-    line, after ``Action:``, followed by a period or a remark), in order. A call of one of ``names`` that the
-    literal-only call parser refuses is a ``CallParseError``; another name followed by a parenthesis is prose.
-    A namespaced name (``functions.get_weather``) counts as its last part when only that is one of ``names``.
-    ``set_off``: only calls that stand apart from prose (``_set_off``), so that a summary mentioning an earlier
-    call ("I checked get_balance(account_id='a1') and ...") is not read as a new one."""
+    """``(calls, the rest)``: Python-style calls of ``names`` that begin a line of ``text`` (after a bullet, a
+    number, an ``Answer:``/``Action:`` label, a backtick or a bracket), several on a line separated by commas, and
+    lines of them one after another. A call inside prose ("I checked get_weather(city='Paris') and ...",
+    "Thought: f(a=1) was called before") is not one. ``alone``: the line must hold nothing after its calls but
+    closing brackets and punctuation (a bracketed list may be followed by a remark), so that a summary line
+    "- get_weather(city='Paris'): 18C" is not read as a call; without it a remark may follow ("f(a=1) - this
+    books it"). The lines with calls are left out of the rest. A call of one of ``names`` that the literal-only
+    call parser refuses is a ``CallParseError``; JSON's ``true``, ``false`` and ``null`` read as Python's. A
+    namespaced name (``functions.get_weather``) counts as its last part when only that is one of ``names``."""
     calls: list[FunctionCall] = []
     kept: list[str] = []
     position = 0
-    for match in _CALL_START.finditer(text):
-        if match.start() < position:
+    for line in re.finditer(r"^.*$", text, re.MULTILINE):
+        if line.start() < position:
             continue
-        name = match.group(1)
-        short = name.rsplit(".", 1)[-1]
-        if name not in names and short not in names:
+        cursor = _LINE_LEAD.match(text, line.start()).end()
+        lead = text[line.start() : cursor]
+        found: list[FunctionCall] = []
+        while (match := _CALL_NAME.match(text, cursor)) is not None:
+            name = match.group(1)
+            short = name.rsplit(".", 1)[-1]
+            if name not in names and short not in names:
+                break
+            end = closing_bracket(text, match.end() - 1)
+            if end is None:
+                raise CallParseError(f"the call of {name} is not closed")
+            source = text[match.start() : end] if name in names else short + text[match.end() - 1 : end]
+            found += parse_calls(f"[{source}]", parameter_order=parameter_order, json_constants=True)
+            cursor = _BETWEEN.match(text, end).end()
+        if not found:
             continue
-        end = closing_bracket(text, match.end() - 1)
-        if end is None:
-            raise CallParseError(f"the call of {name} is not closed")
-        if set_off and not _set_off(text, match.start(), end):
+        line_end = text.find("\n", cursor)
+        line_end = len(text) if line_end < 0 else line_end
+        after = text[cursor:line_end]
+        bracketed = "[" in lead and after.lstrip(" `").startswith("]")
+        if alone and not (_CLOSING.fullmatch(after) or bracketed):
             continue
-        source = short + text[match.end() - 1 : end] if name not in names else text[match.start() : end]
-        calls += parse_calls(f"[{source}]", parameter_order=parameter_order)
-        kept.append(text[position : match.start()])
-        position = end
+        calls += found
+        kept.append(text[position : line.start()])
+        position = line_end
     kept.append(text[position:])
-    return calls, "".join(kept).strip().strip("`").strip()
+    return calls, "".join(kept).strip()
 
 
 def _known(calls: list[FunctionCall], names: Collection[str] | None) -> list[FunctionCall]:

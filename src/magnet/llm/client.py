@@ -54,6 +54,8 @@ _CONTEXT_LENGTH = re.compile(
     r"|too many (?:input )?tokens|reduce the length",
     re.IGNORECASE,
 )
+# A 400/422 about the sampling seed (an extra field the endpoint forbids).
+_NAMES_SEED = re.compile(r"\bseed\b", re.IGNORECASE)
 # What vLLM, SGLang and llama.cpp say when they were started without tool calling.
 _NO_TOOL_CALLING = re.compile(
     r"tool.choice|tool-call-parser|enable-auto-tool-choice|tools? (?:is|are) not supported|does not support tools"
@@ -186,7 +188,8 @@ class CachingTeacher:
         without ``tool_calls`` whose text holds calls of the offered functions (a server without a tool parser)
         has them decoded.
         """
-        merged = {**self.default_params, **params}
+        # A parameter set to None is not set (and must not reach the endpoint or the cache key).
+        merged = {key: value for key, value in {**self.default_params, **params}.items() if value is not None}
         offered = list(tools) if tools else None
         if offered and self.tool_call_mode is None and self.cache is not None:
             # A rerun answers from the cache before anything is probed: the request as either mode sends it.
@@ -253,7 +256,7 @@ def read_answer(completion: Completion, tools: Sequence[Mapping[str, Any]] | Non
         calls, rest = decode_text_calls(text, None if text_mode else offered)
         if not calls and text_mode:  # calls of the offered functions amid prose: "Let me check: `f(a=1)`."
             try:
-                calls, rest = scan_calls(text, offered, set_off=True)
+                calls, rest = scan_calls(text, offered, alone=True)
             except CallParseError:
                 calls = []
         if calls:
@@ -365,6 +368,7 @@ class OpenAITeacher(CachingTeacher):
         self.backoff_max = backoff_max
         self.name = f"openai:{model}"
         self._jitter = random.Random(seed)
+        self._refuses_seed = False  # set when the endpoint refuses a sampling seed
         self._per_loop: tuple[asyncio.AbstractEventLoop, Any, asyncio.Semaphore] | None = None
         self._retired: list[Any] = []
         if not os.environ.get(api_key_env) and not self._is_local():
@@ -431,6 +435,8 @@ class OpenAITeacher(CachingTeacher):
         import openai
 
         client, semaphore = self._loop_state()
+        if self._refuses_seed:
+            params = {key: value for key, value in params.items() if key != "seed"}
         payload: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(messages), **params}
         if tools:
             payload["tools"] = tools
@@ -454,10 +460,22 @@ class OpenAITeacher(CachingTeacher):
                 except openai.APIConnectionError as error:
                     cause, detail = "connection", str(error)
                 except openai.APIStatusError as error:
-                    if error.status_code < 500 and error.status_code not in RETRYABLE_CLIENT_STATUSES:
+                    if (
+                        "seed" in payload
+                        and error.status_code in (400, 422)
+                        and _NAMES_SEED.search(_server_message(error))
+                    ):
+                        # Some endpoints (Azure's non-OpenAI models, Mistral's API) take no sampling seed: the
+                        # request goes again without it, and so do all later ones.
+                        logger.warning("%s: the endpoint refuses a sampling seed; sending none", self.name)
+                        self._refuses_seed = True
+                        payload.pop("seed")
+                        cause, detail = "seed_refused", f"{error.status_code}: {_server_message(error)}"
+                    elif error.status_code < 500 and error.status_code not in RETRYABLE_CLIENT_STATUSES:
                         self.usage.record_failure(step, f"http_{error.status_code}")
                         raise self._refusal(error, bool(tools)) from None
-                    cause, detail = "server_error", f"{error.status_code}: {error}"
+                    else:
+                        cause, detail = "server_error", f"{error.status_code}: {error}"
                 except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as error:
                     cause, detail = "malformed_response", f"{type(error).__name__}: {error}"
                 except _MalformedAnswer as error:

@@ -143,8 +143,11 @@ class HFTeacher(CachingTeacher):
                     break
             groups: dict[str, list[_Pending]] = {}
             for position, item in enumerate(batch):
-                key = json.dumps(item.params, sort_keys=True, default=str)
-                if item.params.get("seed") is not None and float(item.params.get("temperature") or 0) > 0:
+                sampling = float(item.params.get("temperature") or 0) > 0
+                # Greedy decoding ignores the seed, so requests that differ only in it share a batch.
+                shown = {k: v for k, v in item.params.items() if k != "seed" or sampling}
+                key = json.dumps(shown, sort_keys=True, default=str)
+                if item.params.get("seed") is not None and sampling:
                     key += f"#{position}"  # seeded sampling alone: its draws must not depend on batch neighbours
                 groups.setdefault(key, []).append(item)
             for group in groups.values():

@@ -133,7 +133,8 @@ class LoopbackServer:
     ``requests``, ``outcomes`` and ``received`` (the first ``max_recorded`` bodies, when ``record_bodies``) count
     chat-completion requests only; they are safe to read from any thread while the server runs. With
     ``tool_parser=False`` it plays vLLM started without ``--enable-auto-tool-choice --tool-call-parser``: every
-    request that offers ``tools`` gets vLLM's HTTP 400.
+    request that offers ``tools`` gets vLLM's HTTP 400; with ``takes_seed=False`` an endpoint that forbids the
+    ``seed`` field (HTTP 422, as Azure AI's pydantic validation answers).
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class LoopbackServer:
         max_recorded: int = 10_000,
         models: Sequence[str] = ("loopback",),
         tool_parser: bool = True,
+        takes_seed: bool = True,
     ):
         if responder is None:
             responder = echo_responder
@@ -167,6 +169,7 @@ class LoopbackServer:
         self.max_recorded = max_recorded
         self.models = tuple(models)
         self.tool_parser = tool_parser
+        self.takes_seed = takes_seed
         self._lock = threading.Lock()
         self._requests = 0
         self._outcomes: Counter[str] = Counter()
@@ -372,6 +375,9 @@ class LoopbackServer:
         return dataclasses.replace(response, delay=delay)
 
     def _respond(self, body: dict[str, Any], fault: str | None) -> _Response:
+        if "seed" in body and not self.takes_seed:  # what pydantic-validated endpoints (Azure AI) answer
+            self._count("bad_request")
+            return _error(422, "seed: Extra inputs are not permitted", "invalid_request_error", "extra_forbidden")
         if body.get("tools") and not self.tool_parser:
             self._count("bad_request")
             return _Response(400, json.dumps(VLLM_NO_TOOL_PARSER).encode())

@@ -495,7 +495,7 @@ def expectation_problems(entry: CorpusEntry) -> list[str]:
     """What is wrong with an entry's intended content (not with the parser): calls that are not valid for their
     specs, an unknown category, related names that are not candidates, a simulated output that does not fit
     its response schema. An empty list for a sound entry."""
-    from magnet.synthesis.steps import CATEGORIES, ERROR_TYPES
+    from magnet.synthesis.parsers import CATEGORIES, ERROR_TYPES
 
     expect, inputs = entry.expect, entry.inputs
     if entry.unusable:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from magnet.synthesis.parsers import ERROR_TYPES
 from magnet.tools.calls import FunctionCall, format_call, format_calls
 
 STYLES = ("clean", "chatty", "markdown", "think", "json", "mixed")
@@ -30,7 +31,7 @@ def request_digest(*parts: Any) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
-def _json_calls(calls: Sequence[FunctionCall]) -> str:
+def _as_json_objects(calls: Sequence[FunctionCall]) -> str:
     objects = [{"name": call.name, "arguments": dict(call.arguments)} for call in calls]
     return json.dumps(objects[0] if len(objects) == 1 else objects, ensure_ascii=False)
 
@@ -81,7 +82,7 @@ class AnswerWriter:
                 f"candidate functions can do it.\n</think>\nThought: {thought}\nAnswer: {listed}"
             )
         if self.style == "json":
-            return f"Thought: {thought}\nAnswer: {_json_calls(calls)}"
+            return f"Thought: {thought}\nAnswer: {_as_json_objects(calls)}"
         return f"Thought: {thought}\nAnswer: {listed}"
 
     def finish(self, thought: str) -> str:
@@ -104,7 +105,7 @@ class AnswerWriter:
         if self.style == "think":
             return f"<think>\nI should call {calls[0].name} now. Answer: not yet.\n</think>\n{listed}"
         if self.style == "json":
-            return _json_calls(calls)
+            return _as_json_objects(calls)
         return listed
 
     # -- the user's message --------------------------------------------------------------------------------------------
@@ -179,8 +180,6 @@ class AnswerWriter:
         if self.style == "think":
             return f"<think>\nThey differ. Answer: yes?\n</think>\nno\nError Type: {error_type}\nReason: {reason}"
         if self.style == "json":
-            from magnet.synthesis.parsers import ERROR_TYPES
-
             number = ERROR_TYPES.index(error_type) + 1
             return f"Answer: no\nError type: {number}. {error_type}\nReason: {reason}"
         return f"no\nError type: {error_type}\nReason: {reason}"

@@ -30,7 +30,6 @@ MAX_EMBEDDED_ATTEMPTS = 40
 _WHOLE_FENCE = re.compile(r"\A\s*```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)\n?[ \t]*```\s*\Z", re.DOTALL)
 _ANY_FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)\n?[ \t]*```", re.DOTALL)
 _EMPHASIS = "*_`\"'“”‘’ \t"
-_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
 def answer_body(text: str) -> str:
@@ -82,12 +81,17 @@ def strip_label(names: Sequence[str], text: str) -> str:
 
 
 def leading_word(text: str, words: Sequence[str]) -> tuple[str, str] | None:
-    """``(word, the rest)`` when ``text`` starts with one of ``words`` (any case, Markdown emphasis, a leading
-    ``Answer:``/``Verdict:`` label or list marker allowed); else ``None``."""
+    """``(word, the rest)`` when ``text`` starts with one of ``words`` standing alone (any case, Markdown emphasis,
+    a leading ``Answer:``/``Verdict:`` label or list marker allowed; then the line's end or punctuation); else
+    ``None``."""
     stripped = strip_label(("answer", "verdict", "final answer", "decision", "nested", "result", "judgement"), text)
     alternatives = "|".join(re.escape(word) for word in words)
-    # "Yes/No - it depends" is no verdict.
-    match = re.match(rf"^[\s>#*_`\"'(\[-]*({alternatives})\b(?!/)[*_`\"')\]]*[\s.,:;!-]*", stripped, re.IGNORECASE)
+    # The word must stand alone: "Yes, because", "**No**", "No - Error type"; not "No problem", "Yes/No".
+    match = re.match(
+        rf"^[\s>#*_`\"'(\[-]*({alternatives})\b(?!/)[*_`\"')\]]*(?=[ \t]*(?:$|[.,:;!–—-]))[\s.,:;!–—-]*",
+        stripped,
+        re.IGNORECASE | re.MULTILINE,
+    )
     if not match:
         return None
     return match.group(1).lower(), stripped[match.end() :].strip()
@@ -132,7 +136,7 @@ def loose_json(text: str) -> Any:
         raise ValueError("the JSON is nested too deeply") from None
     except ValueError as error:  # NaN/Infinity, or an integer of thousands of digits
         raise ValueError(f"not a usable JSON value ({error})") from None
-    for variant in (_TRAILING_COMMA.sub(r"\1", text), _TRAILING_COMMA.sub(r"\1", _without_comments(text))):
+    for variant in (_without_trailing_commas(text), _without_trailing_commas(_without_comments(text))):
         try:
             return json.loads(variant, parse_constant=_refuse_constant)
         except (json.JSONDecodeError, RecursionError):
@@ -145,6 +149,28 @@ def loose_json(text: str) -> Any:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
     raise ValueError(f"not a JSON value ({first_error.msg} at line {first_error.lineno} column {first_error.colno})")
+
+
+def _without_trailing_commas(text: str) -> str:
+    """``text`` without commas right before a closing bracket, outside strings (``[1, 2,]``)."""
+    out, quote, index = [], "", 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                out.append(text[index : index + 2])
+                index += 2
+                continue
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "," and re.match(r"\s*[}\]]", text[index + 1 :]):
+            index += 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def _without_comments(text: str) -> str:

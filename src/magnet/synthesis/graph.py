@@ -527,11 +527,12 @@ async def build_graph(
         bar.update()
         return judged
 
+    dropped_before = len(getattr(judge, "dropped", []))
     try:
         results = await asyncio.gather(*(judge_target(spec) for spec in specs))
     finally:
         bar.close()
-    dropped = getattr(judge, "dropped", [])
+    dropped = getattr(judge, "dropped", [])[dropped_before:]
     if dropped:
         logger.warning(
             "the dependency judge named %d functions that were not among the candidates (dropped; e.g. %s -> %s)",

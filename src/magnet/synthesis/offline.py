@@ -49,10 +49,6 @@ from magnet.tools.spec import FunctionSpec
 OFFLINE_NAME = "offline"
 
 
-def _digest(*parts: Any) -> int:
-    return request_digest(*parts)
-
-
 # -- labelling and judging ---------------------------------------------------------------------------------------
 
 
@@ -245,7 +241,7 @@ def plan_turn(inputs: TranslateInputs) -> list[tuple[FunctionCall, dict[str, str
     rounds = sum(1 for turn in inputs.history if turn.calls)
     plan: list[tuple[FunctionCall, dict[str, str]]] = []
     for position, spec in enumerate(inputs.functions):
-        rng = random.Random(_digest(inputs.seed, spec.name, rounds, position))
+        rng = random.Random(request_digest(inputs.seed, spec.name, rounds, position))
         copies = rng.choice([2, 3]) if inputs.variant == "parallel" else 1
         for _copy in range(copies):
             call, sources = _plan_call(spec, latest, inputs.state, rng, used)
@@ -514,7 +510,7 @@ def simulated_output(schema: Mapping[str, Any] | None, call: FunctionCall, path:
     """A value shaped by ``schema``: arguments of the same name are echoed, the rest derived from a hash of the
     call, so the same call always gives the same output."""
     schema = schema or {"type": "object", "properties": {"result": {"type": "string"}}}
-    seed = _digest(call.name, call.arguments, path)
+    seed = request_digest(call.name, call.arguments, path)
     kind = schema.get("type")
     if "enum" in schema:
         return schema["enum"][seed % len(schema["enum"])]

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from magnet.errors import CallParseError, MagnetError
-from magnet.llm.answers import _json_calls, decode_text_calls, scan_calls, strip_reasoning
+from magnet.llm.answers import decode_text_calls, scan_calls, strip_reasoning
+from magnet.llm.answers import json_calls as json_calls_of
 from magnet.llm.client import Completion
 from magnet.synthesis.answer_text import answer_body, labelled, leading_word, loose_json, loose_values, strip_label
 from magnet.tools.calls import FunctionCall
@@ -115,7 +116,7 @@ class Label:
 @dataclass(frozen=True)
 class Related:
     """The dependency judge's answer: the related candidates, and the names it gave that are not candidates
-    (dropped, and counted in the graph's statistics)."""
+    (dropped; ``LLMJudge`` keeps them in ``dropped`` and ``build_graph`` warns with their count)."""
 
     names: tuple[str, ...]
     dropped: tuple[str, ...] = ()
@@ -221,7 +222,7 @@ def parse_label(completion: Completion, inputs: LabelInputs) -> Label:
     ``misc`` (any case, spaces for underscores, a parenthesised remark after it), Y a short class name."""
     text = answer_body(answer_text(completion))
     category = labelled(("category",), text) or _table_cell("category", text)
-    tool_class = labelled(("tool class", "class"), text) or _table_cell("tool class", text)
+    tool_class = labelled(("tool class",), text) or _table_cell("tool class", text) or labelled(("class",), text)
     if category is None or tool_class is None:
         found = [value for value in loose_values(text) if isinstance(value, dict)]
         if found:
@@ -234,7 +235,7 @@ def parse_label(completion: Completion, inputs: LabelInputs) -> Label:
     name = re.split(r"\s+[—–-]\s+|[,;|]\s*|\s*\(", category, maxsplit=1)[0].strip(" *_`\"'“”.")
     if _category_key(name) not in KNOWN_CATEGORIES:
         raise AnswerError(f"{name[:60]!r} is not in the category list (or misc)")
-    tool_class = tool_class.strip(" *_`\"'“”.")
+    tool_class = re.split(r"\s*[;|,]\s*(?=[\w ]{1,20}:)", tool_class)[0].strip(" *_`\"'“”.")  # "X; Class: y"
     if len(tool_class) > MAX_TOOL_CLASS:
         raise AnswerError(f"the tool class is {len(tool_class)} characters; give a short name (a few words)")
     return Label(KNOWN_CATEGORIES[_category_key(name)], tool_class)
@@ -300,7 +301,8 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> Rela
         values, problem = [loose_json(body)], ""
     except ValueError as error:  # prose around the JSON, or no JSON at all
         values, problem = loose_values(text), str(error).replace("JSON value", "JSON object")
-    related = next((entry for entry in (_target_entry(v, target) for v in values) if entry is not None), None)
+    # The last answer keyed by the target wins ("at first I thought {...}, but on reflection {...}").
+    related = next((e for e in (_target_entry(v, target) for v in reversed(values)) if e is not None), None)
     if related is None:
         whole = values[0] if not problem else None  # a bare list counts only as the whole answer
         if isinstance(whole, list) and not any(isinstance(item, dict) and "dependencies" in item for item in whole):
@@ -311,8 +313,8 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> Rela
             raise AnswerError(f"got a JSON {_json_type(whole)}, not an object; {expected}")
         else:
             raise AnswerError(f"{problem}; {expected}")
-    if isinstance(related, dict):  # {"g": "takes the id", ...}: the keys are the names
-        related = [name for name, why in related.items() if why not in (False, None)]
+    if isinstance(related, dict):  # {"g": true, "h": "takes the id", "k": "no"}: the keys, unless said no
+        related = [name for name, why in related.items() if not _says_no(why)]
     if not isinstance(related, list):
         raise AnswerError(f"the value of {target!r} is a JSON {_json_type(related)}, not a list; {expected}")
     names, bad = [], []
@@ -328,34 +330,67 @@ def parse_dependencies(completion: Completion, inputs: DependencyInputs) -> Rela
         raise AnswerError(f"{'; '.join(bad[:3])}; {expected}")
     names = [name for name in names if name.strip().lower() not in PLACEHOLDERS]
     candidates = {spec.name for spec in inputs.candidates if spec.name != target}
-    kept = tuple(dict.fromkeys(name for name in names if name in candidates))
-    dropped = tuple(dict.fromkeys(name[:60] for name in names if name not in candidates and name != target))
+    resolved = [(name, _candidate_name(name, candidates | {target})) for name in names]
+    kept = tuple(dict.fromkeys(found for _, found in resolved if found in candidates))
+    dropped = tuple(dict.fromkeys(name[:60] for name, found in resolved if found is None))
+    if dropped and not kept:  # every name wrong: the answer is no judgement, not "nothing related"
+        raise AnswerError(f"{list(dropped)[:10]} are not among the candidates; {expected}")
     return Related(kept, dropped)
+
+
+def _says_no(value: Any) -> bool:
+    """Whether a value beside a candidate's name says it is not related (``false``, ``"no"``, ``"not related"``)."""
+    if value is None or value is False:
+        return True
+    return isinstance(value, str) and re.match(r"\s*(?:no|not|false|unrelated|none)\b", value, re.I) is not None
+
+
+def _candidate_name(name: str, known: set[str]) -> str | None:
+    """The function a name given by the judge means: as written, or without backticks, ``()``, a namespace, a
+    remark in parentheses, or another case; ``None`` when it is none of ``known``."""
+    cleaned = re.sub(r"\s*\(.*\)\s*$", "", name.strip().strip("`'\"*")).strip().rsplit(".", 1)[-1]
+    for candidate in (name, cleaned):
+        if candidate in known:
+            return candidate
+    lowered = {item.lower(): item for item in known}
+    return lowered.get(cleaned.lower())
 
 
 # -- yes/no judges ----------------------------------------------------------------------------------------------------
 
 
 def _yes_no(text: str) -> tuple[bool, str]:
-    """``(yes, the rest)`` from an answer that starts with yes or no (after reasoning, emphasis, an ``Answer:``
-    label), or that has an ``Answer:``/``Verdict:`` line saying so."""
+    """``(yes, the rest)`` from an answer whose last ``Answer:``/``Verdict:`` label says yes or no, or that starts
+    with a yes or no standing alone (after reasoning, emphasis), or says "the answer is yes", or is a JSON object
+    with a ``verdict``. A label wins over a first word: "No problem! ... Answer: yes" is a yes."""
     body = answer_body(text)
-    found = leading_word(body, ("yes", "no"))
-    if found is None:
-        value = labelled(("answer", "verdict", "final answer"), body)
-        found = leading_word(value, ("yes", "no")) if value else None
+    pattern = _label_line_pattern()
+    labels = list(pattern.finditer(body))
+    if labels:
+        found = leading_word(labels[-1].group(1), ("yes", "no"))
         if found is not None:
-            return found[0] == "yes", found[1]
-        stated = re.search(r"\b(?:answer|verdict) is\W{0,3}(yes|no)\b[\W]*", body, re.IGNORECASE)
-        if stated:
-            return stated.group(1).lower() == "yes", body[stated.end() :].strip()
-        for value in loose_values(body):  # {"verdict": "no", "error_type": ..., "reason": ...}
-            word = value.get("verdict", value.get("answer")) if isinstance(value, dict) else None
-            if isinstance(word, str) and word.strip().lower() in ("yes", "no"):
-                details = "\n".join(f"{key.replace('_', ' ')}: {item}" for key, item in value.items())
-                return word.strip().lower() == "yes", details
-        raise AnswerError("start the answer with 'yes' or 'no'")
-    return found[0] == "yes", found[1]
+            rest = f"{found[1]}\n{body[labels[-1].end() :]}".strip()
+            return found[0] == "yes", rest
+    found = leading_word(body, ("yes", "no"))
+    if found is not None:
+        return found[0] == "yes", found[1]
+    stated = re.search(r"\b(?:answer|verdict) is\W{0,3}(yes|no)\b[\W]*", body, re.IGNORECASE)
+    if stated:
+        return stated.group(1).lower() == "yes", body[stated.end() :].strip()
+    for value in loose_values(body):  # {"verdict": "no", "error_type": ..., "reason": ...}
+        word = value.get("verdict", value.get("answer")) if isinstance(value, dict) else None
+        if isinstance(word, str) and word.strip().lower() in ("yes", "no"):
+            details = "\n".join(f"{key.replace('_', ' ')}: {item}" for key, item in value.items())
+            return word.strip().lower() == "yes", details
+    raise AnswerError("start the answer with 'yes' or 'no'")
+
+
+def _label_line_pattern() -> re.Pattern[str]:
+    """An ``Answer:``/``Verdict:`` label at the start of a line, Markdown allowed, and the rest of its line."""
+    return re.compile(
+        r"^[ \t>#*_-]*(?:final answer|answer|verdict|nested)[ \t]*[*_`]*[ \t]*:[*_`]*[ \t]*(.*)$",
+        re.IGNORECASE | re.MULTILINE,
+    )
 
 
 def parse_verdict(completion: Completion, inputs: NestedInputs) -> Verdict:
@@ -387,10 +422,15 @@ def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnV
     yes, rest = _yes_no(answer_text(completion))
     if yes:
         return TurnVerdict(True, None, "")
-    value = labelled(("error type", "error", "type"), rest)
+    value = labelled(("error type",), rest)
     error_type = _error_type(value) if value else None
-    if error_type is None:  # no label: a type named once in the reason is the answer
-        named = {name for name in ERROR_TYPES if re.search(name.replace("_", r"[ _-]"), rest, re.IGNORECASE)}
+    if error_type is None:  # no label: a type named once in the reason, and not denied, is the answer
+        named = {
+            name
+            for name in ERROR_TYPES
+            for match in re.finditer(name.replace("_", r"[ _-]"), rest, re.IGNORECASE)
+            if not re.search(r"\b(?:not|n't|rather than|instead of|nor)\b[^.]{0,20}$", rest[: match.start()], re.I)
+        }
         error_type = named.pop() if len(named) == 1 else None
     if error_type is None:
         raise AnswerError(f"after 'no', give 'Error type: <one of {', '.join(ERROR_TYPES)}>'")
@@ -402,14 +442,24 @@ def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnV
 
 QUERY_LABELS = ("user message", "user's message", "user", "message", "query", "next user message", "request")
 _NOTE = re.compile(
-    r"\s*(?:[*_]*\(\s*(?:note|nb|n\.b\.)\s*[:.-].*?\)[*_]*|\n\s*[*_]*(?:note|nb)[*_]*\s*:.*)\s*\Z", re.I | re.S
+    r"\s*(?:[*_]*\(\s*(?:note|nb|n\.b\.)\s*[:.-](.*?)\)[*_]*|\n\s*[*_]*(?:note|nb)[*_]*\s*:(.*))\s*\Z", re.I | re.S
 )
-# A model that refused to play the user, or wrote the assistant's reply as well.
+# A note is the model's about the message ("the ids come from earlier outputs"), not the user's ("in Celsius").
+_ABOUT_THE_MESSAGE = re.compile(
+    r"\b(?:message|function|functions|parameter|assistant|user|round|output|outputs|indirectly|earlier|previous|"
+    r"request|refers?|referr\w*|motivat\w*|api)\b",
+    re.I,
+)
+# A model that refused to play the user (not a user who says sorry), or wrote the assistant's reply as well.
 _REFUSAL = re.compile(
-    r"^(?:I'?m sorry|I am sorry|sorry, (?:but )?I|I can(?:no|')t|I (?:won't|will not)|As an AI)\b", re.I
+    r"^(?:(?:I'?m|I am)?\s*sorry,?\s*(?:but\s+)?I\s+(?:can(?:no|')t|can not|won't|will not|am unable|'m unable)"
+    r"|I\s+(?:can(?:no|')t|won't|will not)\s+(?:help|assist|write|do|comply|provide|create|generate)|As an AI)\b",
+    re.I,
 )
 _REPLY = re.compile(r"\n\s*[*_]*(?:assistant|AI)[*_]*\s*:.*\Z", re.I | re.S)
-_QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("*", "*"), ("_", "_"))
+_QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"))
+# A first paragraph that introduces the message ("Here is the user's next message:", "**User's next message:**").
+_PREAMBLE = re.compile(r"\b(?:message|user|here(?:'s| is)|query|request)\b[^\n]*:[*_ ]*\Z", re.I)
 
 
 def _unquoted(text: str) -> str:
@@ -438,7 +488,7 @@ def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
     text = strip_label(QUERY_LABELS, text)
     text = re.split(r"\n[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*(?:\n|\Z)", text)[0]  # a footer below a rule
     paragraphs = [part for part in re.split(r"\n\s*\n", text) if part.strip()]
-    if len(paragraphs) > 1 and paragraphs[0].strip(" *_").endswith(":"):  # "**User's next message:**", "Here is:"
+    if len(paragraphs) > 1 and _PREAMBLE.search(paragraphs[0].strip()):
         text = strip_label(QUERY_LABELS, "\n\n".join(paragraphs[1:]))
         paragraphs = paragraphs[1:]
     if len(paragraphs) > 1 and _unquoted(paragraphs[0]) != paragraphs[0].strip():
@@ -446,7 +496,11 @@ def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
     lines = text.strip().split("\n")
     if all(line.startswith(">") for line in lines):  # the message as a block quote
         text = "\n".join(line[1:].strip() for line in lines)
-    text = _unquoted(_NOTE.sub("", _unquoted(_REPLY.sub("", text))))
+    text = _unquoted(_REPLY.sub("", text))
+    note = _NOTE.search(text)
+    if note and _ABOUT_THE_MESSAGE.search(note.group(1) or note.group(2) or ""):
+        text = text[: note.start()]
+    text = _unquoted(text)
     if not text:
         raise AnswerError("the message is empty")
     if _REFUSAL.match(text):
@@ -459,12 +513,12 @@ def parse_query(completion: Completion, inputs: TranslateInputs) -> str:
 
 def calls_in_text(text: str, specs: Mapping[str, Any]) -> list[FunctionCall]:
     """The calls written in ``text``, in order: a JSON call object or list of them, or Python-style calls of the
-    functions in ``specs`` anywhere (in a list, one per line, in backticks, followed by a period or a remark;
-    positional arguments bound in the order of the function's parameters). A call of one of them that the
-    literal-only call parser refuses is a ``CallParseError``."""
+    functions in ``specs`` that begin its lines (``scan_calls``: in a list, one per line, in backticks, followed
+    by a period or a remark; positional arguments bound in the order of the function's parameters). A call of one
+    of them that the literal-only call parser refuses is a ``CallParseError``."""
     body = answer_body(text)
     json_first = body.startswith("{") or body.startswith("[{")
-    json_calls = next((calls for value in loose_values(text) if (calls := _json_calls(value))), None)
+    json_calls = next((calls for value in loose_values(text) if (calls := json_calls_of(value))), None)
     if json_first and json_calls:
         return json_calls
     order = {name: list(spec.properties) for name, spec in specs.items()}
@@ -484,15 +538,27 @@ def _loose_calls(text: str) -> list[FunctionCall]:
         return []
 
 
+def _first_block(text: str) -> str:
+    """``text`` up to its first blank line outside a code fence."""
+    lines, fenced = [], False
+    for line in text.split("\n"):
+        if line.strip().startswith("```"):
+            fenced = not fenced
+        elif not line.strip() and not fenced and lines:
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def parse_forth(completion: Completion, inputs: TranslateInputs) -> tuple[FunctionCall, ...] | None:
     """The calls after the (last) ``Answer:`` label, ``f(a=1), g(b=2)`` in any of the forms models write them
     (``None`` for ``FINISH``); they must be calls of the candidate functions with their required parameters."""
     text = strip_reasoning(answer_text(completion))
     answer = labelled(("answer", "final answer", "calls", "function calls"), text, rest=True)
     unlabelled = answer is None
-    if answer is None:
-        answer = answer_body(text)  # no label: the calls alone are an answer too
-    if re.match(r"^[\s*_`\"'\[]*FINISH\b", answer, re.IGNORECASE):
+    # The label's block only: a remark a blank line below ("get_forecast(...) could follow") is no call.
+    answer = answer_body(text) if answer is None else _first_block(answer)
+    if re.match(r"^[\s*_`\"'\[]*FINISH\b", answer) or answer.strip(" *_`'\".").lower() == "finish":
         return None
     names = {spec.name: spec for spec in inputs.functions}
     try:

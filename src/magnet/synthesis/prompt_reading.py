@@ -49,15 +49,18 @@ def step_of(system: str) -> str | None:
 
 
 def sections(step: str, text: str, headers: Sequence[str]) -> dict[str, str]:
-    """The text under each of ``headers`` (in the order given) up to the next one."""
-    found: dict[str, str] = {}
+    """The text under each of ``headers`` up to the next one. Headers are found in the template's order, each at
+    the start of a line after the previous one, so that a description or an output quoting a header (a query
+    saying "User message:") does not split the prompt."""
     positions = []
+    start = 0
     for header in headers:
-        index = text.find(header)
-        if index < 0:
+        match = re.compile(rf"^{re.escape(header)}", re.MULTILINE).search(text, start)
+        if match is None:
             raise PromptReadError(step, f"the section {header.strip()!r}")
-        positions.append((index, header))
-    positions.sort()
+        positions.append((match.start(), header))
+        start = match.end()
+    found: dict[str, str] = {}
     for (index, header), following in zip(positions, [*positions[1:], (len(text), "")], strict=True):
         found[header] = text[index + len(header) : following[0]].strip()
     return found

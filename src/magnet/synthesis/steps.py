@@ -27,12 +27,7 @@ from magnet.errors import MagnetError, StepError, TeacherError
 from magnet.llm.client import Completion, Teacher
 from magnet.synthesis.parsers import (
     CATEGORIES,
-    ERROR_TYPES,
     AnswerError,
-    Label,
-    Related,
-    TurnVerdict,
-    Verdict,
     parse_dependencies,
     parse_forth,
     parse_label,
@@ -43,16 +38,6 @@ from magnet.synthesis.parsers import (
 )
 from magnet.tools.calls import FunctionCall, format_calls
 from magnet.tools.spec import FunctionSpec
-
-__all__ = [
-    "CATEGORIES",
-    "ERROR_TYPES",
-    "AnswerError",
-    "Label",
-    "Related",
-    "TurnVerdict",
-    "Verdict",
-]
 
 R = TypeVar("R")
 logger = logging.getLogger(__name__)
@@ -121,8 +106,9 @@ class TranslateInputs:
     around a Split: ``"miss_param"`` (leave out the value of the parameters in ``missing``), ``"supply_param"``
     (the next turn: give those values), ``"miss_func"`` (ask for what the withheld functions do);
     ``variant`` ``"parallel"`` asks for the same function with two or three argument sets. ``state`` is the
-    environment state (values the offline backend may use); ``seed`` makes the offline backend's choices
-    reproducible; ``query`` is the user message, for forth-translation.
+    environment state (shown to the teacher, cut to ``STATE_CHARACTERS``); ``query`` is the user message, for
+    forth-translation. ``seed`` is not rendered: the translator sends it as the request's sampling seed, and the
+    offline backend, reading a prompt back, puts that seed here.
     """
 
     functions: tuple[FunctionSpec, ...]

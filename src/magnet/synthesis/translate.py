@@ -239,7 +239,6 @@ class _Run:
             functions=tuple(specs),
             history=tuple(self.history),
             state=self.env.state(),
-            seed=self.seed,
             avoid=tuple(sorted(self.env.hidden)),
             **extra,
         )

@@ -73,9 +73,10 @@ def _dotted_name(node: ast.expr, where: str) -> str:
 JSON_CONSTANTS = {"true": True, "false": False, "null": None}
 
 
-def _literal(node: ast.expr, where: str, lenient: bool = False) -> Any:
-    """The value of a literal node; anything that would need evaluation is refused. JSON's ``true``, ``false``
-    and ``null`` read as Python's (models trained on JSON tool calls write them in Python calls too).
+def _literal(node: ast.expr, where: str, lenient: bool = False, json_constants: bool = False) -> Any:
+    """The value of a literal node; anything that would need evaluation is refused. ``json_constants``: JSON's
+    ``true``, ``false`` and ``null`` read as Python's (a teacher trained on JSON tool calls writes them in Python
+    calls too; the strict readers of datasets and evaluation keep them refused).
 
     ``lenient`` reads values the way BFCL's decoder does where that needs no evaluation: a bare name is its text
     (``unit=celsius`` -> ``'celsius'``), a call without keyword arguments or a subscript is its source text, and
@@ -89,7 +90,7 @@ def _literal(node: ast.expr, where: str, lenient: bool = False) -> Any:
             return ast.unparse(node)
         if isinstance(node, ast.Constant) and node.value is Ellipsis:
             return "..."
-    if isinstance(node, ast.Name) and node.id in JSON_CONSTANTS:  # models often write JSON's literals in calls
+    if json_constants and isinstance(node, ast.Name) and node.id in JSON_CONSTANTS:
         return JSON_CONSTANTS[node.id]
     if isinstance(node, ast.Constant):
         value = node.value
@@ -110,16 +111,16 @@ def _literal(node: ast.expr, where: str, lenient: bool = False) -> Any:
             return -operand.value if isinstance(node.op, ast.USub) else operand.value
         raise CallParseError(f"{where}: a sign applies only to a number, got {ast.unparse(node)!r}")
     if isinstance(node, ast.List | ast.Tuple):
-        return [_literal(item, f"{where}[{index}]", lenient) for index, item in enumerate(node.elts)]
+        return [_literal(item, f"{where}[{index}]", lenient, json_constants) for index, item in enumerate(node.elts)]
     if isinstance(node, ast.Dict):
         result: dict[str, Any] = {}
         for key_node, value_node in zip(node.keys, node.values, strict=True):
             if key_node is None:
                 raise CallParseError(f"{where}: '**' unpacking is not allowed in a dict")
-            key = _literal(key_node, f"{where} key", lenient)
+            key = _literal(key_node, f"{where} key", lenient, json_constants)
             if not isinstance(key, str):
                 raise CallParseError(f"{where}: dict keys must be strings, got {key!r}")
-            result[key] = _literal(value_node, f"{where}[{key!r}]", lenient)
+            result[key] = _literal(value_node, f"{where}[{key!r}]", lenient, json_constants)
         return result
     kind = {
         ast.Name: "a variable name",
@@ -147,7 +148,11 @@ def _strip_wrapping(text: str) -> str:
 
 
 def parse_calls(
-    text: str, *, parameter_order: Mapping[str, Sequence[str]] | None = None, lenient: bool = False
+    text: str,
+    *,
+    parameter_order: Mapping[str, Sequence[str]] | None = None,
+    lenient: bool = False,
+    json_constants: bool = False,
 ) -> list[FunctionCall]:
     """Parse BFCL's text form ``[f(a=1, b='x'), g()]`` into calls, without evaluating anything.
 
@@ -157,6 +162,7 @@ def parse_calls(
     the function's parameter names in signature order (``Environment.parameter_order()``); otherwise they are an
     error. ``lenient`` reads what BFCL's own decoder accepts without evaluating it (see ``_literal``) and, like
     BFCL's decoder, ignores positional arguments; evaluation uses it to score a model as BFCL would.
+    ``json_constants`` reads ``true``/``false``/``null`` as Python's (teacher answers only).
 
     Example:
         >>> parse_calls("[get_weather(city='Paris', days=3)]")
@@ -172,13 +178,17 @@ def parse_calls(
     if not source.startswith("["):
         source = f"[{source}]"
     try:
-        return _parse_list(source, text, parameter_order, lenient)
+        return _parse_list(source, text, parameter_order, lenient, json_constants)
     except (RecursionError, MemoryError):  # a model stuck in a loop writes absurdly nested text
         raise CallParseError("call text is nested too deeply to be a list of calls") from None
 
 
 def _parse_list(
-    source: str, text: str, parameter_order: Mapping[str, Sequence[str]] | None, lenient: bool = False
+    source: str,
+    text: str,
+    parameter_order: Mapping[str, Sequence[str]] | None,
+    lenient: bool = False,
+    json_constants: bool = False,
 ) -> list[FunctionCall]:
     try:
         tree = ast.parse(source, mode="eval")
@@ -208,13 +218,15 @@ def _parse_list(
             for position, value_node in enumerate(node.args):
                 if isinstance(value_node, ast.Starred):
                     raise CallParseError(f"{where}: '*' unpacking is not allowed")
-                arguments[order[position]] = _literal(value_node, f"{where} argument {order[position]!r}")
+                arguments[order[position]] = _literal(
+                    value_node, f"{where} argument {order[position]!r}", json_constants=json_constants
+                )
         for named in node.keywords:
             if named.arg is None:
                 raise CallParseError(f"{where}: '**' unpacking is not allowed")
             if named.arg in arguments:
                 raise CallParseError(f"{where}: argument {named.arg!r} given twice")
-            arguments[named.arg] = _literal(named.value, f"{where} argument {named.arg!r}", lenient)
+            arguments[named.arg] = _literal(named.value, f"{where} argument {named.arg!r}", lenient, json_constants)
         calls.append(FunctionCall(name=name, arguments=arguments))
     return calls
 
