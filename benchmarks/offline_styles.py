@@ -4,7 +4,9 @@ The styles write the same content in the forms real models use (``magnet.synthes
 count must match ``clean``: paths -> episodes -> positives -> pairs, and SFT rows. A style whose counts fall short
 means a parser that drops content a model would have given. ``mixed`` runs twice, once with calls as text
 (``teacher.tool_calls: text``: the hinted rollouts' calls written in the answer and decoded from it). Prints
-counts, the ratio of each to ``clean`` and the wall time; never part of the tests' pass/fail.
+counts, the ratio of each to ``clean``, the share of episodes identical to clean's and the wall time; never part
+of the tests' pass/fail. The assistant's closing replies keep their style's formatting (a preamble, a bullet), as
+a real model's would; the episodes (queries, calls, outputs) must not differ at all.
 """
 
 from __future__ import annotations

@@ -153,6 +153,8 @@ def loose_json(text: str) -> Any:
 
 def _without_trailing_commas(text: str) -> str:
     """``text`` without commas right before a closing bracket, outside strings (``[1, 2,]``)."""
+    if not re.search(r",\s*[}\]]", text):
+        return text
     out, quote, index = [], "", 0
     while index < len(text):
         char = text[index]

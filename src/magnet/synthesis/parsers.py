@@ -518,7 +518,10 @@ def calls_in_text(text: str, specs: Mapping[str, Any]) -> list[FunctionCall]:
     of them that the literal-only call parser refuses is a ``CallParseError``."""
     body = answer_body(text)
     json_first = body.startswith("{") or body.startswith("[{")
-    json_calls = next((calls for value in loose_values(text) if (calls := json_calls_of(value))), None)
+    named = re.search(r"[\"']name[\"']\s*:", text) is not None  # no call object without a "name" key
+    json_calls = (
+        next((calls for value in loose_values(text) if (calls := json_calls_of(value))), None) if named else None
+    )
     if json_first and json_calls:
         return json_calls
     order = {name: list(spec.properties) for name, spec in specs.items()}
