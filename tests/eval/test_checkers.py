@@ -4,6 +4,7 @@ checker loaded without BFCL's model registry."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from magnet.eval import checkers
 
@@ -58,4 +59,4 @@ def test_ast_checker_loads_without_touching_sys_modules():
     assert checkers.ast_check(functions, [{"math.factorial": {"number": 5}}], answer, "Python", "simple")["valid"]
     wrong = checkers.ast_check(functions, [{"math.factorial": {"number": 6}}], answer, "Python", "simple")
     assert not wrong["valid"] and wrong["error_type"] == "value_error:others"
-    assert module.ast_checker is not None
+    assert Path(module.__file__).name == "ast_checker.py" and "bfcl_eval" in Path(module.__file__).parts

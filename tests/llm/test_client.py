@@ -224,4 +224,20 @@ def test_a_hosted_endpoint_without_a_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     with pytest.raises(TeacherError, match="the environment variable NO_SUCH_KEY_VAR is not set"):
         OpenAITeacher("gpt-4o", api_key_env="NO_SUCH_KEY_VAR")
+    # Only this machine's own hosts go without a key; a hosted name that merely contains "localhost" does not.
+    for url in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
+        OpenAITeacher("m", base_url=url, api_key_env="NO_SUCH_KEY_VAR")
+    for url in ("https://localhost.example.com/v1", "https://api.example.com/127.0.0.1/v1"):
+        with pytest.raises(TeacherError, match="NO_SUCH_KEY_VAR is not set"):
+            OpenAITeacher("m", base_url=url, api_key_env="NO_SUCH_KEY_VAR")
+
+
+def test_two_endpoints_serving_one_model_name_do_not_share_cached_answers(tmp_path):
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    with LoopbackServer() as first, LoopbackServer(responder=["the other server"]) as second:
+        asked = [{"role": "user", "content": "x"}]
+        one = asyncio.run(_teacher(first, cache=cache).complete(asked))
+        other = asyncio.run(_teacher(second, cache=cache).complete(asked))
+        assert (one.text, other.text) == ("echo: x", "the other server") and not other.cached
+        assert asyncio.run(_teacher(second, cache=cache).complete(asked)).cached
     os.environ.pop("NO_SUCH_KEY_VAR", None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 
 import pytest
 
@@ -54,6 +56,17 @@ def test_tools_are_rendered_and_answers_cached(tiny_model_dir, tmp_path):
     first = asyncio.run(teacher.complete(PROMPTS[0], tools=[tool]))
     again = asyncio.run(teacher.complete(PROMPTS[0], tools=[tool]))
     assert again.cached and again.text == first.text and teacher.usage.total().requests == 1
+
+
+def test_a_checkpoint_retrained_into_the_same_folder_gets_no_old_answers(tiny_model_dir, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    cache = RequestCache(tmp_path / "c.sqlite")
+    asyncio.run(HFTeacher(folder, max_new_tokens=4, cache=cache).complete(PROMPTS[0]))
+    assert asyncio.run(HFTeacher(folder, max_new_tokens=4, cache=cache).complete(PROMPTS[0])).cached
+    weights = next(folder.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # "retrained"
+    assert not asyncio.run(HFTeacher(folder, max_new_tokens=4, cache=cache).complete(PROMPTS[0])).cached
 
 
 def test_unsupported_parameters_and_missing_models_are_clear_errors(tiny_model_dir, tmp_path):

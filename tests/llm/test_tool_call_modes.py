@@ -146,10 +146,11 @@ def test_reasoning_is_never_stored(tmp_path):
         teacher = teacher_for(server, tool_calls="native", cache=cache)
         sunny = ask(teacher, tools=())
         cut = ask(teacher, messages=[{"role": "user", "content": "again"}], tools=())
+        base_url = server.base_url
     assert sunny.text == "Sunny." and cut.text == ""
     assert "secret plan" not in (tmp_path / "cache.sqlite").read_bytes().decode("utf-8", "replace")
-    nowhere = OpenAITeacher("loopback", base_url="http://127.0.0.1:9/v1", max_retries=0, cache=cache)
-    assert ask(nowhere, tools=()).text == "Sunny."  # from the cache: no server there
+    gone = OpenAITeacher("loopback", base_url=base_url, max_retries=0, cache=cache)
+    assert ask(gone, tools=()).text == "Sunny."  # from the cache: the server is stopped
 
 
 def test_a_refusal_of_tools_in_native_mode_says_how_to_fix_it():
@@ -215,8 +216,10 @@ def test_a_rerun_in_auto_answers_from_the_cache_without_probing(tmp_path):
     with LoopbackServer(text_model, tool_parser=False) as server:
         first = ask(teacher_for(server, cache=cache))
         assert server.requests == 3  # two probes, one request
-    nowhere = OpenAITeacher("loopback", base_url="http://127.0.0.1:9/v1", max_retries=0, cache=cache)
-    again = ask(nowhere)  # no server: a probe would fail
+        base_url = server.base_url
+    gone = OpenAITeacher("loopback", base_url=base_url, max_retries=0, cache=cache)
+    again = ask(gone)  # the server is stopped: a probe would fail
+    nowhere = gone
     assert again.cached and again.tool_calls == first.tool_calls == (PARIS,)
     assert nowhere.tool_call_mode is None  # nothing had to be found out
 
@@ -227,7 +230,7 @@ def test_cached_answers_are_read_as_fresh_ones_are(tmp_path):
 
     cache = RequestCache(tmp_path / "cache.sqlite")
     raw = {"text": "<think>plan</think>[get_weather(city='Paris')]", "tool_calls": [], "model": "loopback"}
-    cache.put(request_key("loopback", ASK, [WEATHER], {}), raw, model="loopback", step="default")
     teacher = OpenAITeacher("loopback", base_url="http://127.0.0.1:9/v1", max_retries=0, cache=cache)
+    cache.put(request_key(teacher.cache_identity(), ASK, [WEATHER], {}), raw, model="loopback", step="default")
     answer = ask(teacher)
     assert answer.cached and answer.tool_calls == (PARIS,) and answer.text == ""

@@ -10,7 +10,7 @@ import pytest
 
 from magnet.data.schema import Message, validate_preference_row, validate_sft_row
 from magnet.llm.client import Completion
-from magnet.synthesis.distill import Hint, Rollout, distill, reference_hints
+from magnet.synthesis.distill import Hint, distill, hint_system_prompt, reference_hints
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import SchemaJudge, build_graph
 from magnet.synthesis.negatives import perturb_negative, perturbations, preference_pair
@@ -19,6 +19,7 @@ from magnet.synthesis.operations import reshape
 from magnet.synthesis.paths import sample_paths, sample_single_turn
 from magnet.synthesis.translate import Translator, build_registry
 from magnet.tools.builtin import BUILTIN_TOOLKITS
+from magnet.tools.calls import FunctionCall, parse_calls
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +116,16 @@ def test_filters_reject_wrong_trajectories_with_reasons(setup):
     assert all(any(reason.startswith("failure_message") for reason in r.reasons) for r in grumbling)
 
 
-def test_hint_lines():
-    assert Hint(missing="function").text() == "[Hint]: miss function"
-    assert Hint(missing="params").text() == "[Hint]: missed params"
+def test_the_system_prompt_explains_every_hint_line_the_rollout_sends():
+    """The teacher learns what a hint means from its system prompt: each split hint is spelt there as it is sent,
+    and a call hint is BFCL's call list, which reads back to the same calls."""
+    prompt = hint_system_prompt()
+    for hint in (Hint(missing="function"), Hint(missing="params")):
+        assert hint.text() in prompt
+    calls = (FunctionCall("get_event", {"event_id": "evt-1"}), FunctionCall("set_reminder", {"event_id": "evt-1"}))
+    line = Hint(calls).text()
+    assert line.startswith("[Hint]: ") and "[Hint]" in prompt
+    assert tuple(parse_calls(line.removeprefix("[Hint]: "))) == calls
 
 
 def test_every_perturbation_gives_a_valid_pair(setup):
@@ -151,8 +159,14 @@ def test_preference_pair_of_identical_conversations_is_none():
 def test_reference_hints_follow_labels(setup):
     episode = next(e for e in setup[1] if any(t.label == "miss_param" for t in e.turns))
     hints = reference_hints(episode)
-    assert any(h.missing == "params" for h in hints)
-    assert isinstance(Rollout, type)
+    assert len(hints) == len(episode.turns)
+    for turn, hint in zip(episode.turns, hints, strict=True):
+        if turn.label == "miss_param":
+            assert (hint.missing, hint.calls) == ("params", ())
+        elif turn.label in ("miss_func", "irrelevance"):
+            assert (hint.missing, hint.calls) == ("function", ())
+        else:
+            assert (hint.missing, hint.calls) == ("", turn.calls)
 
 
 @pytest.mark.slow

@@ -18,7 +18,6 @@ import datasets
 from datasets import Features, Json, List, Value
 
 from magnet.errors import DatasetError
-from magnet.tools.calls import FunctionCall
 from magnet.tools.spec import validate_spec_dict
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -42,10 +41,6 @@ class ToolCall:
     def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
         """Inverse of ``to_dict``."""
         return cls(id=data["id"], name=data["function"]["name"], arguments=dict(data["function"]["arguments"]))
-
-    def to_call(self) -> FunctionCall:
-        """The call without its id."""
-        return FunctionCall(self.name, dict(self.arguments))
 
 
 @dataclass(frozen=True)

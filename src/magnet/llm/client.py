@@ -20,6 +20,7 @@ import os
 import random
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -149,6 +150,11 @@ class CachingTeacher:
         self.tool_call_reason = "" if tool_calls == "auto" else f"tool_calls: {tool_calls} (set)"
         self._detecting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
+    def cache_identity(self) -> str:
+        """What the request cache keys answers by besides the request: the model, and for subclasses where the
+        model's name is not enough, the endpoint or the weights (two servers serving one name differ)."""
+        return self.model
+
     def tool_call_report(self) -> dict[str, Any]:
         """The setting, the mode in use (None until a request offered tools) and why: what a run report records."""
         return {"setting": self.tool_calls, "mode": self.tool_call_mode, "reason": self.tool_call_reason}
@@ -191,16 +197,17 @@ class CachingTeacher:
         # A parameter set to None is not set (and must not reach the endpoint or the cache key).
         merged = {key: value for key, value in {**self.default_params, **params}.items() if value is not None}
         offered = list(tools) if tools else None
+        identity = self.cache_identity() if self.cache is not None else ""
         if offered and self.tool_call_mode is None and self.cache is not None:
             # A rerun answers from the cache before anything is probed: the request as either mode sends it.
             for text_mode in (False, True):
                 sent_messages, sent_tools = _on_the_wire(messages, offered, text_mode)
-                hit = self._cached(request_key(self.model, sent_messages, sent_tools, merged), offered, text_mode, step)
+                hit = self._cached(request_key(identity, sent_messages, sent_tools, merged), offered, text_mode, step)
                 if hit is not None:
                     return hit
         text_mode = bool(offered) and await self.resolve_tool_calls() == "text"
         sent_messages, sent_tools = _on_the_wire(messages, offered, text_mode)
-        key = request_key(self.model, sent_messages, sent_tools, merged) if self.cache is not None else None
+        key = request_key(identity, sent_messages, sent_tools, merged) if self.cache is not None else None
         if key is not None:
             hit = self._cached(key, offered, text_mode, step)
             if hit is not None:
@@ -378,11 +385,19 @@ class OpenAITeacher(CachingTeacher):
                 cause="configuration",
             )
 
+    def cache_identity(self) -> str:
+        """The model at its endpoint: the same name behind two servers is two models."""
+        return f"{self.model}@{self.base_url or 'https://api.openai.com/v1'}"
+
     def __repr__(self) -> str:
         return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
 
     def _is_local(self) -> bool:
-        return bool(self.base_url) and any(host in self.base_url for host in LOCAL_HOSTS)
+        """Whether ``base_url`` points at this machine (its parsed host; ``localhost.example.com`` is not)."""
+        if not self.base_url:
+            return False
+        host = urllib.parse.urlsplit(self.base_url).hostname or ""
+        return host in {name.strip("[]") for name in LOCAL_HOSTS}
 
     def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
         """The client and semaphore of the running event loop (both are bound to a loop)."""

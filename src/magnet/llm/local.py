@@ -11,6 +11,7 @@ blocks and calls written as text in the answer become tool calls.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -25,6 +26,23 @@ from magnet.llm.usage import UsageTracker
 from magnet.tools.calls import parse_tagged_tool_calls
 
 GENERATION_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json")
+
+
+def weights_fingerprint(model: str | Path) -> str:
+    """A short hash of a local model folder's weight and config files (relative name, size, modification time);
+    the name itself for a hub id, whose revision the hub pins."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return "hub"
+    entries = sorted(
+        (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix in WEIGHT_SUFFIXES
+    )
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -82,10 +100,16 @@ class HFTeacher(CachingTeacher):
             ) from None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._identity = f"{self.model}#{weights_fingerprint(self.model)}"
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.lm.to(self.device).eval()
         # (event loop, its request queue, its batcher task): queues and tasks belong to one loop.
         self._batching: tuple[asyncio.AbstractEventLoop, asyncio.Queue, asyncio.Task] | None = None
+
+    def cache_identity(self) -> str:
+        """The model folder with a fingerprint of its weights (names, sizes, modification times): a checkpoint
+        retrained into the same folder must not get the old model's cached answers."""
+        return self._identity
 
     def render(self, messages: list[Mapping[str, Any]], tools: list[Mapping[str, Any]] | None) -> str:
         """The prompt text: the chat template with the generation prompt (and ``tools`` when given)."""

@@ -436,9 +436,9 @@ async def label_missing(
 
     Example:
         >>> from magnet.synthesis.offline import OfflineTeacher
-        >>> bare = FunctionSpec("get_weather", "Weather in a city.", toolkit="Weather")
+        >>> bare = FunctionSpec("get_weather", "Weather in a city.")
         >>> [(s.category, s.tool_class) for s in asyncio.run(label_missing([bare], OfflineTeacher()))]
-        [('misc', 'Weather tool')]
+        [('Weather', 'Weather tool')]
     """
     semaphore = asyncio.Semaphore(max_concurrency)
     failed: list[str] = []

@@ -336,17 +336,6 @@ def bfcl_toolkits(
     return [bfcl_toolkit_class(name, rewrite=rewrite, for_training=for_training) for name in classes or BFCL_CLASSES]
 
 
-def load_rewrite(path: str | Path) -> dict[str, dict[str, str]]:
-    """A rewrite mapping from a JSON file ``{original name: {"name": ..., "description": ...}}``."""
-    try:
-        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise SpecError(f"{path}: cannot read the rewrite mapping ({error})") from None
-    if not isinstance(loaded, dict):
-        raise SpecError(f"{path}: expected a JSON object {{original name: {{'name': ..., 'description': ...}}}}")
-    return loaded
-
-
 def bfcl_environment(
     entry: MultiTurnEntry, *, rewrite: Mapping[str, Mapping[str, str]] | None = None, time_limit: float = 10.0
 ) -> Environment:
