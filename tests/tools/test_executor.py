@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -136,3 +137,25 @@ def test_snapshots_copy_toolkits_pickle_cannot_reach():
     assert (
         environment.state() == {"Counter": {"count": 0, "log": []}} and type(environment.toolkits["Counter"]) is Counter
     )
+
+
+def test_a_tool_that_catches_every_exception_still_times_out(piggy_class):
+    class Stubborn(piggy_class):
+        def persist(self, seconds: float) -> dict:
+            """Retries its work whatever goes wrong.
+
+            Args:
+                seconds: How long to work.
+            """
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                try:
+                    time.sleep(0.01)
+                except Exception:  # the kind of blanket handler tools have
+                    continue
+            return {"done": True}
+
+    env = Environment.from_state([Stubborn], {Stubborn.toolkit_name(): {"accounts": {}}}, time_limit=0.3)
+    started = time.monotonic()
+    [result] = env.execute([FunctionCall("persist", {"seconds": 3})])
+    assert "persist did not finish within 0.3 s" in result.error and time.monotonic() - started < 2

@@ -146,8 +146,9 @@ def argument_problems(call: FunctionCall, spec: FunctionSpec, *, check_types: bo
     return problems
 
 
-class CallTimeout(Exception):
-    """Raised inside a call that ran past its time limit."""
+class CallTimeout(BaseException):
+    """Raised inside a call that ran past its time limit. A ``BaseException`` (as ``KeyboardInterrupt`` is), so
+    that a tool's own ``except Exception`` around its work does not swallow it and run on."""
 
 
 @contextmanager
