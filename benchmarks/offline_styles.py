@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from magnet.synthesis.config import load_config
 from magnet.synthesis.pipeline import read_records
-from magnet.synthesis.synth import load_config, run_synth
+from magnet.synthesis.synth import run_synth
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "synth" / "offline-builtin.yaml"
 RUNS = [

@@ -32,12 +32,13 @@ from magnet.eval.bfcl import evaluate_bfcl, read_results
 from magnet.eval.runners import endpoint_runner, local_runner
 from magnet.llm.client import OpenAITeacher
 from magnet.llm.smollm2 import write_smollm2
+from magnet.synthesis.config import load_config
 from magnet.synthesis.distill import distill
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import SchemaJudge, build_graph
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.paths import sample_single_turn
-from magnet.synthesis.synth import load_config, run_synth
+from magnet.synthesis.synth import run_synth
 from magnet.synthesis.translate import Translator, build_registry
 from magnet.testing import transformers_server
 from magnet.tools.builtin import BUILTIN_TOOLKITS

@@ -28,7 +28,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import DPOConfig, DPOTrainer
 
 from magnet.data.schema import preference_dataset
-from magnet.synthesis.synth import load_config, run_synth
+from magnet.synthesis.config import load_config
+from magnet.synthesis.synth import run_synth
 from magnet.testing import build_tiny_model
 from magnet.train.config import MDPOConfig
 from magnet.train.mdpo import MultiTurnDPOTrainer

@@ -58,7 +58,7 @@ def test_synthesize_with_a_toolkit_class_defined_in_python(tmp_path):
 
 
 def test_synthesize_settings_override_the_config_file(tmp_path):
-    from magnet.synthesis.synth import load_config
+    from magnet.synthesis.config import load_config
 
     config_file = tmp_path / "synth.yaml"
     config_file.write_text("paths:\n  single: 5\n  parallel: 2\nteacher:\n  kind: offline\n")
@@ -95,7 +95,7 @@ def test_evaluate_runs_the_harness_checks(tmp_path):
 
 
 def test_python_settings_merge_sections_and_replace_values(tmp_path):
-    from magnet.synthesis.synth import load_config
+    from magnet.synthesis.config import load_config
 
     config_file = tmp_path / "synth.yaml"
     config_file.write_text("datasets:\n  sft_mixture: {multi_turn: 5, single_turn: 7}\n  test_size: 0.1\n")

@@ -18,7 +18,7 @@ def test_the_readme_holds_the_current_reference():
 
 
 def test_every_synth_setting_is_in_the_reference_with_its_default():
-    from magnet.synthesis.synth import SynthConfig
+    from magnet.synthesis.config import SynthConfig
 
     reference = reference_markdown()
     for field in dataclasses.fields(SynthConfig):

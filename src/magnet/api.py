@@ -37,7 +37,8 @@ def synthesize(
     (``paths={"single": 100}``, ``teacher={"kind": "openai", "model": ...}``, ``out="runs/x"``). ``toolkits``:
     ``magnet.Toolkit`` subclasses that form the pool instead of ``pool`` (e.g. a class defined in a notebook).
     """
-    from magnet.synthesis.synth import load_config, run_synth
+    from magnet.synthesis.config import load_config
+    from magnet.synthesis.synth import run_synth
 
     return run_synth(load_config(config, values=settings), progress=progress, toolkits=toolkits)
 

@@ -167,7 +167,8 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
 def teacher_from_args(args: argparse.Namespace):
     """The teacher the options describe, with its cache and usage tracker (as ``magnet synth`` builds it)."""
     from magnet.llm.usage import Price, UsageTracker
-    from magnet.synthesis.synth import TeacherSettings, make_teacher
+    from magnet.synthesis.config import TeacherSettings
+    from magnet.synthesis.synth import make_teacher
 
     prices = {args.model: Price(*args.price)} if args.price and args.model else None
     settings = TeacherSettings(
@@ -479,7 +480,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Run the whole synthesis from a YAML config (resuming a previous run's finished shards)."""
-    from magnet.synthesis.synth import load_config, run_synth
+    from magnet.synthesis.config import load_config
+    from magnet.synthesis.synth import run_synth
 
     overrides = list(args.set or [])
     if args.out:

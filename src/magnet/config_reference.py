@@ -70,7 +70,7 @@ def _table(rows: list[tuple[str, str, str]]) -> list[str]:
 
 def reference_markdown() -> str:
     """The whole reference: the synth config, then the training recipes' own fields."""
-    from magnet.synthesis.synth import SynthConfig
+    from magnet.synthesis.config import SynthConfig
     from magnet.train.config import MagnetSFTConfig, MDPOConfig, ScriptArguments
 
     lines = [

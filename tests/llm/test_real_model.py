@@ -79,7 +79,8 @@ def _accounted(report, out: Path) -> None:
 
 
 def test_synth_with_smollm2_served_as_the_teacher(tmp_path, smollm2_server):
-    from magnet.synthesis.synth import load_config, run_synth
+    from magnet.synthesis.config import load_config
+    from magnet.synthesis.synth import run_synth
 
     base_url, name = smollm2_server
     settings = [
@@ -149,7 +150,8 @@ def test_hinted_rollouts_by_smollm2_served_read_calls_from_its_text(smollm2_serv
 def test_smollm2_as_the_student_in_bfcl_prompt(tmp_path, smollm2_dir):
     """The paper's negatives with a real student: SmolLM2 (local) samples hint-free rollouts in BFCL's prompting
     format; its answers are read by the evaluation's decoder; the offline backend translates and judges."""
-    from magnet.synthesis.synth import load_config, run_synth
+    from magnet.synthesis.config import load_config
+    from magnet.synthesis.synth import run_synth
 
     settings = [
         "paths.walks_per_function=1",

@@ -11,13 +11,14 @@ import datasets
 
 from magnet.cli import main
 from magnet.data.schema import check_sft_rows
+from magnet.synthesis.config import load_config
 from magnet.synthesis.distill import distill
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import SchemaJudge, build_graph
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.paths import sample_single_turn
 from magnet.synthesis.pipeline import read_records
-from magnet.synthesis.synth import load_config, run_synth
+from magnet.synthesis.synth import run_synth
 from magnet.synthesis.translate import Rejection, Translator, registry_and_simulator, toolkit_of
 from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.tools.spec import load_openai_tools

@@ -141,7 +141,8 @@ def test_the_student_format_comes_from_magnet_json(tmp_path):
 def test_a_student_that_answers_nothing_costs_pairs_not_the_run(tmp_path):
     """A real student (SmolLM2 after a few SFT steps) answered with empty text: the pair cannot be a dataset row
     (an assistant message needs content or calls), so it is rejected with its reason and the datasets are written."""
-    from magnet.synthesis.synth import load_config, run_synth
+    from magnet.synthesis.config import load_config
+    from magnet.synthesis.synth import run_synth
 
     with LoopbackServer([""]) as server:
         settings = [

@@ -18,8 +18,9 @@ import torch
 
 from magnet.data.schema import check_preference_rows, check_sft_rows
 from magnet.errors import MagnetError
+from magnet.synthesis.config import load_config
 from magnet.synthesis.pipeline import read_manifest
-from magnet.synthesis.synth import load_config, run_synth
+from magnet.synthesis.synth import run_synth
 
 pytestmark = pytest.mark.slow
 
