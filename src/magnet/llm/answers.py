@@ -300,6 +300,10 @@ def tools_prompt(tools: Sequence[Mapping[str, Any]]) -> str:
     return TOOLS_AS_TEXT.format(functions=listed)
 
 
+OUTPUT_PREFIX = "Output of "
+"""How a tool output starts when calls travel as text (``Output of f(a=1):``); the offline backend reads it back."""
+
+
 def with_tools_as_text(
     messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -315,7 +319,7 @@ def with_tools_as_text(
         role = message.get("role")
         if role == "tool":
             label = call_text.get(message.get("tool_call_id") or "") or message.get("name") or "the call"
-            output = f"Output of {label}:\n{message.get('content') or ''}"
+            output = f"{OUTPUT_PREFIX}{label}:\n{message.get('content') or ''}"
             if previous_role == "tool":  # the outputs of one response's calls share one user message
                 converted[-1]["content"] += f"\n\n{output}"
             else:

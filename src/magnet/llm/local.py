@@ -38,9 +38,10 @@ def weights_fingerprint(model: str | Path) -> str:
     if not folder.is_dir():
         return "hub"
     entries = sorted(
-        (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+        (str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns)
         for path in folder.rglob("*")
         if path.is_file() and path.suffix in WEIGHT_SUFFIXES
+        for stat in (path.stat(),)
     )
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 

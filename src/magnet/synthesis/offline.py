@@ -24,13 +24,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from magnet.llm.answers import decode_text_calls
+from magnet.llm.answers import OUTPUT_PREFIX, decode_text_calls
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import CachingTeacher, Completion
 from magnet.llm.usage import UsageTracker
 from magnet.synthesis.answer_styles import STYLES, AnswerWriter, request_digest
 from magnet.synthesis.distill import hint_system_prompt
-from magnet.synthesis.prompt_reading import PromptReadError, read_functions, read_step_inputs, step_of
+from magnet.synthesis.prompt_reading import PromptReadError, read_functions, read_step_inputs, specs_of, step_of
 from magnet.synthesis.steps import (
     CATEGORIES,
     DependencyInputs,
@@ -271,7 +271,7 @@ def _plan_call(
             names.append(rng.choice(optional))
         for name in names:
             schema = spec.properties.get(name, {})
-            from_output = next((v for output in latest for v in _values_in(output, name) if _usable(v, schema)), None)
+            from_output = _first_usable(latest, name, schema)
             fits = from_output is not None
             if fits and _is_identifier(name) and not _exists(from_output, state_text):
                 fits = False  # an id from an output that no longer exists (cancelled, deleted) would fail
@@ -547,8 +547,6 @@ def answer_simulation(inputs: SimulateInputs) -> Any:
 
 # -- rollouts ----------------------------------------------------------------------------------------------------------
 
-OUTPUT_PREFIX = "Output of "
-
 
 def _content(message: Mapping[str, Any]) -> str:
     return str(message.get("content") or "")
@@ -564,7 +562,8 @@ def _is_output(message: Mapping[str, Any]) -> bool:
 def _outputs(message: Mapping[str, Any]) -> list[str]:
     if message.get("role") == "tool":
         return [_content(message)]
-    return [part.split(":\n", 1)[-1] for part in re.split(r"(?:^|\n\n)(?=Output of )", _content(message)) if part]
+    parts = re.split(rf"(?:^|\n\n)(?={re.escape(OUTPUT_PREFIX)})", _content(message))
+    return [part.split(":\n", 1)[-1] for part in parts if part]
 
 
 def _made_calls(message: Mapping[str, Any]) -> list[FunctionCall]:
@@ -677,18 +676,7 @@ class OfflineTeacher(CachingTeacher):
         if task is None:
             if not system.startswith(hint_system_prompt().split("\n", 1)[0]) and not tools:
                 raise PromptReadError("request", "a system prompt of a known step")
-            specs = (
-                read_functions("rollout", system)
-                if not tools
-                else tuple(
-                    FunctionSpec(
-                        t["function"]["name"],
-                        t["function"].get("description", ""),
-                        t["function"].get("parameters") or {"type": "object", "properties": {}},
-                    )
-                    for t in tools
-                )
-            )
+            specs = specs_of(tools) if tools else read_functions("rollout", system)
             call, text = answer_rollout(messages, specs)
             if call is None:
                 return Completion(text=writer.reply(text), finish_reason="stop", model=OFFLINE_NAME)

@@ -66,17 +66,11 @@ def sections(step: str, text: str, headers: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def read_functions(step: str, text: str) -> tuple[FunctionSpec, ...]:
-    """Functions written one JSON object per line (``describe_function``, or OpenAI tools)."""
+def specs_of(items: Sequence[Any]) -> tuple[FunctionSpec, ...]:
+    """Functions as a model is shown them (``describe_function`` objects or OpenAI tools), as specs; items that are
+    not a function with a name are passed over."""
     specs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for data in items:
         data = data.get("function", data) if isinstance(data, dict) else data
         if isinstance(data, dict) and isinstance(data.get("name"), str):
             specs.append(
@@ -87,9 +81,23 @@ def read_functions(step: str, text: str) -> tuple[FunctionSpec, ...]:
                     data.get("response"),
                 )
             )
+    return tuple(specs)
+
+
+def read_functions(step: str, text: str) -> tuple[FunctionSpec, ...]:
+    """Functions written one JSON object per line (``describe_function``, or OpenAI tools)."""
+    objects = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                objects.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    specs = specs_of(objects)
     if not specs:
         raise PromptReadError(step, "any function description")
-    return tuple(specs)
+    return specs
 
 
 def _split_call_line(line: str) -> tuple[FunctionCall, str] | None:
