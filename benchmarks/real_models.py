@@ -173,9 +173,9 @@ def eval_both(out: Path, model: str, base_url: str) -> None:
 
 
 def vllm_without_parser(out: Path) -> None:
-    from magnet.llm.loopback import LoopbackServer
     from magnet.llm.replay import RecordingTeacher, replay_responder
     from magnet.synthesis.synth import Synth
+    from magnet.testing.loopback import LoopbackServer
 
     small = [*SMALL, "paths.limit=12", "paths.single=8", "paths.parallel=4", "paths.multiple=4"]
     small.append("teacher.max_concurrency=1")

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from magnet.llm.client import Completion
-from magnet.llm.loopback import LoopbackServer
 from magnet.llm.replay import RecordingTeacher, replay_responder
 from magnet.synthesis.config import load_config
 from magnet.synthesis.synth import Synth
+from magnet.testing.loopback import LoopbackServer
 
 LATENCIES = (0.1, 0.5)
 CONCURRENCY = (1, 8, 32, 64)

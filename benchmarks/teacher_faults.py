@@ -15,7 +15,7 @@ from pathlib import Path
 from magnet.errors import TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import OpenAITeacher
-from magnet.llm.loopback import LoopbackServer
+from magnet.testing.loopback import LoopbackServer
 
 FAULTS = {"error_500": 0.10, "rate_limit_429": 0.05, "hang": 0.05, "malformed_json": 0.05, "truncated_tool_call": 0.05}
 COUNT = 500

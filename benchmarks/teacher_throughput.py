@@ -35,7 +35,7 @@ async def _run(teacher: OpenAITeacher, count: int, tag: str) -> float:
 def main() -> None:
     # The server runs in its own process, as a real endpoint would: the figures are the client stack's.
     server = subprocess.Popen(
-        [sys.executable, "-m", "magnet.llm.loopback", "--latency", str(LATENCY)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "magnet.testing.loopback", "--latency", str(LATENCY)], stdout=subprocess.PIPE, text=True
     )
     base_url = server.stdout.readline().strip()
     print(

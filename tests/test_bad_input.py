@@ -19,7 +19,7 @@ from magnet.cli import main
 from magnet.data.schema import check_preference_rows, check_sft_rows
 from magnet.errors import CallParseError, MagnetError
 from magnet.llm.client import OpenAITeacher
-from magnet.llm.loopback import LoopbackServer, Reply
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.calls import parse_calls, parse_tool_calls
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from magnet.cli import main
 from magnet.tools.spec import load_openai_tools
 
@@ -50,7 +52,7 @@ def test_bad_input_is_a_message_not_a_traceback(capsys):
 
 
 def test_label_with_an_openai_endpoint_caches_and_reports(tmp_path, capsys):
-    from magnet.llm.loopback import LoopbackServer, Reply
+    from magnet.testing.loopback import LoopbackServer, Reply
 
     specs = tmp_path / "tools.json"
     assert main(["specs", "--out", str(specs), "--toolkits", "Bank"]) == 0
@@ -207,7 +209,7 @@ def test_a_reader_that_leaves_early_stops_the_command_quietly():
 def test_a_refusing_endpoint_stops_synth_and_eval_with_one_line(tmp_path, capsys):
     """An endpoint that does not serve the model named: the run stops at the first refusal with what was refused
     and the fix, instead of rejecting every item one by one and writing empty datasets."""
-    from magnet.llm.loopback import LoopbackServer, _Response
+    from magnet.testing.loopback import LoopbackServer, _Response
 
     class UnknownModel(LoopbackServer):
         def _respond(self, body, fault):
@@ -230,3 +232,31 @@ def test_a_refusing_endpoint_stops_synth_and_eval_with_one_line(tmp_path, capsys
         )  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "does not serve 'qwen'" in err
+
+
+@pytest.mark.slow
+def test_the_stage_commands_give_what_synth_gives(tmp_path, capsys):
+    """``graph build``, ``paths sample`` and ``translate`` read a synth config and run the library code ``magnet
+    synth`` runs: the same graph, the same paths and the same episodes."""
+    from magnet.synthesis.pipeline import read_records
+
+    config = tmp_path / "synth.yaml"
+    config.write_text(
+        "seed: 3\npaths: {walks_per_function: 1, limit: 6, single: 4, irrelevance: 2}\n"
+        "translate: {shard_size: 5}\nnegatives: {source: none}\n"
+    )
+    synth = tmp_path / "synth"
+    assert main(["synth", "--config", str(config), "--out", str(synth), "--no-progress"]) == 0
+    graph, paths, episodes = tmp_path / "graph.json", tmp_path / "paths.jsonl", tmp_path / "episodes"
+    assert main(["graph", "build", "--config", str(config), "--out", str(graph)]) == 0
+    assert json.loads(graph.read_text()) == json.loads((synth / "graph.json").read_text())
+    assert main(["paths", "sample", "--config", str(config), "--graph", str(graph), "--out", str(paths)]) == 0
+    ids = [json.loads(line)["id"] for line in paths.read_text().splitlines()]
+    assert ids == [json.loads(line)["id"] for line in (synth / "paths.jsonl").read_text().splitlines()]
+    stage = ["--graph", str(graph), "--paths", str(paths), "--out", str(episodes)]
+    stage += ["--simulation-store", str(tmp_path / "sim.sqlite"), "--cache", str(tmp_path / "cache.sqlite")]
+    assert main(["translate", "--config", str(config), *stage]) == 0
+    by_id = lambda folder: {record["id"]: record for record in read_records(folder)}  # noqa: E731
+    translated = by_id(episodes)
+    assert len(translated) == json.loads((synth / "report.json").read_text())["stages"]["translate"]["accepted"] > 0
+    assert translated == by_id(synth / "episodes")

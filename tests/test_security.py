@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from magnet.cli import main
-from magnet.llm.loopback import LoopbackServer, Reply
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.bfcl import bfcl_toolkits
 from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.tools.calls import FunctionCall

@@ -111,18 +111,12 @@ def evaluate(
     ``magnet.eval.runners`` runner (e.g. ``endpoint_runner`` for vLLM). Returns the ``EvaluationResult``
     (``.scores``, ``.markdown``), written under ``out`` and resumable."""
     from magnet.eval.bfcl import evaluate_bfcl
-    from magnet.eval.runners import ReferenceRunner, SilentRunner, trained_model_runner
+    from magnet.eval.settings import EvalSettings, runner_from_settings
 
-    if model == "reference":
-        runner = ReferenceRunner()
-    elif model == "silent":
-        runner = SilentRunner()
-    elif isinstance(model, str | Path):
-        if not Path(model).exists():
-            raise MagnetError(f"{model}: no such model folder")
-        runner = trained_model_runner(
-            str(model), tool_format=tool_format, max_new_tokens=max_new_tokens, batch_size=batch_size
-        )
+    if isinstance(model, str | Path):
+        chosen = {"runner": model} if model in ("reference", "silent") else {"model": str(model)}
+        settings = EvalSettings(**chosen, tool_format=tool_format, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        runner = runner_from_settings(settings)
     else:
         runner = model
     names = categories.split(",") if isinstance(categories, str) else list(categories)

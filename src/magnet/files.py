@@ -73,3 +73,16 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
 
     write_atomic(path, lines())
     return count
+
+
+def read_jsonl(path: str | Path, what: str, error: type[MagnetError] = MagnetError) -> list[Any]:
+    """Every value of a JSONL file (blank lines skipped); a line that is not JSON raises ``error`` naming the file,
+    the line and ``what`` the file holds."""
+    values = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                values.append(json.loads(line))
+            except json.JSONDecodeError as problem:
+                raise error(f"{path}: line {number}: not valid JSON ({problem.msg}) in the {what}") from None
+    return values

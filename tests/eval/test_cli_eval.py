@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-from magnet.cli import _eval_runner, build_parser, main
+from magnet.cli import build_parser, main
+from magnet.eval.settings import EvalSettings, runner_from_settings
+from magnet.settings import settings_from_args
 
 
 def test_eval_bfcl_reference_prints_table2(tmp_path, capsys):
@@ -27,7 +29,7 @@ def test_eval_bfcl_reference_prints_table2(tmp_path, capsys):
     [
         (["--runner", "reference", "--model", "x"], "exactly one of --model PATH, --endpoint URL or --runner"),
         (["--runner", "silent", "--categories", "simpel"], "unknown BFCL category 'simpel'"),
-        (["--model", "/no/such/model"], "--model /no/such/model: no such folder"),
+        (["--model", "/no/such/model"], "--model /no/such/model: no such model folder"),
         (["--endpoint", "http://127.0.0.1:9/v1"], "--endpoint needs --served-model"),
         (["--runner", "silent", "--limit", "0"], "limit must be at least 1"),
     ],
@@ -43,7 +45,7 @@ def test_model_runner_uses_the_tool_format_the_model_was_trained_with(tmp_path, 
     (model / "magnet.json").write_text(json.dumps({"stage": "mdpo", "tool_format": "native"}))
     parse = build_parser().parse_args
     args = parse(["eval", "bfcl", "--model", str(model)])
-    assert _eval_runner(args).tool_format == "native"
+    assert runner_from_settings(settings_from_args(EvalSettings, args)).tool_format == "native"
     args = parse(["eval", "bfcl", "--model", str(model), "--tool-format", "bfcl_prompt"])
-    assert _eval_runner(args).tool_format == "bfcl_prompt"
+    assert runner_from_settings(settings_from_args(EvalSettings, args)).tool_format == "bfcl_prompt"
     assert isinstance(args, argparse.Namespace)

@@ -12,7 +12,7 @@ from magnet.eval.bfcl import evaluate_bfcl, read_results
 from magnet.eval.entries import MULTI_TURN, expected_turn_calls, multi_turn_entries
 from magnet.eval.runners import ReferenceRunner, SilentRunner, endpoint_runner, local_runner
 from magnet.llm.client import Completion
-from magnet.llm.loopback import LoopbackServer, Reply
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.calls import format_calls
 
 # Entries whose ground truth BFCL-v3's own checker rejects whatever the answer (each was checked by hand):

@@ -17,8 +17,8 @@ import pytest
 from magnet.errors import EndpointRefused, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Completion, OpenAITeacher, retry_after_seconds, to_openai_messages
-from magnet.llm.loopback import LoopbackServer
 from magnet.llm.usage import Price, UsageTracker
+from magnet.testing.loopback import LoopbackServer
 from magnet.tools.calls import FunctionCall
 
 WEATHER_TOOL = {

@@ -6,13 +6,16 @@ import asyncio
 import http.client
 import json
 import random
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 
 import openai
 import pytest
 
-from magnet.llm.loopback import FAULT_KINDS, LoopbackServer, Reply, echo_responder, scripted
+from magnet.testing.loopback import FAULT_KINDS, LoopbackServer, Reply, echo_responder, scripted
 
 WEATHER_TOOL = {
     "type": "function",
@@ -344,3 +347,22 @@ def test_not_running_has_no_url() -> None:
         server.start()
     with server:  # restartable
         assert client_for(server).chat.completions.create(model="m", messages=user("again")).choices
+
+
+def test_replies_import_without_aiohttp_and_start_says_what_is_missing() -> None:
+    # Library users without the testing extra import magnet.testing and magnet.llm.replay; only start() needs aiohttp.
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["aiohttp"] = None  # as if it were not installed
+        import magnet.testing, magnet.llm.replay
+        from magnet.testing.loopback import LoopbackServer, Reply
+        try:
+            LoopbackServer([Reply(content="x")]).start()
+        except ModuleNotFoundError as error:
+            print(error)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "LoopbackServer needs aiohttp: pip install 'magnet-tooluse[testing]'" in result.stdout

@@ -11,7 +11,7 @@ import pytest
 from magnet.errors import EndpointRefused, MagnetError, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import OpenAITeacher
-from magnet.llm.loopback import LoopbackServer, Reply
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.calls import FunctionCall
 
 WEATHER = {
@@ -167,7 +167,7 @@ def test_a_refusal_of_tools_in_native_mode_says_how_to_fix_it():
 def refusing(status: int, message: str):
     class Refusing(LoopbackServer):
         def _respond(self, body, fault):
-            from magnet.llm.loopback import _Response
+            from magnet.testing.loopback import _Response
 
             self._count("bad_request")
             return _Response(status, json.dumps({"error": {"message": message, "code": status}}).encode())

@@ -215,7 +215,7 @@ def test_a_refused_request_stops_the_stage_instead_of_rejecting_the_episode(setu
     set, so the refusal propagates (and the stage runner lets it stop the run)."""
     from magnet.errors import EndpointRefused
     from magnet.llm.client import OpenAITeacher
-    from magnet.llm.loopback import LoopbackServer
+    from magnet.testing.loopback import LoopbackServer
 
     registry, episodes = setup
     with LoopbackServer(tool_parser=False) as server:

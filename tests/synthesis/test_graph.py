@@ -12,7 +12,6 @@ import pytest
 from magnet.errors import MagnetError, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Completion, OpenAITeacher
-from magnet.llm.loopback import LoopbackServer, Reply
 from magnet.synthesis.graph import (
     FALLBACK_CATEGORY,
     UNLABELLED_CLASS,
@@ -26,6 +25,7 @@ from magnet.synthesis.graph import (
 )
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.steps import CATEGORIES
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.tools.spec import FunctionSpec
 

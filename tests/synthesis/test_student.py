@@ -12,7 +12,6 @@ import pytest
 from magnet.data.render import BFCL_SYSTEM_PROMPT_WITHOUT_FUNC_DOC
 from magnet.errors import MagnetError
 from magnet.llm.client import OpenAITeacher
-from magnet.llm.loopback import LoopbackServer, Reply
 from magnet.synthesis.distill import distill
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import SchemaJudge, build_graph
@@ -21,6 +20,7 @@ from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.paths import sample_single_turn
 from magnet.synthesis.student import FormattedStudent, student_tool_format
 from magnet.synthesis.translate import Translator, build_registry
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.tools.calls import FunctionCall, format_calls
 

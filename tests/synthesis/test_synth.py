@@ -288,9 +288,9 @@ def test_teacher_faults_through_the_whole_synth_lose_no_item(tmp_path):
     the run completes and every item of every stage is accepted or rejected with a reason, on disk too."""
     import asyncio
 
-    from magnet.llm.loopback import LoopbackServer
     from magnet.llm.replay import RecordingTeacher, replay_responder
     from magnet.synthesis.synth import Synth
+    from magnet.testing.loopback import LoopbackServer
 
     small = [*SMALL, "paths.limit=20", "paths.single=20", "paths.parallel=5", "paths.multiple=5"]
     recording = Synth(load_config(None, [*small, f"out={tmp_path / 'offline'}"]), progress=False)
@@ -333,9 +333,9 @@ def test_a_server_without_a_tool_parser_gets_text_calls_and_the_same_datasets(tm
     those of ``text`` forced, and those of a server with a tool parser answering the same calls natively."""
     import asyncio
 
-    from magnet.llm.loopback import LoopbackServer
     from magnet.llm.replay import RecordingTeacher, replay_responder
     from magnet.synthesis.synth import Synth
+    from magnet.testing.loopback import LoopbackServer
 
     # one request at a time: a prompt asked twice (a turn started over) is replayed in the recorded order
     small = [*SMALL, "paths.limit=12", "paths.single=8", "paths.parallel=4", "paths.multiple=4"]

@@ -13,13 +13,13 @@ import pytest
 
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import OpenAITeacher
-from magnet.llm.loopback import LoopbackServer, Reply
 from magnet.synthesis.episode import FUNCTIONS_ADDED_QUERY, Episode, read_episodes, replay
 from magnet.synthesis.graph import FunctionGraph, SchemaJudge, build_graph
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.operations import reshape
 from magnet.synthesis.paths import SignaturePath, sample_paths, sample_single_turn
 from magnet.synthesis.translate import Rejection, TranslateConfig, Translator, build_registry
+from magnet.testing.loopback import LoopbackServer, Reply
 from magnet.tools.builtin import BUILTIN_TOOLKITS
 from magnet.tools.toolkit import Toolkit, error
 

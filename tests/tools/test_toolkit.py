@@ -38,3 +38,13 @@ def test_dispatch_refuses_unknown_and_private_names(piggy_class):
         piggy.dispatch("load_state")
     with pytest.raises(ToolkitError, match="has no function '_close'"):
         piggy.dispatch("_close")
+
+
+def test_a_misspelt_override_is_refused_where_it_is_written():
+    from magnet.tools.spec import spec_from_callable
+    from magnet.tools.toolkit import function
+
+    with pytest.raises(TypeError, match=r"function\(\) got unexpected keyword argument\(s\) \['categroy'\]"):
+        function(categroy="Finance")
+    with pytest.raises(TypeError, match=r"spec_from_callable\(\) got unexpected keyword argument\(s\) \['nmae'\]"):
+        spec_from_callable(len, nmae="size")

@@ -28,6 +28,21 @@ PAPER_TABLE_1 = {
 }
 
 
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a dataset in Magnet's schema: a ``save_to_disk`` folder (all its splits) or a JSONL file."""
+    import datasets
+
+    from magnet.errors import DatasetError
+    from magnet.files import read_jsonl
+
+    path = Path(path)
+    if path.is_dir():
+        loaded = datasets.load_from_disk(str(path))
+        splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+        return [row for part in splits for row in part]
+    return read_jsonl(path, "dataset", DatasetError)
+
+
 def _conversation(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if "messages" in row:
         return list(row["messages"])

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from magnet.errors import CallParseError, MagnetError, SpecError, ToolkitError
 from magnet.eval.decode import decode_prompting
+from magnet.files import read_jsonl
 from magnet.tools.bfcl import (
     BFCL_CLASSES,
     MULTI_TURN_CATEGORIES,
@@ -85,17 +85,6 @@ class SingleTurnEntry:
         return language_of(self.category)
 
 
-def _read_lines(path: Any, what: str) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ToolkitError(f"{path}: line {number}: not valid JSON ({error.msg}) in the {what}") from None
-    return rows
-
-
 def load_single_turn_entries(category: str, *, version: str | None = None) -> list[SingleTurnEntry]:
     """The entries of one single-turn category, in BFCL's file order, with their possible answers."""
     if category not in SINGLE_TURN:
@@ -107,9 +96,12 @@ def load_single_turn_entries(category: str, *, version: str | None = None) -> li
         raise ToolkitError(f"{data / name}: not in the installed bfcl-eval")
     answers: dict[str, Any] = {}
     if category not in RELEVANCE_ONLY:
-        answers = {row["id"]: row["ground_truth"] for row in _read_lines(data / "possible_answer" / name, "answers")}
+        answers = {
+            row["id"]: row["ground_truth"]
+            for row in read_jsonl(data / "possible_answer" / name, "answers", ToolkitError)
+        }
     entries = []
-    for row in _read_lines(data / name, "questions"):
+    for row in read_jsonl(data / name, "questions", ToolkitError):
         if category not in RELEVANCE_ONLY and row["id"] not in answers:
             raise ToolkitError(f"{data / 'possible_answer' / name}: no possible answer for {row['id']}")
         entries.append(
@@ -166,7 +158,7 @@ def single_turn_row(entry: SingleTurnEntry) -> dict[str, Any]:
 def _class_docs(class_name: str) -> tuple[dict[str, Any], ...]:
     """BFCL's raw func docs of one class, read once per process (callers copy before changing them)."""
     path = bfcl_data_dir() / "multi_turn_func_doc" / BFCL_CLASSES[class_name].doc_file
-    return tuple(_read_lines(path, "function docs"))
+    return tuple(read_jsonl(path, "function docs", ToolkitError))
 
 
 def multi_turn_row(entry: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from magnet.llm.answers import with_tools_as_text
 from magnet.llm.client import Completion, Teacher, to_openai_messages
-from magnet.llm.loopback import Reply, Responder
+from magnet.llm.replies import Reply, Responder
 from magnet.tools.calls import format_calls
 
 

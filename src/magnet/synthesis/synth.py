@@ -11,58 +11,53 @@ settings change. The configuration (``magnet.synthesis.config``) is a YAML file 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import inspect
 import json
-import os
-import random
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import datasets
-from datasets.exceptions import DatasetGenerationError
-
-from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
-from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split_indices
-from magnet.data.schema import SFTRow, stream_dataset, validate_preference_row
-from magnet.data.stats import PAPER_TABLE_1, comparison_table, dataset_stats, error_types, plot_distributions
+from magnet.data.schema import SFTRow, validate_preference_row
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
-from magnet.llm.cache import RequestCache
-from magnet.llm.client import TOOL_CALL_MODES, Teacher
+from magnet.llm.client import Teacher
+from magnet.llm.factory import make_teacher
 from magnet.llm.usage import UsageTracker
 from magnet.run_async import run_sync
 from magnet.synthesis.config import SynthConfig, TeacherSettings
 from magnet.synthesis.config import load_config as load_config  # re-exported: where earlier versions had it
+from magnet.synthesis.datasets_stage import build_datasets, datasets_progress, describe_positive
 from magnet.synthesis.distill import Rollout, distill
 from magnet.synthesis.episode import Episode
-from magnet.synthesis.graph import FunctionGraph, GraphConfig, LLMJudge, SchemaJudge, build_graph
+from magnet.synthesis.graph import FunctionGraph, build_graph
 from magnet.synthesis.negatives import perturb_negative, student_negative
 from magnet.synthesis.offline import OfflineTeacher
-from magnet.synthesis.operations import OperationConfig, reshape
-from magnet.synthesis.paths import SignaturePath, read_paths, sample_paths, sample_single_turn
+from magnet.synthesis.paths import SignaturePath, read_paths
 from magnet.synthesis.pipeline import (
     Outcome,
     RecordRef,
     ShardChannel,
     StageReport,
     chained_identity,
-    index_records,
     index_shard,
     run_chained_stage,
-    run_stage,
     shard_path,
     stage_identity,
 )
+from magnet.synthesis.report import models_report, stage_summaries, write_report
 from magnet.synthesis.simulate import Simulator
+from magnet.synthesis.stages import (
+    graph_config,
+    graph_judge,
+    make_translator,
+    sample_signature_paths,
+    translate_paths,
+)
 from magnet.synthesis.student import FormattedStudent, student_tool_format
-from magnet.synthesis.translate import TranslateConfig, Translator, registry_and_simulator
+from magnet.synthesis.translate import registry_and_simulator
 from magnet.tools.pool import pool_specs, pool_toolkits
 from magnet.tools.toolkit import Toolkit
 
@@ -93,45 +88,9 @@ def longest_first(items: Sequence[Any], size: Any) -> list[Any]:
     return sorted(items, key=lambda item: -size(item))
 
 
-def make_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> Teacher:
-    """The teacher the settings describe (its cache under ``out`` unless set)."""
-    if settings.tool_calls not in TOOL_CALL_MODES:
-        raise MagnetError(f"teacher.tool_calls must be one of {list(TOOL_CALL_MODES)}, got {settings.tool_calls!r}")
-    if settings.kind == "offline":
-        try:
-            return OfflineTeacher(usage=usage, style=settings.style, tool_calls=settings.tool_calls)
-        except ValueError as error:
-            raise MagnetError(str(error)) from None
-    if settings.style != "clean":
-        raise MagnetError(f"teacher.style is for the offline backend only; a {settings.kind} model writes as it does")
-    if not settings.model:
-        raise MagnetError(f"--teacher {settings.kind} needs --model (teacher.model in a config)")
-    cache = None if settings.no_cache else RequestCache(settings.cache or out / "cache.sqlite")
-    params: dict[str, Any] = {} if settings.temperature is None else {"temperature": settings.temperature}
-    if settings.max_tokens is not None:
-        params["max_tokens"] = settings.max_tokens
-    if settings.kind == "openai":
-        from magnet.llm.client import OpenAITeacher
-
-        return OpenAITeacher(
-            settings.model,
-            base_url=settings.base_url,
-            api_key_env=settings.api_key_env,
-            max_concurrency=settings.max_concurrency,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-            cache=cache,
-            usage=usage,
-            default_params=params,
-            tool_calls=settings.tool_calls,
-        )
-    if settings.kind == "hf":
-        from magnet.llm.local import HFTeacher
-
-        return HFTeacher(
-            settings.model, cache=cache, usage=usage, default_params=params, tool_calls=settings.tool_calls
-        )
-    raise MagnetError(f"teacher.kind must be offline, openai or hf, got {settings.kind!r}")
+def synthesis_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> Teacher:
+    """The teacher (or student) the settings describe, the offline backend included."""
+    return make_teacher(settings, out, usage, offline=OfflineTeacher)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,7 +140,7 @@ class Synth:
         self.out.mkdir(parents=True, exist_ok=True)
         self.progress = progress
         self.usage = UsageTracker()
-        self.teacher = make_teacher(config.teacher, self.out, self.usage)
+        self.teacher = synthesis_teacher(config.teacher, self.out, self.usage)
         self.reports: dict[str, StageReport] = {}
         self.simulator: Simulator | None = None
         self.student: Teacher | None = None
@@ -224,14 +183,10 @@ class Synth:
         if _fresh(path, settings):
             return FunctionGraph.load(path)
         self._only_part_zero_builds("graph.json")
-        settings_graph = self.config.graph
-        judge = SchemaJudge(settings_graph.min_score) if settings_graph.judge == "schema" else LLMJudge(self.teacher)
         graph = await build_graph(
             specs,
-            judge,
-            GraphConfig(
-                settings_graph.candidates, settings_graph.min_class_size, self.config.seed, settings_graph.min_score
-            ),
+            graph_judge(self.config.graph, self.teacher),
+            graph_config(self.config.graph, self.config.seed),
             teacher=self.teacher,
             progress=self.progress,
         )
@@ -250,21 +205,7 @@ class Synth:
         if _fresh(path, settings):
             return read_paths(path.read_text(encoding="utf-8").splitlines(), str(path))
         self._only_part_zero_builds("paths.jsonl")
-        p = self.config.paths
-        walks = sample_paths(
-            graph, steps=p.steps, walks_per_function=p.walks_per_function, seed=self.config.seed, limit=p.limit
-        )
-        operations = OperationConfig(p.p_merge, p.p_insert, p.p_insert_later, p.p_miss_func)
-        rng = random.Random(self.config.seed)
-        paths = [variant for walk in walks for variant in reshape(walk, graph, rng, operations)]
-        paths += sample_single_turn(
-            graph,
-            single=p.single,
-            parallel=p.parallel,
-            multiple=p.multiple,
-            irrelevance=p.irrelevance,
-            seed=self.config.seed,
-        )
+        paths = sample_signature_paths(graph, self.config.paths, self.config.seed).paths()
         write_jsonl((item.to_dict() for item in paths), path)
         _record(path, settings)
         return paths
@@ -294,6 +235,7 @@ class Synth:
         teacher = dataclasses.asdict(self.config.teacher)
         teacher.pop("cache", None)
         teacher.pop("no_cache", None)
+        teacher.pop("price", None)
         return {
             "seed": self.config.seed,
             "teacher": self.teacher.name,
@@ -351,24 +293,10 @@ class Synth:
 
     async def translate_stage(self, graph, paths, registry, identity, on_shard=None) -> None:
         t = self.config.translate
-        translator = Translator(
-            graph,
-            registry,
-            self.teacher,
-            TranslateConfig(t.max_attempts, t.turn_attempts, self.config.seed),
-            self.simulator,
-        )
-
-        async def process(path: SignaturePath) -> Outcome:
-            result = await translator.translate(path)
-            if isinstance(result, Episode):
-                return Outcome(record=result.to_dict())
-            return Outcome(rejection=result.to_dict(), reason=result.reason)
-
-        self.reports["translate"] = await run_stage(
-            "translate",
+        translator = make_translator(graph, registry, self.teacher, t, self.config.seed, self.simulator)
+        self.reports["translate"] = await translate_paths(
+            translator,
             paths,
-            process,
             self.out / "episodes",
             shard_size=t.shard_size,
             max_concurrency=self.config.teacher.max_concurrency,
@@ -426,7 +354,7 @@ class Synth:
             # Trained on tools through its chat template: a server that cannot take them must stop the run with
             # the fix, not show the student a text prompt it never saw.
             model = dataclasses.replace(model, tool_calls="native")
-        return FormattedStudent(make_teacher(model, self.out, self.usage), tool_format)
+        return FormattedStudent(synthesis_teacher(model, self.out, self.usage), tool_format)
 
     async def negative_stage(
         self, identity, shard_count: int, distilled: ShardChannel, registry, student: Teacher | None
@@ -483,165 +411,25 @@ class Synth:
             position=2,
         )
 
-    def _stage_dataset(self, kind: str, refs, rows, build: Path) -> tuple[datasets.DatasetDict, Path]:
-        """The train/test parts of ``refs`` (the same split as ``datasets``' ``train_test_split``), each written from
-        its rows as they are read (``stream_dataset``) and saved under ``build``; returns it and where it lies."""
-        parts = split_indices(len(refs), self.config.datasets.test_size, self.config.seed)
-        staging = build / f"saved-{kind}"
-        try:
-            dataset = datasets.DatasetDict(
-                {
-                    name: stream_dataset(rows([refs[index] for index in indices]), kind, build / kind / name)
-                    for name, indices in parts.items()
-                }
-            )
-            dataset.save_to_disk(str(staging))
-        except (OSError, DatasetGenerationError) as error:
-            cause = error if isinstance(error, OSError) else error.__cause__ or error.__context__
-            if not isinstance(cause, OSError):
-                raise
-            reason = cause.strerror or str(cause)
-            source = Path(cause.filename) if isinstance(getattr(cause, "filename", None), str) else None
-            if source is not None and source.is_relative_to(self.out) and not source.is_relative_to(build):
-                raise MagnetError(f"{source}: cannot read ({reason}); rerun to redo the stage that wrote it") from None
-            target = self.out / "datasets" / kind
-            raise MagnetError(f"{target}: cannot write ({reason}); files written before are unchanged") from None
-        return dataset, staging
-
-    @staticmethod
-    def _swap_in(staged: Mapping[str, Path], folder: Path) -> None:
-        """Put every staged dataset in place together: the SFT and preference datasets on disk always come from the
-        same run (a failed rename puts the previous one back)."""
-        previous: dict[str, Path] = {}
-        try:
-            for name, staging in staged.items():
-                target = folder / name
-                if target.exists():
-                    previous[name] = target.replace(folder / f".{name}.{os.getpid()}.old")
-                staging.replace(target)
-        except OSError as error:
-            for name, old in previous.items():
-                if not (folder / name).exists():
-                    old.replace(folder / name)
-            raise MagnetError(f"{folder}: cannot put the new datasets in place ({error.strerror or error})") from None
-        for old in previous.values():
-            shutil.rmtree(old, ignore_errors=True)
-
     def dataset_stage(self) -> dict[str, Any]:
-        """The mixture, train/test split, exports, statistics and plots, streamed from the stage shards: records
-        are read from disk as each pass needs them, so memory does not grow with the run. With ``progress`` off,
-        datasets' own bars are off too (a notebook cell or a log stays readable)."""
-        with _datasets_progress(self.progress):
-            return self._dataset_stage()
-
-    def models_report(self) -> dict[str, Any]:
-        """Who answered and how calls travelled: the mode ``tool_calls: auto`` found (None when no request of this
-        run offered tools, e.g. everything came from earlier shards), and the student's tool format."""
-        models: dict[str, Any] = {"teacher": {"name": self.teacher.name}}
-        if hasattr(self.teacher, "tool_call_report"):
-            models["teacher"]["tool_calls"] = self.teacher.tool_call_report()
-        if self.student is not None:
-            models["student"] = {"name": self.student.name, "tool_format_from": self.student_format_source}
-            if hasattr(self.student, "tool_call_report"):
-                models["student"].update(self.student.tool_call_report())
-        return models
-
-    def _dataset_stage(self) -> dict[str, Any]:
-        d = self.config.datasets
-        positives = index_records(self.out / "positives", describe_positive)
-        pairs = index_records(self.out / "negatives", describe_pair) if self.config.negatives.source != "none" else []
-        kind = lambda ref: ref.kind  # noqa: E731
-        sft_refs, sft_mix = mix(positives, kind, **_mixture(d.sft_mixture, PAPER_SFT_COUNTS), seed=self.config.seed)
-        pref_refs, pref_mix = mix(
-            pairs, kind, **_mixture(d.preference_mixture, PAPER_PREFERENCE_COUNTS), seed=self.config.seed
-        )
-
-        def sft_rows(refs: Sequence[RecordRef] = sft_refs) -> Iterator[dict[str, Any]]:
-            return (ref.load()["row"] for ref in refs)
-
-        def pref_rows(refs: Sequence[RecordRef] = pref_refs) -> Iterator[dict[str, Any]]:
-            return (ref.load() for ref in refs)
-
-        folder = self.out / "datasets"
-        folder.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build_dir:
-            build = Path(build_dir)
-            sft, sft_staged = self._stage_dataset("sft", sft_refs, sft_rows, build)
-            staged = {"sft": sft_staged}
-            if pref_refs:
-                preference, staged["preference"] = self._stage_dataset("preference", pref_refs, pref_rows, build)
-            self._swap_in(staged, folder)
-            if not pref_refs:  # no pairs this run (negatives none): a previous run's pairs must not stay beside
-                shutil.rmtree(folder / "preference", ignore_errors=True)
-            if d.push_to_hub:
-                sft.push_to_hub(d.push_to_hub, config_name="sft")
-                if pref_refs:
-                    preference.push_to_hub(d.push_to_hub, config_name="preference")
-        report: dict[str, Any] = {"stages": {}, "mixture": {"sft": sft_mix.to_dict(), "preference": pref_mix.to_dict()}}
-        if pref_refs:
-            report["preference_error_types"] = error_types(pref_rows())
-        if d.exports:
-            write_jsonl((to_sharegpt(row) for row in sft_rows()), folder / "sft_sharegpt.jsonl")
-            write_atomic(
-                folder / "dataset_info.json",
-                json.dumps(llamafactory_dataset_info("sft_sharegpt.jsonl"), indent=1) + "\n",
+        """The datasets (``build_datasets``) and the run report. With ``progress`` off, datasets' own bars are off
+        too (a notebook cell or a log stays readable)."""
+        with datasets_progress(self.progress):
+            report = build_datasets(
+                self.out, self.config.datasets, self.config.seed, with_pairs=self.config.negatives.source != "none"
             )
-            write_jsonl((to_openai_finetune(row) for row in sft_rows()), folder / "sft_openai.jsonl")
-        report["sft"] = dataset_stats(sft_rows())
-        report["preference"] = dataset_stats(pref_rows())
-        report["plots"] = [str(plot_distributions(sft_rows(), self.out / "sft_distributions.png", "SFT rows"))]
-        if pref_refs:
-            report["plots"].append(
-                str(
-                    plot_distributions(
-                        pref_rows(), self.out / "preference_distributions.png", "preference pairs (chosen)"
-                    )
-                )
-            )
-        for name, stage in self.reports.items():
-            report["stages"][name] = {
-                "inputs": stage.inputs,
-                "accepted": stage.accepted,
-                "rejected": stage.rejected,
-                "acceptance": round(stage.acceptance, 3),
-                "reasons": dict(stage.reasons),
-            }
-        report["models"] = self.models_report()
+        report["stages"] = stage_summaries(self.reports)
+        report["models"] = models_report(self.teacher, self.student, self.student_format_source)
         report["usage"] = self.usage.to_dict()
-        write_atomic(self.out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
-        write_atomic(self.out / "report.md", render_report(report))
+        write_report(self.out, report)
         self.usage.save(self.out / "usage.json")
         return report
-
-
-@contextlib.contextmanager
-def _datasets_progress(enabled: bool) -> Iterator[None]:
-    """datasets' progress bars on or off for a block, as they were afterwards."""
-    before = datasets.is_progress_bar_enabled()
-    if before and not enabled:
-        datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if before and not enabled:
-            datasets.enable_progress_bars()
 
 
 def describe_episode(record: Mapping[str, Any]) -> dict[str, Any]:
     """An episode shard record's id, and its size: the teacher requests its distillation takes, about one per
     call and one per turn (what the positives stage orders by, longest first)."""
     return {"id": record["id"], "size": sum(len(turn.get("calls", ())) + 1 for turn in record["turns"])}
-
-
-def describe_positive(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A positive record's row id, kind (for the mixture) and episode (what its negative is made from)."""
-    meta = record["row"]["meta"]
-    return {"id": record["row"]["id"], "kind": meta.get("kind", "multi_turn"), "parent": meta.get("episode", "")}
-
-
-def describe_pair(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A preference pair's id and kind (for the mixture)."""
-    return {"id": record["id"], "kind": (record.get("meta") or {}).get("kind", "multi_turn")}
 
 
 @dataclass(frozen=True)
@@ -659,46 +447,6 @@ class NegativeItem:
     def to_dict(self) -> dict[str, Any]:
         """What identifies the item's content."""
         return {"positive": self.positive.to_dict(), "episode": self.episode.to_dict()}
-
-
-def _mixture(setting: Any, paper_counts: Mapping[str, int]) -> dict[str, Any]:
-    if setting == "paper":
-        return {"shares": shares_of(paper_counts)}
-    if setting == "all" or setting is None:
-        return {}
-    if isinstance(setting, Mapping):
-        return {"counts": dict(setting)}
-    raise MagnetError(f"a mixture is 'paper', 'all' or counts per kind, got {setting!r}")
-
-
-def render_report(report: Mapping[str, Any]) -> str:
-    """The run report as Markdown: stages, mixture, statistics beside the paper's, plots."""
-    lines = ["# magnet synth report", ""]
-    for role, model in (report.get("models") or {}).items():
-        calls = model.get("tool_calls") or {}
-        how = f"; tool calls: {calls.get('mode') or 'not used'} ({calls.get('reason') or calls.get('setting')})"
-        fmt = (
-            f"; tool format: {model['tool_format']} ({model.get('tool_format_from')})" if "tool_format" in model else ""
-        )
-        lines.append(f"- {role}: {model['name']}{how if calls else ''}{fmt}")
-    lines += [
-        "",
-        "| stage | inputs | accepted | rejected | top reasons |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for name, stage in report["stages"].items():
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(stage["reasons"].items(), key=lambda kv: -kv[1])[:3])
-        lines.append(f"| {name} | {stage['inputs']} | {stage['accepted']} | {stage['rejected']} | {reasons} |")
-    for name, paper in (("sft", PAPER_TABLE_1["sft"]), ("preference", PAPER_TABLE_1["preference"])):
-        if report.get(name, {}).get("rows"):
-            lines += ["", f"## {name} ({report[name]['rows']} rows)", "", comparison_table(report[name], paper)]
-    if report.get("preference_error_types"):
-        lines += [
-            "",
-            "negatives by error type: " + ", ".join(f"{k} {v}" for k, v in report["preference_error_types"].items()),
-        ]
-    lines += ["", "plots: " + ", ".join(report.get("plots", []))]
-    return "\n".join(lines) + "\n"
 
 
 def run_synth(

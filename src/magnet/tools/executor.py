@@ -12,30 +12,30 @@ from __future__ import annotations
 import copy
 import json
 import pickle
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from magnet.errors import ExecutionError
 from magnet.tools.calls import FunctionCall
-from magnet.tools.spec import FunctionSpec
+from magnet.tools.function_spec import FunctionSpec
+from magnet.tools.schema_check import argument_problems, type_problem
+from magnet.tools.time_limit import CallRunner, CallTimeout
 from magnet.tools.toolkit import Toolkit
 
-DEFAULT_TIME_LIMIT = 10.0
+# Callers import the checks and the timeout from here, where calls are executed.
+__all__ = [
+    "DEFAULT_TIME_LIMIT",
+    "CallResult",
+    "CallTimeout",
+    "Environment",
+    "Snapshot",
+    "argument_problems",
+    "type_problem",
+]
 
-_JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list | tuple),
-    "object": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
+DEFAULT_TIME_LIMIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,104 +100,6 @@ def _json_snapshot(output: Any) -> Any:
             return repr(output)
 
 
-def type_problem(value: Any, schema: Mapping[str, Any], where: str) -> str | None:
-    """Why ``value`` does not fit ``schema`` (type, enum, array items, object properties), or None if it does."""
-    declared = schema.get("type")
-    if declared is not None:
-        kinds = declared if isinstance(declared, list) else [declared]
-        if not any(_JSON_CHECKS.get(kind, lambda _v: True)(value) for kind in kinds):
-            expected = " or ".join(kinds)
-            return f"{where}: expected {expected}, got {type(value).__name__} {value!r:.60}"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{where}: {value!r:.60} is not one of {schema['enum']}"
-    if isinstance(value, list | tuple) and isinstance(schema.get("items"), Mapping):
-        for index, item in enumerate(value):
-            problem = type_problem(item, schema["items"], f"{where}[{index}]")
-            if problem:
-                return problem
-    if isinstance(value, dict) and isinstance(schema.get("properties"), Mapping):
-        for key, item in value.items():
-            if key in schema["properties"]:
-                problem = type_problem(item, schema["properties"][key], f"{where}.{key}")
-                if problem:
-                    return problem
-    return None
-
-
-def argument_problems(call: FunctionCall, spec: FunctionSpec, *, check_types: bool = True) -> list[str]:
-    """Missing required, unknown and mistyped arguments of a call against its spec.
-
-    ``None`` is accepted for an optional parameter, as a Python ``x: T | None = None`` would.
-    """
-    problems = []
-    missing = [name for name in spec.required if name not in call.arguments]
-    if missing:
-        problems.append(f"missing required argument(s) {missing}")
-    properties = spec.properties
-    for key, value in call.arguments.items():
-        if key not in properties:
-            problems.append(f"unexpected argument {key!r}; {call.name} takes {sorted(properties)}")
-            continue
-        if not check_types or (value is None and key not in spec.required):
-            continue
-        problem = type_problem(value, properties[key], f"argument {key!r}")
-        if problem:
-            problems.append(problem)
-    return problems
-
-
-class CallTimeout(BaseException):
-    """Raised inside a call that ran past its time limit. A ``BaseException`` (as ``KeyboardInterrupt`` is), so
-    that a tool's own ``except Exception`` around its work does not swallow it and run on."""
-
-
-@contextmanager
-def _alarm(seconds: float):
-    """Interrupt the block after ``seconds`` with SIGALRM (main thread only; elsewhere a no-op)."""
-    usable = seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield False
-        return
-
-    def interrupt(signum, frame):
-        raise CallTimeout
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield True
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _run_with_limit(function: Callable[[], Any], seconds: float) -> Any:
-    """Run ``function`` with a time limit: SIGALRM on the main thread; elsewhere a watcher thread.
-
-    Off the main thread a runaway call cannot be stopped, only abandoned: it is reported as timed out and
-    keeps running in a daemon thread (the environment may then change later; the caller is told).
-    """
-    with _alarm(seconds) as armed:
-        if armed or seconds <= 0:
-            return function()
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as error:  # re-raised in the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise CallTimeout
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 def _clone_toolkits(toolkits: dict[str, Toolkit]) -> dict[str, Toolkit]:
     """A deep copy of toolkit instances. Snapshots and restores happen at every turn and attempt of synthesis, and
     a pickle round trip copies plain toolkit state about 4x faster than ``copy.deepcopy``; instances pickle cannot
@@ -226,7 +128,10 @@ class Environment:
     toolkits:
         Toolkit instances; their function names must not collide (a collision is an ``ExecutionError``).
     time_limit:
-        Seconds one call may run before it becomes an error result.
+        Seconds one call may run before it becomes an error result (0: no limit). On the main thread the call is
+        interrupted; elsewhere it is abandoned and may still change its toolkit's state (``magnet.tools.time_limit``
+        says how). Off the main thread calls run on one worker thread that the environment owns: ``close()`` it,
+        or use the environment as a context manager, to end that thread before the environment is collected.
     hidden:
         Function names that exist but are not available now (a miss-func turn): calling one is an error
         result saying the function is not available.
@@ -248,6 +153,7 @@ class Environment:
         self.time_limit = time_limit
         self.check_types = check_types
         self.hidden = set(hidden)
+        self._runner = CallRunner()
         self._specs: dict[str, FunctionSpec] = {}
         self._owner: dict[str, str] = {}
         for toolkit in toolkits:
@@ -332,7 +238,7 @@ class Environment:
         arguments = copy.deepcopy(dict(call.arguments))
         started = time.perf_counter()
         try:
-            output = _run_with_limit(lambda: method(**arguments), self.time_limit)
+            output = self._runner.run(lambda: method(**arguments), self.time_limit)
         except CallTimeout:
             return _failure(
                 call,
@@ -347,6 +253,16 @@ class Environment:
         seconds = time.perf_counter() - started
         message = str(output["error"]) if isinstance(output, Mapping) and set(output) == {"error"} else None
         return CallResult.freeze(call, output, message, toolkit_name, seconds)
+
+    def close(self) -> None:
+        """End the worker thread of calls made off the main thread, if any (the environment stays usable)."""
+        self._runner.close()
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _available_hint(self) -> str:
         names = sorted(name for name in self._specs if name not in self.hidden)

@@ -105,6 +105,19 @@ def chaining_pairs(specs: Iterable[FunctionSpec]) -> list[ChainPair]:
     return pairs
 
 
+def cross_toolkit_examples(specs: Iterable[FunctionSpec]) -> list[ChainPair]:
+    """One chain through an identifier per (source toolkit, target toolkit) pair of different toolkits: the
+    informative examples of how a pool's toolkits connect."""
+    specs = list(specs)
+    owner = {spec.name: spec.toolkit for spec in specs}
+    examples: dict[tuple[str | None, str | None], ChainPair] = {}
+    for pair in chaining_pairs(specs):
+        key = (owner[pair.source], owner[pair.target])
+        if pair.through_identifier and key[0] != key[1]:
+            examples.setdefault(key, pair)
+    return list(examples.values())
+
+
 @dataclass(frozen=True)
 class PoolStats:
     """Size and connectivity of a pool."""

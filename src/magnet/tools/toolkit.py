@@ -12,43 +12,30 @@ import copy
 import inspect
 import random
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from magnet.errors import SpecError, ToolkitError
-from magnet.tools.spec import FunctionSpec, spec_from_callable
+from magnet.tools.function_spec import FunctionSpec
+from magnet.tools.python_spec import SpecOverrides, check_overrides, spec_from_callable
+
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; only type checkers read these annotations
+    from typing_extensions import Unpack
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _OVERRIDES = "__magnet_function__"
 
 
-def function(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    response: Mapping[str, Any] | None = None,
-    category: str | None = None,
-    tool_class: str | None = None,
-) -> Callable[[F], F]:
-    """Override what the spec of one toolkit method says (an explicit schema, another category, ...).
+def function(**overrides: Unpack[SpecOverrides]) -> Callable[[F], F]:
+    """Override what the spec of one toolkit method says (an explicit schema, another category, ...), with the keys
+    of ``SpecOverrides`` (``name``, ``description``, ``parameters``, ``response``, ``category``, ``tool_class``).
 
     Methods without this decorator get their spec from type hints and docstring alone.
     """
+    given = check_overrides(overrides, "function")
 
     def mark(method: F) -> F:
-        setattr(
-            method,
-            _OVERRIDES,
-            {
-                "name": name,
-                "description": description,
-                "parameters": parameters,
-                "response": response,
-                "category": category,
-                "tool_class": tool_class,
-            },
-        )
+        setattr(method, _OVERRIDES, given)
         return method
 
     return mark

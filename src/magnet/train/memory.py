@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from magnet.errors import MagnetError
 
@@ -89,18 +89,28 @@ FUSED_HEAD_VOCAB = 32768  # trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE
 class TrainSetup:
     """How a run trains: GPUs, ZeRO stage, offload, LoRA, batch, sequence length, DPO."""
 
-    gpus: int = 8
-    gpus_per_node: int = 8
-    zero_stage: int = 3
-    offload_optimizer: bool = False
-    offload_params: bool = False
-    lora_rank: int = 0
-    micro_batch: int = 1
-    seq_len: int = 8192
-    activation_checkpointing: bool = True
-    flash_attention: bool = True
-    dpo: bool = False
-    precompute_ref: bool = False
+    gpus: int = field(default=8, metadata={"help": "Number of GPUs."})
+    gpus_per_node: int = field(default=8, metadata={"help": "GPUs per machine (at most gpus)."})
+    zero_stage: Literal[0, 1, 2, 3] = field(
+        default=3, metadata={"help": "DeepSpeed ZeRO stage.", "aliases": ["--zero"]}
+    )
+    offload_optimizer: bool = field(default=False, metadata={"help": "Optimizer states in CPU memory."})
+    offload_params: bool = field(default=False, metadata={"help": "Parameters in CPU memory (ZeRO-3)."})
+    lora_rank: int = field(default=0, metadata={"help": "LoRA rank; 0: full fine-tuning."})
+    micro_batch: int = field(default=1, metadata={"help": "Sequences per GPU per step."})
+    seq_len: int = field(default=8192, metadata={"help": "Tokens per sequence."})
+    activation_checkpointing: bool = field(default=True, metadata={"help": "Activations recomputed in backward."})
+    flash_attention: bool = field(
+        default=True, metadata={"help": "Attention through flash/SDPA kernels (false: eager attention)."}
+    )
+    dpo: bool = field(default=False, metadata={"help": "Preference training: chosen and rejected per step."})
+    precompute_ref: bool = field(default=False, metadata={"help": "Reference log-probs computed beforehand."})
+
+    def with_values(self, values: Mapping[str, Any]) -> TrainSetup:
+        """This setup with ``values`` laid over it; fewer GPUs than a node holds make one smaller node."""
+        if "gpus" in values and "gpus_per_node" not in values:
+            values = {**values, "gpus_per_node": min(self.gpus_per_node, values["gpus"])}
+        return dataclasses.replace(self, **values)
 
 
 @dataclass(frozen=True)
@@ -211,3 +221,21 @@ def setup_from_recipe(recipe: Mapping[str, Any], accelerate: Mapping[str, Any] |
         dpo=any(key in recipe for key in ("beta", "mdpo_loss", "sft_weight", "loss_type")),
         precompute_ref=bool(recipe.get("precompute_ref_log_probs", False)),
     )
+
+
+def model_shape(model: str) -> ModelShape:
+    """The shape of ``model``: a ``KNOWN_MODELS`` key, a name that contains one, or a local folder (or hub id) with
+    a ``config.json``."""
+    from pathlib import Path
+
+    key = model if model in KNOWN_MODELS else None
+    if key is None and not Path(model, "config.json").is_file():
+        key = known_model(model)
+    if key is not None:
+        return KNOWN_MODELS[key]
+    from transformers import AutoConfig
+
+    try:
+        return ModelShape.from_config(AutoConfig.from_pretrained(model))
+    except OSError as error:
+        raise MagnetError(f"model {model!r}: not one of {sorted(KNOWN_MODELS)} and no config there ({error})") from None

@@ -4,6 +4,9 @@ real OpenAI-compatible server (``transformers serve``) for a real small model (`
 No hub access: the tokenizer is a byte-level BPE trained here on a small corpus, with Qwen2.5's special tokens
 and the stock Qwen2.5 chat template that TRL ships (so TRL recognises it and swaps in its training variant);
 the model is a 2-layer Qwen2 with random weights. Everything a GPU run does with Qwen2.5-Coder runs on it.
+
+``magnet.testing.loopback`` holds a scripted OpenAI-compatible server with fault injection (it needs ``aiohttp``,
+the ``testing`` extra); it is not imported here, so this package imports without it.
 """
 
 from __future__ import annotations

@@ -2,14 +2,18 @@
 
 Code that talks to teachers (synthesis, evaluation, the request cache) has to be tested against what really crosses
 the wire: the real ``openai`` client, real HTTP, real timeouts, retries and ``Retry-After`` headers. A mocked client
-hides exactly the bugs that matter there. ``LoopbackServer`` is a small HTTP/1.1 server (stdlib ``asyncio``, one
-event loop in a background thread, keep-alive) that speaks enough of the API for the client to parse its answers,
-answers from a script, and adds latency and faults (500, 429, hangs, malformed JSON, truncated tool calls) on request.
-Latency is an ``asyncio.sleep``, not a thread per request, so benchmarks at high concurrency measure the client.
+hides exactly the bugs that matter there. ``LoopbackServer`` is an ``aiohttp.web`` application (one event loop in
+a background thread) that speaks enough of the API for the client to parse its answers, answers from a script
+(``magnet.llm.replies``), and adds latency and faults (500, 429, hangs, malformed JSON, truncated tool calls)
+on request. Latency is an ``asyncio.sleep``, not a thread per request, so benchmarks at high concurrency measure
+the client. HTTP itself (framing, keep-alive, ``Expect: 100-continue``, chunked bodies) is aiohttp's.
 
 The fault of a request is a pure function of (seed, the request body, how many times that exact body was received
-before), so a run is reproducible under any interleaving of concurrent requests, and a retry of a failed request can
-succeed. The server binds only 127.0.0.1, writes nothing to disk and never reads the ``Authorization`` header.
+before; ``magnet.testing.faults``), so a run is reproducible under any interleaving of concurrent requests, and a
+retry of a failed request can succeed. The server binds only 127.0.0.1, writes nothing to disk and never reads the
+``Authorization`` header.
+
+aiohttp is imported by ``start()``, not by this module, so that ``Reply`` and the responders import without it.
 """
 
 from __future__ import annotations
@@ -18,16 +22,31 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import http
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-FAULT_KINDS = ("error_500", "rate_limit_429", "hang", "malformed_json", "truncated_tool_call")
-"""The faults a server can inject, in the order their probability ranges are laid out on [0, 1)."""
+from magnet.llm.replies import Reply, Responder, content_text, echo_responder, scripted
+from magnet.testing.faults import FAULT_KINDS, canonical, check_faults, pick_fault
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = [
+    "CREATED",
+    "FAULT_KINDS",
+    "OUTCOMES",
+    "VLLM_NO_TOOL_PARSER",
+    "LoopbackServer",
+    "Reply",
+    "Responder",
+    "echo_responder",
+    "main",
+    "scripted",
+]
 
 OUTCOMES = ("ok", *FAULT_KINDS, "bad_request", "responder_error")
 """Every key ``LoopbackServer.outcomes`` can count."""
@@ -44,73 +63,16 @@ VLLM_NO_TOOL_PARSER = {
 CREATED = 1_700_000_000
 """The fixed ``created`` time of every completion, so that answers are reproducible."""
 
+_MAX_BODY = 1 << 30
+"""The largest request body read: aiohttp's default (1 MiB) is less than a request offering many tools can be."""
 
-@dataclass(frozen=True)
-class Reply:
-    """What the scripted model answers.
-
-    Each tool call is ``{"name": str, "arguments": dict}``; ``arguments`` may also be a string, sent as it is (to
-    script invalid JSON). With tool calls, the default ``finish_reason`` ``"stop"`` is sent as ``"tool_calls"``.
-    """
-
-    content: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    finish_reason: str = "stop"
-
-
-Responder = Callable[[dict[str, Any]], Reply]
-"""Turns a parsed request body into a ``Reply``; called on the server's event-loop thread, so it must be quick
-(use ``latency`` to play a slow model) and must not rely on running in the caller's thread."""
-
-
-def echo_responder(request: dict[str, Any]) -> Reply:
-    """The default answer: ``"echo: <last user message>"``, or a tool call when asked for one.
-
-    With ``tools`` in the request, a last user message ``call: NAME {JSON arguments}`` is answered with that call
-    (arguments optional; text that is not a JSON object is echoed instead).
-    """
-    text = ""
-    for message in reversed(request.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            text = _content_text(message.get("content"))
-            break
-    if request.get("tools") and text.startswith("call:"):
-        name, _, raw = text[len("call:") :].strip().partition(" ")
-        try:
-            arguments = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            arguments = None
-        if name and isinstance(arguments, dict):
-            return Reply(tool_calls=[{"name": name, "arguments": arguments}])
-    return Reply(content=f"echo: {text}")
-
-
-def scripted(replies: Sequence[Reply | str]) -> Responder:
-    """A responder that answers ``replies`` in turn, round-robin (a string stands for ``Reply(content=...)``).
-
-    The turn is taken in the order requests arrive, so under concurrency which request gets which reply depends on
-    timing; script one reply, or drive it sequentially, where that matters.
-    """
-    script = [Reply(content=reply) if isinstance(reply, str) else reply for reply in replies]
-    if not script:
-        raise ValueError("scripted() needs at least one reply")
-    if not all(isinstance(reply, Reply) for reply in script):
-        raise ValueError("scripted() takes Reply objects or strings")
-    lock = threading.Lock()
-    turn = [0]
-
-    def responder(request: dict[str, Any]) -> Reply:
-        with lock:
-            reply = script[turn[0] % len(script)]
-            turn[0] += 1
-        return reply
-
-    return responder
+_SHUTDOWN_GRACE = 0.1
+"""Seconds ``stop()`` lets a request in flight finish before cancelling it (a hang must not hold ``stop()``)."""
 
 
 @dataclass(frozen=True)
 class _Response:
-    """An HTTP response, sent after ``delay`` seconds."""
+    """An HTTP response with a JSON body, sent after ``delay`` seconds."""
 
     status: int
     body: bytes
@@ -135,6 +97,9 @@ class LoopbackServer:
     ``tool_parser=False`` it plays vLLM started without ``--enable-auto-tool-choice --tool-call-parser``: every
     request that offers ``tools`` gets vLLM's HTTP 400; with ``takes_seed=False`` an endpoint that forbids the
     ``seed`` field (HTTP 422, as Azure AI's pydantic validation answers).
+
+    Routes: ``POST /v1/chat/completions`` and ``GET /v1/models``; anything else is a 404 with an OpenAI error body.
+    Subclasses may override ``_respond(body, fault) -> _Response`` to play other endpoints' refusals.
     """
 
     def __init__(
@@ -163,7 +128,7 @@ class LoopbackServer:
         self.latency = float(latency)
         self.retry_after = float(retry_after)
         self.hang_seconds = float(hang_seconds)
-        self.faults = _check_faults(faults or {})
+        self.faults = check_faults(faults or {})
         self.seed = seed
         self.record_bodies = record_bodies
         self.max_recorded = max_recorded
@@ -178,9 +143,9 @@ class LoopbackServer:
         self._next_id = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
+        self._runner: web.AppRunner | None = None
         self._port = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
@@ -188,86 +153,65 @@ class LoopbackServer:
         """Bind a free port on 127.0.0.1 and serve from an event loop in a daemon thread; returns the server."""
         if self._loop is not None:
             raise RuntimeError("LoopbackServer is already running")
+        _aiohttp_web()  # a missing aiohttp is said here, before a thread starts
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="magnet-loopback", daemon=True)
         thread.start()
-        start = asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024, limit=_MAX_HEAD)
         try:
-            server = asyncio.run_coroutine_threadsafe(start, loop).result(timeout=10)
+            runner, port = asyncio.run_coroutine_threadsafe(self._open(), loop).result(timeout=10)
         except BaseException:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=2)
             loop.close()
             raise
-        self._loop, self._thread, self._server = loop, thread, server
-        self._port = server.sockets[0].getsockname()[1]
+        self._loop, self._thread, self._runner, self._port = loop, thread, runner, port
         return self
+
+    async def _open(self) -> tuple[web.AppRunner, int]:
+        """The running application and the port it listens on (run on the server's loop)."""
+        web = _aiohttp_web()
+        app = web.Application(client_max_size=_MAX_BODY)
+        app.add_routes(
+            [
+                web.post("/v1/chat/completions", self._chat_completions),
+                web.get("/v1/models", self._list_models),
+                web.route("*", "/{path:.*}", self._no_route),  # an OpenAI error body, not aiohttp's text 404/405
+            ]
+        )
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        return runner, runner.addresses[0][1]
 
     def stop(self) -> None:
         """Stop serving and drop every open connection; returns at once even while requests sleep or hang."""
-        loop, thread = self._loop, self._thread
+        loop, thread, runner = self._loop, self._thread, self._runner
         if loop is None or thread is None:
             return
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=2)
+            asyncio.run_coroutine_threadsafe(self._close(runner), loop).result(timeout=2)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=2)
         if not thread.is_alive():
             loop.close()
-        self._loop = self._thread = self._server = None
+        self._loop = self._thread = self._runner = None
 
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        tasks = list(self._tasks)
+    async def _close(self, runner: web.AppRunner | None) -> None:
+        """Close the listening socket and every connection, then cancel what still sleeps: aiohttp leaves running
+        the handler of a request whose client went away (a timed-out hang), and a loop closed under it warns."""
+        if runner is not None:
+            await runner.cleanup()
+        tasks = [task for task in self._tasks if not task.done()]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1)
         for _ in range(2):  # let the closed transports' connection_lost callbacks run before the loop stops
             await asyncio.sleep(0)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Answer the requests of one keep-alive connection, in order, until either side closes it."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            while True:
-                try:
-                    method, path, headers, raw = await _read_request(reader, writer)
-                except _BadHead as bad:
-                    writer.write(
-                        _encode(_error(bad.status, str(bad), "invalid_request_error", "bad_request"), close=True)
-                    )
-                    await writer.drain()
-                    return
-                try:
-                    response = self._route(method, path, raw)
-                except Exception as error:  # a bug here must not kill the connection silently
-                    response = _error(500, f"loopback: {type(error).__name__}: {error}", "server_error", "loopback")
-                if response.delay > 0:
-                    await asyncio.sleep(response.delay)
-                close = headers.get("connection", "").lower() == "close"
-                writer.write(_encode(response, close=close))
-                await writer.drain()
-                if close:
-                    return
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            return  # the client went away (or sent a head over _MAX_HEAD)
-        except asyncio.CancelledError:
-            return  # stop(): ending quietly keeps Python 3.11's stream callback from logging the cancellation
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
-
-    def _route(self, method: str, path: str, raw: bytes) -> _Response:
-        if method == "POST" and path == "/v1/chat/completions":
-            return self._answer(raw)
-        if method == "GET" and path == "/v1/models":
-            return self._models()
-        return _error(404, f"no route {method} {path}", "invalid_request_error", "not_found")
 
     def __enter__(self) -> LoopbackServer:
         return self.start()
@@ -291,6 +235,32 @@ class LoopbackServer:
     def base_url(self) -> str:
         """The ``base_url`` to give an OpenAI client: ``http://127.0.0.1:<port>/v1``."""
         return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- routes --------------------------------------------------------------------------------------------------
+
+    async def _chat_completions(self, request: web.Request) -> web.Response:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            raw = await request.read()
+            try:
+                response = self._answer(raw)
+            except Exception as error:  # a bug here must be an answer, not aiohttp's bare 500
+                response = _error(500, f"loopback: {type(error).__name__}: {error}", "server_error", "loopback")
+            if response.delay > 0:
+                await asyncio.sleep(response.delay)
+            return _to_web(response)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        return _to_web(self._models())
+
+    async def _no_route(self, request: web.Request) -> web.Response:
+        message = f"no route {request.method} {request.path}"
+        return _to_web(_error(404, message, "invalid_request_error", "not_found"))
 
     # -- counters ------------------------------------------------------------------------------------------------
 
@@ -324,19 +294,7 @@ class LoopbackServer:
 
     def fault_for(self, body: Mapping[str, Any], occurrence: int = 0) -> str | None:
         """The fault (or None) for the ``occurrence``-th receipt (0 = first) of a request body: a pure function."""
-        return self._pick(_canonical(body), occurrence)
-
-    def _pick(self, canonical: bytes, occurrence: int) -> str | None:
-        if not self.faults:
-            return None
-        digest = hashlib.sha256(f"{self.seed}\0{occurrence}\0".encode() + canonical).digest()
-        draw = int.from_bytes(digest[:8], "big") / 2.0**64
-        edge = 0.0
-        for kind in FAULT_KINDS:
-            edge += self.faults.get(kind, 0.0)
-            if draw < edge:
-                return kind
-        return None
+        return pick_fault(self.faults, self.seed, canonical(body), occurrence)
 
     def _count(self, outcome: str) -> None:
         with self._lock:
@@ -361,15 +319,15 @@ class LoopbackServer:
             return dataclasses.replace(
                 _error(400, problem, "invalid_request_error", "invalid_request"), delay=self.latency
             )
-        canonical = _canonical(body)
-        key = hashlib.sha256(canonical).digest()
+        wire = canonical(body)
+        key = hashlib.sha256(wire).digest()
         with self._lock:
             self._requests += 1
             occurrence = self._seen.get(key, 0)
             self._seen[key] = occurrence + 1
             if self.record_bodies and len(self._received) < self.max_recorded:
                 self._received.append(body)
-        fault = self._pick(canonical, occurrence)
+        fault = pick_fault(self.faults, self.seed, wire, occurrence)
         response = self._respond(body, fault)
         delay = self.latency + (self.hang_seconds if fault == "hang" else 0.0)
         return dataclasses.replace(response, delay=delay)
@@ -417,7 +375,7 @@ class LoopbackServer:
                 calls = [{"name": name, "arguments": {"text": reply.content or ""}}]
             finish_reason = "length"
         tool_calls = []
-        completion_words = len(_content_text(reply.content).split())
+        completion_words = len(content_text(reply.content).split())
         for index, call in enumerate(calls):
             arguments = call.get("arguments", {})
             arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
@@ -434,7 +392,7 @@ class LoopbackServer:
             message["tool_calls"] = tool_calls
         # Tools count as prompt, as a chat template that renders them makes them (what ``tool_calls: auto`` checks).
         prompt_words = sum(
-            len(_content_text(m.get("content")).split()) for m in body["messages"] if isinstance(m, dict)
+            len(content_text(m.get("content")).split()) for m in body["messages"] if isinstance(m, dict)
         ) + (len(json.dumps(body["tools"]).split()) if body.get("tools") else 0)
         return {
             "id": f"chatcmpl-loopback-{self._new_id()}",
@@ -454,18 +412,21 @@ class LoopbackServer:
         return _Response(200, json.dumps({"object": "list", "data": data}).encode())
 
 
-def _check_faults(faults: Mapping[str, float]) -> dict[str, float]:
-    checked = {}
-    for kind, probability in faults.items():
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known kinds: {', '.join(FAULT_KINDS)}")
-        if not isinstance(probability, int | float) or not 0.0 <= probability <= 1.0:
-            raise ValueError(f"fault {kind!r}: probability must be a number in [0, 1], got {probability!r}")
-        checked[kind] = float(probability)
-    total = sum(checked.values())
-    if total > 1.0 + 1e-9:
-        raise ValueError(f"fault probabilities sum to {total:g} > 1: {', '.join(f'{k!r}' for k in checked)}")
-    return checked
+def _aiohttp_web() -> Any:
+    """``aiohttp.web``, imported when a server starts: library users without the ``testing`` extra never need it."""
+    try:
+        from aiohttp import web
+    except ImportError as missing:
+        raise ModuleNotFoundError(
+            "LoopbackServer needs aiohttp: pip install 'magnet-tooluse[testing]' (or the dev extra)", name="aiohttp"
+        ) from missing
+    return web
+
+
+def _to_web(response: _Response) -> web.Response:
+    return _aiohttp_web().Response(
+        status=response.status, body=response.body, headers=response.headers, content_type="application/json"
+    )
 
 
 def _request_problem(body: Any) -> str | None:
@@ -478,80 +439,13 @@ def _request_problem(body: Any) -> str | None:
     return None
 
 
-def _canonical(body: Any) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _content_text(content: Any) -> str:
-    """The text of a message content: a string, or the text parts of a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
-
-
 def _error(status: int, message: str, kind: str, code: str) -> _Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return _Response(status, json.dumps(body).encode())
 
 
-_MAX_HEAD = 1 << 20
-"""The largest request head (request line and headers) the server reads."""
-
-
-class _BadHead(Exception):
-    """A request the server cannot frame (no length, malformed head): answered, then the connection is closed."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-async def _read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> tuple[str, str, dict[str, str], bytes]:
-    """Method, path (without query), lower-cased headers and body of the next request on a connection."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        raise _BadHead(400, f"malformed request line {lines[0][:100]!r}")
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    if parts[2] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
-        headers["connection"] = "close"
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        raise _BadHead(411, "chunked request bodies are not supported; send a Content-Length")
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        raise _BadHead(400, "invalid Content-Length") from None
-    if length < 0:
-        raise _BadHead(400, "invalid Content-Length")
-    if headers.get("expect", "").lower() == "100-continue":
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    return parts[0], parts[1].split("?", 1)[0].rstrip("/"), headers, await reader.readexactly(length)
-
-
-def _encode(response: _Response, *, close: bool) -> bytes:
-    """The bytes of an HTTP/1.1 response: head and body in one buffer, so that one write sends both."""
-    lines = [
-        f"HTTP/1.1 {response.status} {http.HTTPStatus(response.status).phrase}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(response.body)}",
-        *(f"{name}: {value}" for name, value in response.headers),
-    ]
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m magnet.llm.loopback --latency 0.1``: serve in this process (its own CPU) until killed.
+    """``python -m magnet.testing.loopback --latency 0.1``: serve in this process (its own CPU) until killed.
 
     Prints the base URL on the first line of standard output, for a benchmark or a manual test to read.
     """

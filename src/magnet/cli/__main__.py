@@ -1,0 +1,7 @@
+"""``python -m magnet.cli``: the ``magnet`` command."""
+
+import sys
+
+from magnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""``EvalSettings``: what ``magnet eval bfcl`` evaluates and how, declared once (YAML via ``--config``, a flag per
+field, ``magnet.evaluate_from_settings`` in Python), and the runner they describe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from magnet.errors import MagnetError
+from magnet.eval.bfcl import EvaluationResult, evaluate_bfcl
+from magnet.eval.runners import ReferenceRunner, Runner, SilentRunner, endpoint_runner, trained_model_runner
+from magnet.llm.cache import RequestCache
+
+
+@dataclass
+class EvalSettings:
+    """One BFCL evaluation: exactly one of ``model``, ``endpoint`` or ``runner`` says what answers."""
+
+    model: str | None = field(
+        default=None, metadata={"help": "A local model folder (transformers), e.g. the output of recipes/mdpo.py."}
+    )
+    endpoint: str | None = field(
+        default=None, metadata={"help": "An OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (vLLM)."}
+    )
+    served_model: str | None = field(
+        default=None, metadata={"help": "With endpoint: the model name the endpoint serves."}
+    )
+    runner: Literal["reference", "silent"] | None = field(
+        default=None, metadata={"help": "Harness checks instead of a model: reference (the ground truth) or silent."}
+    )
+    tool_format: Literal["bfcl_prompt", "native"] | None = field(
+        default=None,
+        metadata={
+            "help": "How tools and calls are shown; None: the format in the model's magnet.json, else bfcl_prompt."
+        },
+    )
+    tool_calls: Literal["auto", "native", "text"] = field(
+        default="auto",
+        metadata={
+            "help": "With tool_format native: calls through the endpoint's tools (native), described in the prompt "
+            "and read from the answer (text), or found out once (auto)."
+        },
+    )
+    categories: str = field(
+        default="all",
+        metadata={
+            "help": "Comma-separated categories or collections: all, multi_turn, single_turn, live, non_live, python, "
+            "or names such as simple, live_multiple, multi_turn_base."
+        },
+    )
+    limit: int | None = field(default=None, metadata={"help": "Only the first N entries of each category."})
+    bfcl_version: Literal["v3", "v4"] | None = field(
+        default=None, metadata={"help": "BFCL data version (None: v3 when installed)."}
+    )
+    out: str | None = field(default=None, metadata={"help": "Output folder (None: runs/eval/<model name>)."})
+    concurrency: int = field(default=8, metadata={"help": "Entries in flight at once."})
+    max_new_tokens: int = field(default=1024, metadata={"help": "Longest answer per step."})
+    batch_size: int = field(default=8, metadata={"help": "With model: prompts generated together."})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "With endpoint: the environment variable holding the API key."}
+    )
+    cache: str | None = field(default=None, metadata={"help": "Request cache file (answers reused on a rerun)."})
+    overwrite: bool = field(default=False, metadata={"help": "Discard results already in out."})
+
+    def __post_init__(self) -> None:
+        chosen = [name for name in ("model", "endpoint", "runner") if getattr(self, name)]
+        if len(chosen) != 1:
+            raise MagnetError("give exactly one of --model PATH, --endpoint URL or --runner reference|silent")
+        if self.endpoint and not self.served_model:
+            raise MagnetError("--endpoint needs --served-model, the model name the endpoint serves")
+
+    def category_names(self) -> list[str]:
+        """``categories`` as a list."""
+        return [name.strip() for name in self.categories.split(",") if name.strip()]
+
+
+def runner_from_settings(settings: EvalSettings) -> Runner:
+    """The runner the settings describe: a local model, an endpoint, or a harness check."""
+    cache = RequestCache(settings.cache) if settings.cache else None
+    if settings.model:
+        if not Path(settings.model).exists():
+            raise MagnetError(f"--model {settings.model}: no such model folder (models load from a local path here)")
+        return trained_model_runner(
+            settings.model,
+            tool_format=settings.tool_format,
+            max_new_tokens=settings.max_new_tokens,
+            batch_size=settings.batch_size,
+            cache=cache,
+            tool_calls=settings.tool_calls,
+        )
+    tool_format = settings.tool_format or "bfcl_prompt"
+    if settings.endpoint:
+        return endpoint_runner(
+            str(settings.served_model),
+            settings.endpoint,
+            tool_format=tool_format,
+            api_key_env=settings.api_key_env,
+            max_concurrency=settings.concurrency,
+            max_tokens=settings.max_new_tokens,
+            cache=cache,
+            tool_calls=settings.tool_calls,
+        )
+    return (ReferenceRunner if settings.runner == "reference" else SilentRunner)(tool_format=tool_format)
+
+
+def default_out(runner: Runner) -> Path:
+    """``runs/eval/<model name>``: where a run goes when ``out`` is not set."""
+    return Path("runs") / "eval" / Path(str(runner.name).split(":")[-1]).name
+
+
+def evaluate_from_settings(settings: EvalSettings, *, progress: bool = True) -> EvaluationResult:
+    """Evaluate what ``settings`` describe on BFCL (``evaluate_bfcl``), results under ``settings.out``."""
+    runner = runner_from_settings(settings)
+    return evaluate_bfcl(
+        runner,
+        settings.out or default_out(runner),
+        categories=settings.category_names(),
+        limit=settings.limit,
+        version=settings.bfcl_version,
+        concurrency=settings.concurrency,
+        overwrite=settings.overwrite,
+        progress=progress,
+    )

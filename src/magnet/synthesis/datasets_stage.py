@@ -1,0 +1,168 @@
+"""The last stage of ``magnet synth``: the positives and pairs on disk become the SFT and preference datasets.
+
+The mixture (Table 1's shares, all rows, or counts per kind), the train/test split, the ShareGPT and OpenAI
+exports, the statistics and plots, all streamed from the stage shards: records are read from disk as each pass needs
+them, so memory does not grow with the run. Both datasets are staged and put in place together, so the folder
+never holds an SFT dataset from one run beside pairs from another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets.exceptions import DatasetGenerationError
+
+from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
+from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split_indices
+from magnet.data.schema import stream_dataset
+from magnet.data.stats import dataset_stats, error_types, plot_distributions
+from magnet.errors import MagnetError
+from magnet.files import write_atomic, write_jsonl
+from magnet.synthesis.config import DatasetSettings
+from magnet.synthesis.pipeline import RecordRef, index_records
+
+Rows = Callable[..., Iterator[dict[str, Any]]]
+
+
+def describe_positive(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A positive record's row id, kind (for the mixture) and episode (what its negative is made from)."""
+    meta = record["row"]["meta"]
+    return {"id": record["row"]["id"], "kind": meta.get("kind", "multi_turn"), "parent": meta.get("episode", "")}
+
+
+def describe_pair(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A preference pair's id and kind (for the mixture)."""
+    return {"id": record["id"], "kind": (record.get("meta") or {}).get("kind", "multi_turn")}
+
+
+def mixture_arguments(setting: Any, paper_counts: Mapping[str, int]) -> dict[str, Any]:
+    """``mix``'s keyword arguments for a mixture setting: ``paper`` (the paper's shares), ``all`` or counts."""
+    if setting == "paper":
+        return {"shares": shares_of(paper_counts)}
+    if setting == "all" or setting is None:
+        return {}
+    if isinstance(setting, Mapping):
+        return {"counts": dict(setting)}
+    raise MagnetError(f"a mixture is 'paper', 'all' or counts per kind, got {setting!r}")
+
+
+@contextlib.contextmanager
+def datasets_progress(enabled: bool) -> Iterator[None]:
+    """datasets' progress bars on or off for a block, as they were afterwards."""
+    before = datasets.is_progress_bar_enabled()
+    if before and not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if before and not enabled:
+            datasets.enable_progress_bars()
+
+
+def _stage_dataset(
+    kind: str, refs: Sequence[RecordRef], rows: Rows, build: Path, out: Path, settings: DatasetSettings, seed: int
+) -> tuple[datasets.DatasetDict, Path]:
+    """The train/test parts of ``refs`` (the same split as ``datasets``' ``train_test_split``), each written from
+    its rows as they are read (``stream_dataset``) and saved under ``build``; returns it and where it lies."""
+    parts = split_indices(len(refs), settings.test_size, seed)
+    staging = build / f"saved-{kind}"
+    try:
+        dataset = datasets.DatasetDict(
+            {
+                name: stream_dataset(rows([refs[index] for index in indices]), kind, build / kind / name)
+                for name, indices in parts.items()
+            }
+        )
+        dataset.save_to_disk(str(staging))
+    except (OSError, DatasetGenerationError) as error:
+        cause = error if isinstance(error, OSError) else error.__cause__ or error.__context__
+        if not isinstance(cause, OSError):
+            raise
+        reason = cause.strerror or str(cause)
+        source = Path(cause.filename) if isinstance(getattr(cause, "filename", None), str) else None
+        if source is not None and source.is_relative_to(out) and not source.is_relative_to(build):
+            raise MagnetError(f"{source}: cannot read ({reason}); rerun to redo the stage that wrote it") from None
+        target = out / "datasets" / kind
+        raise MagnetError(f"{target}: cannot write ({reason}); files written before are unchanged") from None
+    return dataset, staging
+
+
+def _swap_in(staged: Mapping[str, Path], folder: Path) -> None:
+    """Put every staged dataset in place together: the SFT and preference datasets on disk always come from the
+    same run (a failed rename puts the previous one back)."""
+    previous: dict[str, Path] = {}
+    try:
+        for name, staging in staged.items():
+            target = folder / name
+            if target.exists():
+                previous[name] = target.replace(folder / f".{name}.{os.getpid()}.old")
+            staging.replace(target)
+    except OSError as error:
+        for name, old in previous.items():
+            if not (folder / name).exists():
+                old.replace(folder / name)
+        raise MagnetError(f"{folder}: cannot put the new datasets in place ({error.strerror or error})") from None
+    for old in previous.values():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pairs: bool) -> dict[str, Any]:
+    """Write ``out/datasets`` (sft, preference, exports) and the plots from ``out/positives`` and, ``with_pairs``,
+    ``out/negatives``; returns the mixture, statistics and plots part of the run report."""
+    positives = index_records(out / "positives", describe_positive)
+    pairs = index_records(out / "negatives", describe_pair) if with_pairs else []
+    kind = lambda ref: ref.kind  # noqa: E731
+    sft_refs, sft_mix = mix(positives, kind, **mixture_arguments(settings.sft_mixture, PAPER_SFT_COUNTS), seed=seed)
+    pref_refs, pref_mix = mix(
+        pairs, kind, **mixture_arguments(settings.preference_mixture, PAPER_PREFERENCE_COUNTS), seed=seed
+    )
+
+    def sft_rows(refs: Sequence[RecordRef] = sft_refs) -> Iterator[dict[str, Any]]:
+        return (ref.load()["row"] for ref in refs)
+
+    def pref_rows(refs: Sequence[RecordRef] = pref_refs) -> Iterator[dict[str, Any]]:
+        return (ref.load() for ref in refs)
+
+    folder = out / "datasets"
+    folder.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build_dir:
+        build = Path(build_dir)
+        sft, sft_staged = _stage_dataset("sft", sft_refs, sft_rows, build, out, settings, seed)
+        staged = {"sft": sft_staged}
+        if pref_refs:
+            preference, staged["preference"] = _stage_dataset(
+                "preference", pref_refs, pref_rows, build, out, settings, seed
+            )
+        _swap_in(staged, folder)
+        if not pref_refs:  # no pairs this run (negatives none): a previous run's pairs must not stay beside
+            shutil.rmtree(folder / "preference", ignore_errors=True)
+        if settings.push_to_hub:
+            sft.push_to_hub(settings.push_to_hub, config_name="sft")
+            if pref_refs:
+                preference.push_to_hub(settings.push_to_hub, config_name="preference")
+    report: dict[str, Any] = {"stages": {}, "mixture": {"sft": sft_mix.to_dict(), "preference": pref_mix.to_dict()}}
+    if pref_refs:
+        report["preference_error_types"] = error_types(pref_rows())
+    if settings.exports:
+        write_jsonl((to_sharegpt(row) for row in sft_rows()), folder / "sft_sharegpt.jsonl")
+        write_atomic(
+            folder / "dataset_info.json",
+            json.dumps(llamafactory_dataset_info("sft_sharegpt.jsonl"), indent=1) + "\n",
+        )
+        write_jsonl((to_openai_finetune(row) for row in sft_rows()), folder / "sft_openai.jsonl")
+    report["sft"] = dataset_stats(sft_rows())
+    report["preference"] = dataset_stats(pref_rows())
+    report["plots"] = [str(plot_distributions(sft_rows(), out / "sft_distributions.png", "SFT rows"))]
+    if pref_refs:
+        report["plots"].append(
+            str(plot_distributions(pref_rows(), out / "preference_distributions.png", "preference pairs (chosen)"))
+        )
+    return report

@@ -1,0 +1,113 @@
+"""The offline backend as the assistant of a rollout: it reads the conversation's messages (tool outputs as
+``tool`` messages or as text), follows a ``[Hint]`` exactly, or else makes the calls the user's message asks for,
+and summarises the outputs when no call is left.
+
+Kept apart from the step answerers because a rollout has no step prompt: it is a conversation, read message by
+message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from magnet.llm.answers import OUTPUT_PREFIX, decode_text_calls
+from magnet.synthesis.offline_planning import _parsed_outputs
+from magnet.synthesis.offline_translation import _sentence, calls_in_request
+from magnet.synthesis.prompt_reading import PromptReadError
+from magnet.synthesis.steps import TurnRecord
+from magnet.tools.calls import FunctionCall, parse_calls, parse_tool_calls
+from magnet.tools.spec import FunctionSpec
+
+
+def _content(message: Mapping[str, Any]) -> str:
+    return str(message.get("content") or "")
+
+
+def _is_output(message: Mapping[str, Any]) -> bool:
+    """A tool output: a ``tool`` message, or (calls as text) a user message that starts ``Output of``."""
+    return message.get("role") == "tool" or (
+        message.get("role") == "user" and _content(message).startswith(OUTPUT_PREFIX)
+    )
+
+
+def _outputs(message: Mapping[str, Any]) -> list[str]:
+    if message.get("role") == "tool":
+        return [_content(message)]
+    parts = re.split(rf"(?:^|\n\n)(?={re.escape(OUTPUT_PREFIX)})", _content(message))
+    return [part.split(":\n", 1)[-1] for part in parts if part]
+
+
+def _made_calls(message: Mapping[str, Any]) -> list[FunctionCall]:
+    if message.get("tool_calls"):
+        return parse_tool_calls(message["tool_calls"])
+    return decode_text_calls(_content(message))[0] if message.get("role") == "assistant" else []
+
+
+def _hint(query: str) -> str | None:
+    match = re.search(r"\[Hint\]:\s*(.*)\Z", query.strip(), re.DOTALL)
+    return match.group(1).strip() if match else None
+
+
+def _asked_for(query: str, specs: Sequence[FunctionSpec]) -> list[str]:
+    """The required values a request leaves out: of the functions whose description it paraphrases, the
+    required parameters it does not mention."""
+    missing = []
+    for spec in specs:
+        if _sentence(spec) in query:
+            missing += [name for name in spec.required if name.replace("_", " ") not in query]
+    return list(dict.fromkeys(missing))
+
+
+def _summary(outputs: Sequence[str]) -> str:
+    facts = []
+    for output in _parsed_outputs(outputs):
+        if isinstance(output, Mapping):
+            if "error" in output:
+                facts.append(f"the request failed: {output['error']}")
+                continue
+            scalars = [f"{k.replace('_', ' ')} {v}" for k, v in output.items() if not isinstance(v, Mapping | list)]
+            lists = [f"{len(v)} {k.replace('_', ' ')}" for k, v in output.items() if isinstance(v, list)]
+            facts.append(", ".join((scalars + lists)[:6]))
+    return "Done: " + "; ".join(fact for fact in facts if fact) + "." if facts else "Done."
+
+
+def answer_rollout(
+    messages: Sequence[Mapping[str, Any]], specs: Sequence[FunctionSpec]
+) -> tuple[FunctionCall | None, str]:
+    """``(the next call, or None and the text to answer)`` for the assistant of a rollout, from the messages.
+
+    With a ``[Hint]`` after the user's message: the hinted calls not made yet, one per response (as the system
+    prompt asks); on ``miss function``, say so; on ``missed params``, ask for what the message leaves out. Without
+    a hint: the calls the message asks for, read as forth-translation reads a query. When no call is left, a
+    summary of the outputs since the message.
+    """
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_output(m)), default=None)
+    if last is None:
+        raise PromptReadError("rollout", "a user message")
+    query = _content(messages[last])
+    made = [call for message in messages[last + 1 :] for call in _made_calls(message)]
+    outputs = [output for message in messages[last + 1 :] if _is_output(message) for output in _outputs(message)]
+    hint = _hint(query)
+    if hint == "miss function":
+        return None, "I cannot do that: none of the functions I have can do it."
+    if hint == "missed params":
+        asked = ", ".join(name.replace("_", " ") for name in _asked_for(query, specs)) or "a required detail"
+        return None, f"To do that I need the {asked}. Could you tell me?"
+    if hint is not None:
+        try:
+            wanted = parse_calls(hint)
+        except ValueError:
+            raise PromptReadError("rollout", "a hint in BFCL's call form") from None
+    else:
+        earlier = [m for m in messages[:last] if _is_output(m)]
+        history = (TurnRecord("", (), tuple(o for m in earlier for o in _outputs(m))),)
+        wanted = calls_in_request(query, specs, history)
+    pending = list(wanted)
+    for call in made:
+        if call in pending:
+            pending.remove(call)
+    if pending and len(made) < len(wanted) + 2:
+        return pending[0], ""
+    return None, _summary(outputs)

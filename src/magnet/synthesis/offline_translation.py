@@ -1,0 +1,151 @@
+"""The offline backend's translation: back-translation writes a turn's planned calls as a templated request,
+and forth-translation reads the calls a request asks for, as a model reads it.
+
+Kept apart from planning (what values a turn uses) and from the rollouts, which read requests with
+``calls_in_request`` but answer a different prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from magnet.synthesis.offline_planning import _first_usable, _parsed_outputs, plan_turn
+from magnet.synthesis.steps import TranslateInputs, TurnRecord
+from magnet.tools.calls import FunctionCall
+from magnet.tools.spec import FunctionSpec
+
+
+def _sentence(spec: FunctionSpec) -> str:
+    text = spec.description.strip().rstrip(".") or spec.name.replace("_", " ")
+    return text[0].lower() + text[1:]
+
+
+def _detail(name: str, value: Any, source: str) -> str:
+    label = name.replace("_", " ")
+    return f"the {label} from your last answer" if source == "output" else f"{label} {json.dumps(value)}"
+
+
+def answer_back_translation(inputs: TranslateInputs) -> str:
+    """A templated request: each function's description with its values stated or referred to; a miss_param
+    turn leaves the ``missing`` values out, and the turn after it gives just those."""
+    plan = plan_turn(inputs)
+    if inputs.split == "supply_param":
+        given = [
+            _detail(name, call.arguments[name], "given")
+            for call, _ in plan
+            for name in inputs.missing
+            if name in call.arguments
+        ]
+        return "Sure, " + " and ".join(dict.fromkeys(given)) + "." if given else "Use whatever you think is best."
+    by_name = {spec.name: spec for spec in inputs.functions}
+
+    def details(call: FunctionCall, sources: Mapping[str, str]) -> str:
+        return ", ".join(
+            _detail(name, value, sources[name])
+            for name, value in call.arguments.items()
+            if not (inputs.split == "miss_param" and name in inputs.missing)
+        )
+
+    parts = []
+    if inputs.variant == "parallel":  # one request, several argument sets
+        for spec in by_name.values():
+            variants = [details(call, sources) for call, sources in plan if call.name == spec.name]
+            parts.append(_sentence(spec) + " for each of: " + "; ".join(f"({v})" for v in variants))
+    else:  # one request per call, in order
+        for call, sources in plan:
+            stated = details(call, sources)
+            parts.append(_sentence(by_name[call.name]) + (f" ({stated})" if stated else ""))
+    opener = "Next, please " if inputs.history else "Please "
+    return opener + "; then ".join(parts) + "."
+
+
+def _decoded_value(text: str, position: int) -> tuple[Any, int] | None:
+    try:
+        return json.JSONDecoder().raw_decode(text, position)
+    except json.JSONDecodeError:
+        return None
+
+
+def _read_details(
+    text: str, position: int, spec: FunctionSpec, latest: Sequence[Any], closing: str
+) -> tuple[dict[str, Any], int]:
+    """``label value, the label from your last answer, ...`` from ``position`` up to ``closing``: the arguments
+    it states, and where reading stopped."""
+    labels = sorted(spec.properties, key=lambda name: -len(name))
+    arguments: dict[str, Any] = {}
+    while position < len(text):
+        for name in labels:
+            label = name.replace("_", " ")
+            referred = f"the {label} from your last answer"
+            if text.startswith(referred, position):
+                value = _first_usable(latest, name, spec.properties[name])
+                if value is not None:
+                    arguments[name] = value
+                position += len(referred)
+                break
+            if text.startswith(label + " ", position):
+                decoded = _decoded_value(text, position + len(label) + 1)
+                if decoded is not None:
+                    arguments[name], position = decoded
+                    break
+        else:
+            return arguments, position  # nothing this function takes: the details end here
+        separator = next((sep for sep in (", ", " and ") if text.startswith(sep, position)), None)
+        if separator is not None:
+            position += len(separator)
+        elif text.startswith(closing, position):
+            return arguments, position + len(closing)
+        else:
+            return arguments, position
+    return arguments, position
+
+
+def calls_in_request(request: str, specs: Sequence[FunctionSpec], history: Sequence[TurnRecord]) -> list[FunctionCall]:
+    """The calls a request asks for, read as a model reads it: each function whose description the request
+    paraphrases, with the values stated after it, the values it refers to looked up in the earlier outputs
+    (latest first), and the values a later "Sure, ..." message supplies for what an earlier one left out."""
+    latest = _parsed_outputs([o for turn in reversed(history) for o in reversed(turn.outputs)])
+    specs = list({spec.name: spec for spec in specs}.values())  # a function listed twice is still one function
+    found = sorted(
+        (match.start(), match.end(), index)
+        for index, spec in enumerate(specs)
+        for match in re.finditer(re.escape(_sentence(spec)), request)
+    )
+    calls: list[FunctionCall] = []
+    for _start, end, index in found:
+        spec = specs[index]
+        if request.startswith(" for each of: (", end):
+            position = end + len(" for each of: (")
+            while True:
+                arguments, position = _read_details(request, position, spec, latest, ")")
+                calls.append(FunctionCall(spec.name, arguments))
+                if not request.startswith("; (", position):
+                    break
+                position += 3
+        elif request.startswith(" (", end):
+            calls.append(FunctionCall(spec.name, _read_details(request, end + 2, spec, latest, ")")[0]))
+        else:
+            calls.append(FunctionCall(spec.name, {}))
+    supplied: dict[str, list[Any]] = {}
+    combined = FunctionSpec(
+        "supplied",
+        "",
+        {"type": "object", "properties": {name: schema for spec in specs for name, schema in spec.properties.items()}},
+    )
+    for match in re.finditer(r"Sure, ", request):
+        arguments, _ = _read_details(request, match.end(), combined, latest, ".")
+        for name, value in arguments.items():
+            supplied.setdefault(name, []).append(value)
+    filled = []
+    for call in calls:
+        spec = specs[[s.name for s in specs].index(call.name)]
+        arguments = dict(call.arguments)
+        for name in spec.required:
+            if name not in arguments and supplied.get(name):
+                arguments[name] = supplied[name][0] if len(supplied[name]) == 1 else supplied[name].pop(0)
+        order = [*[name for name in spec.required if name in arguments], *arguments]
+        filled.append(FunctionCall(call.name, {name: arguments[name] for name in dict.fromkeys(order)}))
+    return filled

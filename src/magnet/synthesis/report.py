@@ -1,0 +1,77 @@
+"""The report of a ``magnet synth`` run: what each stage accepted and rejected, who answered and how calls
+travelled, the datasets' statistics beside the paper's Table 1; as ``report.json`` and ``report.md``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from magnet.data.stats import PAPER_TABLE_1, comparison_table
+from magnet.files import write_atomic
+from magnet.llm.client import Teacher
+from magnet.synthesis.pipeline import StageReport
+
+
+def stage_summaries(reports: Mapping[str, StageReport]) -> dict[str, dict[str, Any]]:
+    """Each stage's inputs, accepted, rejected, acceptance and rejection reasons."""
+    return {
+        name: {
+            "inputs": stage.inputs,
+            "accepted": stage.accepted,
+            "rejected": stage.rejected,
+            "acceptance": round(stage.acceptance, 3),
+            "reasons": dict(stage.reasons),
+        }
+        for name, stage in reports.items()
+    }
+
+
+def models_report(teacher: Teacher, student: Teacher | None, student_format_source: str) -> dict[str, Any]:
+    """Who answered and how calls travelled: the mode ``tool_calls: auto`` found (None when no request of this
+    run offered tools, e.g. everything came from earlier shards), and the student's tool format."""
+    models: dict[str, Any] = {"teacher": {"name": teacher.name}}
+    if hasattr(teacher, "tool_call_report"):
+        models["teacher"]["tool_calls"] = teacher.tool_call_report()
+    if student is not None:
+        models["student"] = {"name": student.name, "tool_format_from": student_format_source}
+        if hasattr(student, "tool_call_report"):
+            models["student"].update(student.tool_call_report())
+    return models
+
+
+def render_report(report: Mapping[str, Any]) -> str:
+    """The run report as Markdown: stages, mixture, statistics beside the paper's, plots."""
+    lines = ["# magnet synth report", ""]
+    for role, model in (report.get("models") or {}).items():
+        calls = model.get("tool_calls") or {}
+        how = f"; tool calls: {calls.get('mode') or 'not used'} ({calls.get('reason') or calls.get('setting')})"
+        fmt = (
+            f"; tool format: {model['tool_format']} ({model.get('tool_format_from')})" if "tool_format" in model else ""
+        )
+        lines.append(f"- {role}: {model['name']}{how if calls else ''}{fmt}")
+    lines += [
+        "",
+        "| stage | inputs | accepted | rejected | top reasons |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, stage in report["stages"].items():
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(stage["reasons"].items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"| {name} | {stage['inputs']} | {stage['accepted']} | {stage['rejected']} | {reasons} |")
+    for name, paper in (("sft", PAPER_TABLE_1["sft"]), ("preference", PAPER_TABLE_1["preference"])):
+        if report.get(name, {}).get("rows"):
+            lines += ["", f"## {name} ({report[name]['rows']} rows)", "", comparison_table(report[name], paper)]
+    if report.get("preference_error_types"):
+        lines += [
+            "",
+            "negatives by error type: " + ", ".join(f"{k} {v}" for k, v in report["preference_error_types"].items()),
+        ]
+    lines += ["", "plots: " + ", ".join(report.get("plots", []))]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, report: Mapping[str, Any]) -> None:
+    """``report.json`` and ``report.md`` in ``out``."""
+    write_atomic(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+    write_atomic(out / "report.md", render_report(report))

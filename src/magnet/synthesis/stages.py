@@ -1,0 +1,147 @@
+"""The steps of ``magnet synth`` that the stage-by-stage commands (``magnet graph build``, ``paths sample``,
+``translate``) also run: built from the same settings, so that a stage run alone and the same stage inside
+``magnet synth`` give the same output."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from magnet.llm.client import Teacher
+from magnet.synthesis.config import GraphSettings, PathSettings, TranslateSettings
+from magnet.synthesis.episode import Episode
+from magnet.synthesis.graph import FunctionGraph, GraphConfig, LLMJudge, SchemaJudge
+from magnet.synthesis.operations import OperationConfig, reshape
+from magnet.synthesis.paths import SignaturePath, sample_paths, sample_single_turn
+from magnet.synthesis.pipeline import Outcome, StageReport, run_stage
+from magnet.synthesis.simulate import Simulator
+from magnet.synthesis.translate import TranslateConfig, Translator
+
+
+def graph_judge(settings: GraphSettings, teacher: Teacher) -> SchemaJudge | LLMJudge:
+    """The judge ``graph.judge`` names: the offline schema matcher or the paper's teacher prompts."""
+    return SchemaJudge(settings.min_score) if settings.judge == "schema" else LLMJudge(teacher)
+
+
+def graph_config(settings: GraphSettings, seed: int, max_concurrency: int = 16) -> GraphConfig:
+    """``build_graph``'s configuration from the graph settings."""
+    return GraphConfig(settings.candidates, settings.min_class_size, seed, settings.min_score, max_concurrency)
+
+
+@dataclass(frozen=True)
+class PathSample:
+    """The paths stage's output: the walks, each walk reshaped (Merge then Insert) and its Split copy, and the
+    single-turn and irrelevance paths."""
+
+    walks: list[SignaturePath]
+    plain: list[SignaturePath]
+    split: list[SignaturePath]
+    single_turn: list[SignaturePath]
+
+    def paths(self) -> list[SignaturePath]:
+        """Every path to translate: each walk's plain and split variants in turn, then the single-turn ones."""
+        pairs = zip(self.plain, self.split, strict=True)
+        return [variant for pair in pairs for variant in pair] + self.single_turn
+
+    def rows(self) -> list[dict[str, Any]]:
+        """``paths()`` as JSONL rows, each tagged with its variant (a split row names the plain path it copies)."""
+        rows: list[dict[str, Any]] = []
+        for plain, split in zip(self.plain, self.split, strict=True):
+            rows += [
+                {**plain.to_dict(), "variant": "plain"},
+                {**split.to_dict(), "variant": "split", "plain": plain.id},
+            ]
+        return rows + [{**path.to_dict(), "variant": path.ops[0]} for path in self.single_turn]
+
+
+def sample_signature_paths(
+    graph: FunctionGraph, settings: PathSettings, seed: int, *, min_functions: int = 2, progress: bool = False
+) -> PathSample:
+    """Random walks (section 3.3) reshaped by the node operations, plus the single-turn and irrelevance paths of
+    the mixture, all from ``seed``."""
+    from tqdm.auto import tqdm
+
+    walks = sample_paths(
+        graph,
+        steps=settings.steps,
+        walks_per_function=settings.walks_per_function,
+        seed=seed,
+        min_functions=min_functions,
+        limit=settings.limit,
+    )
+    operations = OperationConfig(settings.p_merge, settings.p_insert, settings.p_insert_later, settings.p_miss_func)
+    rng = random.Random(seed)
+    plain, split = [], []
+    for walk in tqdm(walks, desc="operations", unit="path", disable=not progress):
+        enhanced, with_split = reshape(walk, graph, rng, operations)
+        plain.append(enhanced)
+        split.append(with_split)
+    single_turn = sample_single_turn(
+        graph,
+        single=settings.single,
+        parallel=settings.parallel,
+        multiple=settings.multiple,
+        irrelevance=settings.irrelevance,
+        seed=seed,
+    )
+    return PathSample(walks, plain, split, single_turn)
+
+
+def recorded_pool(graph_path: str | Path) -> str | list[str]:
+    """The pool ``magnet synth`` recorded beside a graph it built (``graph.json.settings.json``), else
+    ``builtin`` (what ``magnet graph build`` uses by default)."""
+    record = Path(f"{graph_path}.settings.json")
+    recorded = json.loads(record.read_text(encoding="utf-8")).get("pool") if record.exists() else None
+    return recorded if isinstance(recorded, str | list) else "builtin"
+
+
+def make_translator(
+    graph: FunctionGraph,
+    registry: Any,
+    teacher: Teacher,
+    settings: TranslateSettings,
+    seed: int,
+    simulator: Simulator | None,
+) -> Translator:
+    """The back-and-forth translator the translate settings describe."""
+    return Translator(
+        graph, registry, teacher, TranslateConfig(settings.max_attempts, settings.turn_attempts, seed), simulator
+    )
+
+
+def translation_outcome(translator: Translator) -> Callable[[SignaturePath], Awaitable[Outcome]]:
+    """The translate stage's work on one path: an episode to keep, or a rejection counted by its reason."""
+
+    async def process(path: SignaturePath) -> Outcome:
+        result = await translator.translate(path)
+        if isinstance(result, Episode):
+            return Outcome(record=result.to_dict())
+        return Outcome(rejection=result.to_dict(), reason=result.reason)
+
+    return process
+
+
+async def translate_paths(
+    translator: Translator,
+    paths: Sequence[SignaturePath],
+    out: str | Path,
+    *,
+    shard_size: int,
+    max_concurrency: int,
+    **stage_options: Any,
+) -> StageReport:
+    """Translate ``paths`` into episode shards under ``out`` (resumable: finished shards are kept);
+    ``stage_options`` go to ``run_stage`` (``identity`` or ``config``, ``progress``, ``part``, ``on_shard``)."""
+    return await run_stage(
+        "translate",
+        paths,
+        translation_outcome(translator),
+        out,
+        shard_size=shard_size,
+        max_concurrency=max_concurrency,
+        **stage_options,
+    )

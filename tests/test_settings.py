@@ -1,0 +1,133 @@
+"""The one configuration mechanism (``magnet.settings``): YAML, Python values and flags generated from the settings
+dataclasses, checked against the fields, with HF's ``HfArgumentParser`` as the reference for flat settings."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pytest
+from transformers import HfArgumentParser
+
+from magnet.cli import build_parser
+from magnet.config_reference import _rows
+from magnet.errors import MagnetError
+from magnet.eval.settings import EvalSettings
+from magnet.settings import add_settings_flags, flag_values, load_settings, settings_from_args
+from magnet.synthesis.config import SynthConfig, TranslateSettings, load_config
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def _synth_args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["synth", *argv])
+
+
+def test_flags_lie_between_the_yaml_file_and_set_overrides(tmp_path):
+    config_file = tmp_path / "synth.yaml"
+    config_file.write_text("paths:\n  single: 5\n  parallel: 6\nteacher:\n  model: from-yaml\n")
+    args = _synth_args(
+        "--config", str(config_file), "--paths.single", "7", "--model", "from-flag", "--set", "paths.parallel=8"
+    )
+    config = load_config(args.config, args.set, values=flag_values(args))
+    assert (config.paths.single, config.paths.parallel, config.teacher.model) == (7, 8, "from-flag")
+    assert config.paths.multiple == 0  # untouched settings keep their defaults, not argparse's None
+
+
+def test_every_synth_setting_has_a_flag_and_the_teacher_keeps_the_short_names():
+    synth = build_parser()._subparsers._group_actions[0].choices["synth"]
+    options = synth._option_string_actions
+    missing = [  # a section that defaults to None (negatives.student) has its fields' flags
+        key
+        for key, _, _ in _rows(SynthConfig)
+        if not any(o == f"--{key}" or o.startswith(f"--{key}.") for o in options)
+    ]
+    assert missing == []
+    assert options["--model"].dest == "setting:teacher.model"  # not negatives.student.model
+    assert options["--negatives"].dest == "setting:negatives.source"
+
+
+def test_flag_values_are_read_by_the_field_type():
+    args = _synth_args(
+        "--teacher.model", "2024-01-01", "--datasets.sft_mixture", "{multi_turn: 10}", "--teacher.price", "[0.5, 2]"
+    )
+    config = load_config(None, values=flag_values(args))
+    assert config.teacher.model == "2024-01-01"  # text stays text (YAML would read a date)
+    assert config.datasets.sft_mixture == {"multi_turn": 10}
+    assert config.teacher.price == [0.5, 2]
+
+
+@pytest.mark.parametrize(
+    ("argv", "exports", "no_cache"),
+    [
+        ((), True, False),
+        (("--datasets.no-exports", "--teacher.no-cache"), False, True),
+        (("--datasets.exports", "false", "--no-cache", "true"), False, True),
+        (("--datasets.exports",), True, False),
+    ],
+)
+def test_booleans_take_a_bare_flag_a_value_or_a_no_flag(argv, exports, no_cache):
+    config = load_config(None, values=flag_values(_synth_args(*argv)))
+    assert (config.datasets.exports, config.teacher.no_cache) == (exports, no_cache)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--teacher.kind", "vllm"), "config.teacher.kind: expected one of ['offline', 'openai', 'hf'], got 'vllm'"),
+        (("--paths.single", "many"), "config.paths.single: expected an integer, got 'many'"),
+        (("--set", "paths.singles=3"), "config.paths: unknown setting(s) ['singles']"),
+    ],
+)
+def test_a_bad_value_names_its_key(argv, message):
+    args = _synth_args(*argv)
+    with pytest.raises(MagnetError) as error:
+        load_config(None, args.set or [], values=flag_values(args))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES / "synth").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_shipped_synth_configs_load(path):
+    assert isinstance(load_config(path), SynthConfig)
+
+
+@pytest.mark.parametrize(
+    ("klass", "argv"),
+    [
+        (TranslateSettings, ["--max_attempts", "5", "--shard-size", "7"]),
+        (TranslateSettings, []),
+        (
+            EvalSettings,
+            ["--runner", "reference", "--limit", "3", "--tool_format", "native", "--overwrite", "--categories", "x,y"],
+        ),
+        (EvalSettings, ["--model", "m", "--overwrite", "false", "--bfcl-version", "v4", "--concurrency", "2"]),
+    ],
+)
+def test_flat_settings_parse_as_hf_argument_parser_parses_them(klass, argv):
+    """HfArgumentParser (the parser of TRL's and alignment-handbook's recipes) is the reference for flat settings."""
+    (expected,) = HfArgumentParser(klass).parse_args_into_dataclasses(argv)
+    parser = argparse.ArgumentParser()
+    add_settings_flags(parser, klass)
+    assert settings_from_args(klass, parser.parse_args(argv)) == expected
+
+
+def test_a_check_across_fields_is_a_settings_error(tmp_path):
+    config_file = tmp_path / "eval.yaml"
+    config_file.write_text("model: a\nrunner: reference\n")
+    with pytest.raises(MagnetError, match=r"eval.yaml: give exactly one of --model PATH"):
+        load_settings(EvalSettings, config_file)
+
+
+def test_settings_dataclasses_declare_help_for_every_field():
+    for klass in (SynthConfig, EvalSettings):
+        for field in dataclasses.fields(klass):
+            assert field.metadata.get("help"), f"{klass.__name__}.{field.name}"
+
+
+def test_the_shipped_eval_config_loads_with_the_model_from_a_flag():
+    args = build_parser().parse_args(
+        ["eval", "bfcl", "--config", str(RECIPES / "eval" / "bfcl-v3.yaml"), "--model", "m"]
+    )
+    settings = load_settings(EvalSettings, args.config, values=flag_values(args))
+    assert (settings.model, settings.bfcl_version, settings.category_names()) == ("m", "v3", ["all"])
