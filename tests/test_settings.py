@@ -112,11 +112,11 @@ def test_flat_settings_parse_as_hf_argument_parser_parses_them(klass, argv):
     assert settings_from_args(klass, parser.parse_args(argv)) == expected
 
 
-def test_a_check_across_fields_is_a_settings_error(tmp_path):
-    config_file = tmp_path / "eval.yaml"
-    config_file.write_text("model: a\nrunner: reference\n")
-    with pytest.raises(MagnetError, match=r"eval.yaml: give exactly one of --model PATH"):
-        load_settings(EvalSettings, config_file)
+def test_a_dataclass_check_is_a_settings_error_naming_the_file(tmp_path):
+    config_file = tmp_path / "synth.yaml"
+    config_file.write_text("paths:\n  p_merge: 1.5\n")
+    with pytest.raises(MagnetError, match=r"synth.yaml.paths: p_merge must be a probability in \[0, 1\], got 1.5"):
+        load_config(config_file)
 
 
 def test_settings_dataclasses_declare_help_for_every_field():

@@ -93,39 +93,24 @@ def train_mdpo(config: str | Path | None = None, **overrides: Any) -> dict[str, 
     return run_mdpo(*_parse_recipe((ScriptArguments, MDPOConfig, ModelConfig), config, overrides))
 
 
-def evaluate(
-    model: Any,
-    out: str | Path,
-    *,
-    categories: str | Sequence[str] = "all",
-    limit: int | None = None,
-    tool_format: str | None = None,
-    max_new_tokens: int = 1024,
-    batch_size: int = 8,
-    overwrite: bool = False,
-    progress: bool = True,
-    **options: Any,
-) -> Any:
+def evaluate(model: Any, out: str | Path, *, progress: bool = True, **settings: Any) -> Any:
     """Evaluate on BFCL as ``magnet eval bfcl`` does: ``model`` is a local model folder (its ``magnet.json``
     gives the tool format it was trained with), ``"reference"`` / ``"silent"`` (the harness checks), or a
-    ``magnet.eval.runners`` runner (e.g. ``endpoint_runner`` for vLLM). Returns the ``EvaluationResult``
-    (``.scores``, ``.markdown``), written under ``out`` and resumable."""
-    from magnet.eval.bfcl import evaluate_bfcl
-    from magnet.eval.settings import EvalSettings, runner_from_settings
+    ``magnet.eval.runners`` runner (e.g. ``endpoint_runner`` for vLLM). ``settings`` are ``magnet eval bfcl``'s
+    (``magnet.eval.settings.EvalSettings``: ``categories`` as a string or a list, ``limit``, ``tool_format``,
+    ``max_new_tokens``, ``concurrency``...). Returns the ``EvaluationResult`` (``.scores``, ``.markdown``), written
+    under ``out`` and resumable."""
+    from magnet.eval.settings import EvalSettings, evaluate_from_settings
+    from magnet.settings import load_settings
 
-    if isinstance(model, str | Path):
-        chosen = {"runner": model} if model in ("reference", "silent") else {"model": str(model)}
-        settings = EvalSettings(**chosen, tool_format=tool_format, max_new_tokens=max_new_tokens, batch_size=batch_size)
-        runner = runner_from_settings(settings)
+    if not isinstance(settings.get("categories", ""), str):
+        settings["categories"] = ",".join(settings["categories"])
+    runner = None
+    if model in ("reference", "silent"):
+        settings["runner"] = model
+    elif isinstance(model, str | Path):
+        settings["model"] = str(model)
     else:
         runner = model
-    names = categories.split(",") if isinstance(categories, str) else list(categories)
-    return evaluate_bfcl(
-        runner,
-        out,
-        categories=[name.strip() for name in names if name.strip()],
-        limit=limit,
-        overwrite=overwrite,
-        progress=progress,
-        **options,
-    )
+    chosen = load_settings(EvalSettings, None, values={**settings, "out": str(out)}, what="evaluation settings")
+    return evaluate_from_settings(chosen, progress=progress, runner=runner)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from magnet.errors import MagnetError
-from magnet.eval.bfcl import EvaluationResult, evaluate_bfcl
+from magnet.eval.bfcl import evaluate_bfcl
 from magnet.eval.runners import ReferenceRunner, Runner, SilentRunner, endpoint_runner, trained_model_runner
 from magnet.llm.cache import RequestCache
 
@@ -63,13 +63,6 @@ class EvalSettings:
     cache: str | None = field(default=None, metadata={"help": "Request cache file (answers reused on a rerun)."})
     overwrite: bool = field(default=False, metadata={"help": "Discard results already in out."})
 
-    def __post_init__(self) -> None:
-        chosen = [name for name in ("model", "endpoint", "runner") if getattr(self, name)]
-        if len(chosen) != 1:
-            raise MagnetError("give exactly one of --model PATH, --endpoint URL or --runner reference|silent")
-        if self.endpoint and not self.served_model:
-            raise MagnetError("--endpoint needs --served-model, the model name the endpoint serves")
-
     def category_names(self) -> list[str]:
         """``categories`` as a list."""
         return [name.strip() for name in self.categories.split(",") if name.strip()]
@@ -77,6 +70,11 @@ class EvalSettings:
 
 def runner_from_settings(settings: EvalSettings) -> Runner:
     """The runner the settings describe: a local model, an endpoint, or a harness check."""
+    chosen = [name for name in ("model", "endpoint", "runner") if getattr(settings, name)]
+    if len(chosen) != 1:
+        raise MagnetError("give exactly one of --model PATH, --endpoint URL or --runner reference|silent")
+    if settings.endpoint and not settings.served_model:
+        raise MagnetError("--endpoint needs --served-model, the model name the endpoint serves")
     cache = RequestCache(settings.cache) if settings.cache else None
     if settings.model:
         if not Path(settings.model).exists():
@@ -109,9 +107,10 @@ def default_out(runner: Runner) -> Path:
     return Path("runs") / "eval" / Path(str(runner.name).split(":")[-1]).name
 
 
-def evaluate_from_settings(settings: EvalSettings, *, progress: bool = True) -> EvaluationResult:
-    """Evaluate what ``settings`` describe on BFCL (``evaluate_bfcl``), results under ``settings.out``."""
-    runner = runner_from_settings(settings)
+def evaluate_from_settings(settings: EvalSettings, *, progress: bool = True, runner: Runner | None = None):
+    """Evaluate what ``settings`` describe on BFCL (``evaluate_bfcl``), results under ``settings.out``; ``runner``
+    (a ``Runner`` built in Python, e.g. ``endpoint_runner``) takes the place of model, endpoint and runner."""
+    runner = runner or runner_from_settings(settings)
     return evaluate_bfcl(
         runner,
         settings.out or default_out(runner),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from magnet.errors import MagnetError
 from magnet.llm.settings import TeacherSettings
 from magnet.settings import load_settings
 
@@ -21,6 +22,7 @@ __all__ = [
     "DatasetSettings",
     "GraphSettings",
     "NegativeSettings",
+    "OperationSettings",
     "PathSettings",
     "SynthConfig",
     "TeacherSettings",
@@ -45,14 +47,10 @@ class GraphSettings:
 
 
 @dataclass
-class PathSettings:
-    """Walks and node operations (section 3.3), and the single-turn and irrelevance paths of the mixture."""
+class OperationSettings:
+    """The node operations' probabilities (section 3.3; the paper's p_merge = 0.3, the others its unstated
+    choices)."""
 
-    steps: int = field(default=7, metadata={"help": "The paper's S: steps of a random walk at most."})
-    walks_per_function: int = field(default=10, metadata={"help": "Random walks started from every function."})
-    limit: int | None = field(
-        default=None, metadata={"help": "Stop after this many distinct walks (None: all).", "aliases": ["--n"]}
-    )
     p_merge: float = field(
         default=0.3, metadata={"help": "Merge: probability that two consecutive turns become one (the paper: 0.3)."}
     )
@@ -64,6 +62,23 @@ class PathSettings:
     )
     p_miss_func: float = field(
         default=0.5, metadata={"help": "Split: share of split turns that hide a function (else a parameter)."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("p_merge", "p_insert", "p_insert_later", "p_miss_func"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise MagnetError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+@dataclass
+class PathSettings(OperationSettings):
+    """Walks and node operations (section 3.3), and the single-turn and irrelevance paths of the mixture."""
+
+    steps: int = field(default=7, metadata={"help": "The paper's S: steps of a random walk at most."})
+    walks_per_function: int = field(default=10, metadata={"help": "Random walks started from every function."})
+    limit: int | None = field(
+        default=None, metadata={"help": "Stop after this many distinct walks (None: all).", "aliases": ["--n"]}
     )
     single: int = field(default=0, metadata={"help": "Single-turn paths with one call."})
     parallel: int = field(default=0, metadata={"help": "Single-turn paths calling one function several times."})

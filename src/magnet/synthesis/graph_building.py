@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from magnet.errors import MagnetError, StepError, TeacherError
 from magnet.llm.client import Teacher
+from magnet.synthesis.config import GraphSettings
 from magnet.synthesis.graph_judges import DependencyJudge
 from magnet.synthesis.graph_model import FALLBACK_CATEGORY, UNLABELLED_CLASS, Edge, FunctionGraph
 from magnet.synthesis.steps import LABEL, LabelInputs, run_step
@@ -27,14 +28,11 @@ from magnet.tools.spec import FunctionSpec
 logger = logging.getLogger("magnet.synthesis.graph")
 
 
-@dataclass(frozen=True)
-class GraphConfig:
-    """How the graph is built."""
+@dataclass
+class GraphConfig(GraphSettings):
+    """How the graph is built: the graph settings of a synth config, the seed, and requests in flight."""
 
-    candidates: int = 30
-    min_class_size: int = 5
     seed: int = 0
-    min_score: float = 0.5
     max_concurrency: int = 16
 
 
@@ -147,7 +145,7 @@ async def label_missing(
 async def build_graph(
     specs: Sequence[FunctionSpec],
     judge: DependencyJudge,
-    config: GraphConfig = GraphConfig(),
+    config: GraphConfig | None = None,
     *,
     teacher: Teacher | None = None,
     progress: bool = True,
@@ -160,6 +158,7 @@ async def build_graph(
     nestedness. A target whose judgement fails (the teacher gave up) gets no edges; that is logged in the edges'
     absence, not fatal.
     """
+    config = config or GraphConfig()
     specs = list(specs)
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})

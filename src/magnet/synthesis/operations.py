@@ -20,25 +20,19 @@ import random
 from dataclasses import dataclass
 
 from magnet.errors import MagnetError
+from magnet.synthesis.config import OperationSettings
 from magnet.synthesis.graph import FunctionGraph
 from magnet.synthesis.paths import SPLIT_LABELS, SignaturePath
 
 
-@dataclass(frozen=True)
-class OperationConfig:
-    """Probabilities of the node operations (the paper's p_merge = 0.3; the others are its unstated choices)."""
+@dataclass
+class OperationConfig(OperationSettings):
+    """The operations' probabilities (``paths.p_*`` in a synth config) and the largest turn Merge and Insert make."""
 
-    p_merge: float = 0.3
-    p_insert: float = 1.0
-    p_insert_later: float = 0.3
-    p_miss_func: float = 0.5
     max_functions_per_turn: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("p_merge", "p_insert", "p_insert_later", "p_miss_func"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise MagnetError(f"OperationConfig.{name} must be a probability in [0, 1], got {value!r}")
+        super().__post_init__()
         if self.max_functions_per_turn < 1:
             raise MagnetError("OperationConfig.max_functions_per_turn must be at least 1")
 
@@ -48,9 +42,10 @@ def _require_plain(path: SignaturePath, operation: str) -> None:
         raise MagnetError(f"{operation} applies before Split; path {path.id} already has a {path.split_label} turn")
 
 
-def merge(path: SignaturePath, rng: random.Random, config: OperationConfig = OperationConfig()) -> SignaturePath:
+def merge(path: SignaturePath, rng: random.Random, config: OperationConfig | None = None) -> SignaturePath:
     """Merge each consecutive pair of turns with probability ``p_merge`` (turns already merged can take the
     next one too, up to ``max_functions_per_turn``). The functions and their order never change."""
+    config = config or OperationConfig()
     _require_plain(path, "Merge")
     if not path.turns:
         return path
@@ -66,13 +61,14 @@ def merge(path: SignaturePath, rng: random.Random, config: OperationConfig = Ope
 
 
 def insert(
-    path: SignaturePath, graph: FunctionGraph, rng: random.Random, config: OperationConfig = OperationConfig()
+    path: SignaturePath, graph: FunctionGraph, rng: random.Random, config: OperationConfig | None = None
 ) -> SignaturePath:
     """For each turn's last function f, with probability ``p_insert``, add a neighbour g judged nested with f:
     appended to the same turn, or (``p_insert_later``) as its own turn after a random later turn.
 
     Only successors of f in the graph whose edge is nested are added; g is not one of the turn's functions.
     """
+    config = config or OperationConfig()
     _require_plain(path, "Insert")
     turns = [list(turn) for turn in path.turns]
     later: dict[int, list[tuple[str, ...]]] = {}
@@ -97,7 +93,7 @@ def insert(
     return SignaturePath(tuple(result), tuple(ops))
 
 
-def split(path: SignaturePath, rng: random.Random, config: OperationConfig = OperationConfig()) -> SignaturePath:
+def split(path: SignaturePath, rng: random.Random, config: OperationConfig | None = None) -> SignaturePath:
     """Insert one empty turn labelled ``miss_func`` (probability ``p_miss_func``) or ``miss_param`` before a
     random turn after the first (before the only turn of a one-turn path): the following turn supplies what the
     empty one lacks.
@@ -106,6 +102,7 @@ def split(path: SignaturePath, rng: random.Random, config: OperationConfig = Ope
     BFCL does), so it goes only before a turn none of whose functions appeared earlier; where there is no such
     turn, the label becomes ``miss_param``.
     """
+    config = config or OperationConfig()
     _require_plain(path, "Split")
     if not path.turns:
         raise MagnetError("cannot split an empty path")
@@ -125,8 +122,9 @@ def split(path: SignaturePath, rng: random.Random, config: OperationConfig = Ope
 
 
 def reshape(
-    path: SignaturePath, graph: FunctionGraph, rng: random.Random, config: OperationConfig = OperationConfig()
+    path: SignaturePath, graph: FunctionGraph, rng: random.Random, config: OperationConfig | None = None
 ) -> tuple[SignaturePath, SignaturePath]:
     """The paper's order: Merge, then Insert, giving the enhanced path; Split on a copy. Returns both."""
+    config = config or OperationConfig()
     enhanced = insert(merge(path, rng, config), graph, rng, config)
     return enhanced, split(enhanced, rng, config)

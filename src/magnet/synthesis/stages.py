@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from magnet.llm.client import Teacher
 from magnet.synthesis.config import GraphSettings, PathSettings, TranslateSettings
@@ -21,6 +22,15 @@ from magnet.synthesis.pipeline import Outcome, StageReport, run_stage
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.translate import TranslateConfig, Translator
 
+Config = TypeVar("Config")
+
+
+def extended(config: type[Config], settings: Any, **extra: Any) -> Config:
+    """A library configuration that extends a settings section (``GraphConfig`` extends ``GraphSettings``...):
+    the settings' values for the fields it has, and ``extra`` for the rest."""
+    names = {field.name for field in dataclasses.fields(config)}
+    return config(**{k: v for k, v in dataclasses.asdict(settings).items() if k in names}, **extra)
+
 
 def graph_judge(settings: GraphSettings, teacher: Teacher) -> SchemaJudge | LLMJudge:
     """The judge ``graph.judge`` names: the offline schema matcher or the paper's teacher prompts."""
@@ -29,7 +39,7 @@ def graph_judge(settings: GraphSettings, teacher: Teacher) -> SchemaJudge | LLMJ
 
 def graph_config(settings: GraphSettings, seed: int, max_concurrency: int = 16) -> GraphConfig:
     """``build_graph``'s configuration from the graph settings."""
-    return GraphConfig(settings.candidates, settings.min_class_size, seed, settings.min_score, max_concurrency)
+    return extended(GraphConfig, settings, seed=seed, max_concurrency=max_concurrency)
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ def sample_signature_paths(
         min_functions=min_functions,
         limit=settings.limit,
     )
-    operations = OperationConfig(settings.p_merge, settings.p_insert, settings.p_insert_later, settings.p_miss_func)
+    operations = extended(OperationConfig, settings)
     rng = random.Random(seed)
     plain, split = [], []
     for walk in tqdm(walks, desc="operations", unit="path", disable=not progress):
@@ -108,9 +118,7 @@ def make_translator(
     simulator: Simulator | None,
 ) -> Translator:
     """The back-and-forth translator the translate settings describe."""
-    return Translator(
-        graph, registry, teacher, TranslateConfig(settings.max_attempts, settings.turn_attempts, seed), simulator
-    )
+    return Translator(graph, registry, teacher, extended(TranslateConfig, settings, seed=seed), simulator)
 
 
 def translation_outcome(translator: Translator) -> Callable[[SignaturePath], Awaitable[Outcome]]:

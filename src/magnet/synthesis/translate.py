@@ -29,6 +29,7 @@ from typing import Any
 from magnet.errors import MagnetError, StepError, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Teacher
+from magnet.synthesis.config import TranslateSettings
 from magnet.synthesis.episode import FUNCTIONS_ADDED_QUERY, Episode, EpisodeTurn, episode_id, replay
 from magnet.synthesis.graph import FunctionGraph
 from magnet.synthesis.paths import SignaturePath
@@ -50,13 +51,11 @@ from magnet.tools.toolkit import Toolkit
 SINGLE_TURN_VARIANTS = ("single", "parallel", "multiple")
 
 
-@dataclass(frozen=True)
-class TranslateConfig:
-    """Retries per step (the error shown to the model), attempts per turn (the turn started over), the base
-    seed, and the per-call time limit."""
+@dataclass
+class TranslateConfig(TranslateSettings):
+    """The translate settings of a synth config (retries per step with the error shown, attempts per turn), the
+    base seed, and the per-call time limit."""
 
-    max_attempts: int = 3
-    turn_attempts: int = 3
     seed: int = 0
     time_limit: float = 10.0
 
@@ -112,13 +111,13 @@ class Translator:
         graph: FunctionGraph,
         registry: Mapping[str, type[Toolkit]],
         teacher: Teacher,
-        config: TranslateConfig = TranslateConfig(),
+        config: TranslateConfig | None = None,
         simulator: Simulator | None = None,
     ):
         self.graph = graph
         self.registry = dict(registry)
         self.teacher = teacher
-        self.config = config
+        self.config = config or TranslateConfig()
         self.simulator = simulator
 
     async def translate(self, path: SignaturePath) -> Episode | Rejection:
