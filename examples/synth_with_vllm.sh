@@ -35,14 +35,15 @@ if [[ $BASE_URL == http://127.0.0.1:* || $BASE_URL == http://localhost:* ]]; the
     serve "$MODEL" "$PORT" "$MODEL" "$OUT.teacher.log"
 fi
 
-SETTINGS=(--set "teacher.model=$MODEL" --set "teacher.base_url=$BASE_URL")
+SETTINGS=(--teacher.model "$MODEL" --teacher.base_url "$BASE_URL")
 if [[ $NEGATIVES == student ]]; then
     STUDENT=${STUDENT:?set STUDENT to the SFT model folder (recipes/sft.py output)}
     STUDENT_PORT=${STUDENT_PORT:-8001}
     # Served under its folder's name, so that synth finds its magnet.json and talks to it in the tool format it
     # was trained in (bfcl_prompt for the recipes: BFCL's system prompt, calls read as text).
     TP=${STUDENT_TP:-1} serve "$STUDENT" "$STUDENT_PORT" "$STUDENT" "$OUT.student.log"
-    SETTINGS+=(--set "negatives.student.model=$STUDENT" --set "negatives.student.base_url=http://127.0.0.1:$STUDENT_PORT/v1")
+    SETTINGS+=(--negatives.student.kind openai --negatives.student.model "$STUDENT")
+    SETTINGS+=(--negatives.student.base_url "http://127.0.0.1:$STUDENT_PORT/v1")
     rm -rf "$OUT/negatives" "$OUT/datasets"      # made with other negatives: redo them, keep everything else
 fi
 
