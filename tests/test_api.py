@@ -64,7 +64,10 @@ def test_synthesize_settings_override_the_config_file(tmp_path):
     config_file.write_text("paths:\n  single: 5\n  parallel: 2\nteacher:\n  kind: offline\n")
     config = load_config(config_file, values={"paths": {"single": 9}, "out": "x"})
     assert (config.paths.single, config.paths.parallel, config.out) == (9, 2, "x")
-    with pytest.raises(MagnetError, match=r"config.paths: unknown setting\(s\) \['singles'\]; known: \[.*'single'"):
+    with pytest.raises(
+        MagnetError,
+        match=r"settings.paths: unknown setting\(s\) \['singles'\] \(did you mean 'single'\?\)",
+    ):
         load_config(None, values={"paths": {"singles": 9}})
 
 

@@ -132,6 +132,10 @@ def test_translate_and_show(tmp_path, capsys):
                 "5",
                 "--irrelevance",
                 "3",
+                "--parallel",
+                "0",
+                "--multiple",
+                "0",
             ]
         )
         == 0
@@ -218,6 +222,7 @@ def test_a_refusing_endpoint_stops_synth_and_eval_with_one_line(tmp_path, capsys
             return _Response(404, json.dumps(message).encode())
 
     settings = ["paths.limit=4", "paths.walks_per_function=1", "teacher.kind=openai", "teacher.model=qwen"]
+    settings += ["paths.single=0", "paths.parallel=0", "paths.multiple=0", "paths.irrelevance=0"]
     with UnknownModel() as server:
         settings.append(f"teacher.base_url={server.base_url}")
         code = main(["synth", "--out", str(tmp_path / "synth"), "--no-progress"] + [f"--set={s}" for s in settings])

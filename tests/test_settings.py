@@ -30,9 +30,9 @@ def test_flags_lie_between_the_yaml_file_and_set_overrides(tmp_path):
     args = _synth_args(
         "--config", str(config_file), "--paths.single", "7", "--model", "from-flag", "--set", "paths.parallel=8"
     )
-    config = load_config(args.config, args.set, values=flag_values(args))
+    config = load_config(args.config, args.set, values=flag_values(args), values_where="--")
     assert (config.paths.single, config.paths.parallel, config.teacher.model) == (7, 8, "from-flag")
-    assert config.paths.multiple == 0  # untouched settings keep their defaults, not argparse's None
+    assert config.paths.steps == 7  # untouched settings keep their defaults, not argparse's None
 
 
 def test_every_synth_setting_has_a_flag_and_the_teacher_keeps_the_short_names():
@@ -75,15 +75,19 @@ def test_booleans_take_a_bare_flag_a_value_or_a_no_flag(argv, exports, no_cache)
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("--teacher.kind", "vllm"), "config.teacher.kind: expected one of ['offline', 'openai', 'hf'], got 'vllm'"),
-        (("--paths.single", "many"), "config.paths.single: expected an integer, got 'many'"),
-        (("--set", "paths.singles=3"), "config.paths: unknown setting(s) ['singles']"),
+        (("--teacher.kind", "vllm"), "--teacher.kind: expected one of ['offline', 'openai', 'hf'], got 'vllm'"),
+        (("--paths.steps", "many"), "--paths.steps: expected an integer, got 'many'"),
+        (("--set", "paths.singel=3"), "--set paths: unknown setting(s) ['singel'] (did you mean 'single'?); known:"),
+        (
+            ("--set", "teacher.kind=ofline"),
+            "--set teacher.kind: expected one of ['offline', 'openai', 'hf'], got 'ofline' (did you mean 'offline'?)",
+        ),
     ],
 )
-def test_a_bad_value_names_its_key(argv, message):
+def test_a_bad_value_names_its_key_where_it_was_given(argv, message):
     args = _synth_args(*argv)
     with pytest.raises(MagnetError) as error:
-        load_config(None, args.set or [], values=flag_values(args))
+        load_config(None, args.set or [], values=flag_values(args), values_where="--")
     assert message in str(error.value)
 
 
@@ -131,3 +135,13 @@ def test_the_shipped_eval_config_loads_with_the_model_from_a_flag():
     )
     settings = load_settings(EvalSettings, args.config, values=flag_values(args))
     assert (settings.model, settings.bfcl_version, settings.category_names()) == ("m", "v3", ["all"])
+
+
+def test_a_typo_in_the_yaml_file_is_blamed_on_the_file(tmp_path):
+    config_file = tmp_path / "synth.yaml"
+    config_file.write_text("paths:\n  singel: 5\n")
+    args = _synth_args("--config", str(config_file), "--set", "paths.single=3")
+    with pytest.raises(
+        MagnetError, match=r"synth.yaml.paths: unknown setting\(s\) \['singel'\] \(did you mean 'single'\?\)"
+    ):
+        load_config(args.config, args.set, values=flag_values(args), values_where="--")

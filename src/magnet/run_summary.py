@@ -1,8 +1,8 @@
 """One table for a whole run: data counts from ``magnet synth``, losses from the trainers, scores from BFCL.
 
-A run folder holds what the pipeline wrote (the layout of ``make demo``, and of the README's runs):
-``synth/report.json``; a training output per stage with ``trainer_state.json`` (``sft/``, ``mdpo/``, ...);
-``eval/<name>/summary.json`` per evaluated model. ``magnet summary RUN`` prints the table and writes it as
+Any folder Magnet wrote: a synth ``--out`` (``report.json``), a training output (``trainer_state.json``), an
+evaluation ``--out`` (``summary.json``), or a folder holding several (``make demo``'s layout: ``synth/``, ``sft/``,
+``mdpo/``, ``eval/<name>/``). ``magnet summary RUN`` prints the table and writes it as
 ``RUN/summary.md``; what is missing is left out, so it works at any point of a run.
 """
 
@@ -58,14 +58,14 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise MagnetError(f"{path}: cannot read ({error})") from None
 
 
-def _synth_rows(folder: Path, summary: RunSummary) -> None:
+def _synth_rows(folder: Path, summary: RunSummary, which: str = "") -> None:
     report = _read_json(folder / "report.json")
     stages = report.get("stages", {})
     if "translate" in stages:
         translate = stages["translate"]
         summary.rows.append(
             SummaryRow(
-                "synth",
+                f"synth{which}",
                 "signature paths -> episodes (rejected)",
                 f"{translate['inputs']} -> {translate['accepted']} ({translate['rejected']})",
             )
@@ -73,20 +73,24 @@ def _synth_rows(folder: Path, summary: RunSummary) -> None:
     for name, label in (("positives", "positive trajectories"), ("negatives", "negative trajectories")):
         if name in stages:
             summary.rows.append(
-                SummaryRow("synth", f"{label} (rejected)", f"{stages[name]['accepted']} ({stages[name]['rejected']})")
+                SummaryRow(
+                    f"synth{which}", f"{label} (rejected)", f"{stages[name]['accepted']} ({stages[name]['rejected']})"
+                )
             )
     usage = (report.get("usage") or {}).get("total") or {}
     if usage.get("requests"):
         summary.rows.append(
             SummaryRow(
-                "synth", "teacher requests (cache hits)", f"{usage.get('requests', 0)} ({usage.get('cache_hits', 0)})"
+                f"synth{which}",
+                "teacher requests (cache hits)",
+                f"{usage.get('requests', 0)} ({usage.get('cache_hits', 0)})",
             )
         )
     for name, label in (("sft", "SFT rows"), ("preference", "preference pairs")):
         stats = report.get(name) or {}
         if stats.get("rows"):
             kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.get("kinds", {}).items()))
-            summary.rows.append(SummaryRow("datasets", label, f"{stats['rows']} ({kinds})"))
+            summary.rows.append(SummaryRow(f"datasets{which}", label, f"{stats['rows']} ({kinds})"))
     summary.files += [folder / "report.md", *[Path(plot) for plot in report.get("plots", [])]]
 
 
@@ -126,18 +130,33 @@ def _eval_rows(name: str, folder: Path, summary: RunSummary) -> None:
     summary.files.append(folder / "summary.md")
 
 
+def _found(run: Path, marker: str, depth: int) -> list[Path]:
+    """Folders at most ``depth`` levels below ``run`` (``run`` itself included) that hold ``marker``."""
+    found = [run] if (run / marker).is_file() else []
+    for level in range(1, depth + 1):
+        found += [path.parent for path in sorted(run.glob("/".join(["*"] * level) + f"/{marker}"))]
+    return found
+
+
 def summarize_run(run: str | Path) -> RunSummary:
-    """The summary of the run folder ``run`` (see the module docstring)."""
+    """The summary of any folder Magnet wrote: a synth ``--out`` (``report.json``), a training output
+    (``trainer_state.json``), an evaluation ``--out`` (``summary.json``), or a folder holding several of them
+    (``make demo``'s run: ``synth/``, ``sft/``, ``mdpo/``, ``eval/<name>/``). Checkpoint folders are left out."""
     run = Path(run)
     if not run.is_dir():
         raise MagnetError(f"{run}: no such run folder")
     summary = RunSummary(run)
-    if (run / "synth" / "report.json").is_file():
-        _synth_rows(run / "synth", summary)
-    for folder in _ordered([path.parent for path in run.glob("*/trainer_state.json")], TRAINING_ORDER):
+    synths = _found(run, "report.json", 2)
+    for folder in synths:
+        _synth_rows(folder, summary, "" if len(synths) == 1 else f" {folder.name}")
+    trained = [f for f in _found(run, "trainer_state.json", 2) if not f.name.startswith("checkpoint-")]
+    for folder in _ordered(trained, TRAINING_ORDER):
         _training_rows(folder.name, folder, summary)
-    for folder in _ordered([path.parent for path in run.glob("eval/*/summary.json")], EVAL_ORDER):
+    for folder in _ordered(_found(run, "summary.json", 2), EVAL_ORDER):
         _eval_rows(folder.name, folder, summary)
     if not summary.rows:
-        raise MagnetError(f"{run}: nothing to summarize (no synth/report.json, */trainer_state.json or eval/*/)")
+        raise MagnetError(
+            f"{run}: nothing to summarize: no synth output (report.json), training output (trainer_state.json) or "
+            "evaluation output (summary.json) in it or in the folders below it"
+        )
     return summary

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -73,30 +74,44 @@ def _type_problem(value: Any, annotation: Any) -> str | None:
     return None
 
 
+def _at(where: str, name: str) -> str:
+    """The name of a key inside ``where``: ``file.yaml.paths``, ``--paths`` (a flag), ``--set paths``."""
+    return f"{where}{name}" if where in ("--", "--set ") else f"{where}.{name}"
+
+
+def _closest(word: Any, options: Sequence[Any]) -> str:
+    """`` (did you mean 'x'?)`` for the option closest to a misspelt ``word``, or nothing."""
+    close = difflib.get_close_matches(word, [str(option) for option in options], n=1) if isinstance(word, str) else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def settings_from_mapping(klass: type[Settings], data: Mapping[str, Any], where: str) -> Settings:
     """``klass`` built from ``data``, sections (fields holding a settings dataclass) built from their mappings;
-    an unknown key or a value of the wrong type is an error naming ``where`` and the key."""
+    an unknown key or a value of the wrong type is an error naming ``where`` and the key (and the closest known
+    name or choice, for a typo)."""
     if not isinstance(data, Mapping):
-        raise MagnetError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise MagnetError(f"{where.strip()}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(klass)}
     hints = typing.get_type_hints(klass)
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise MagnetError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
+        hint = _closest(unknown[0], list(fields))
+        raise MagnetError(f"{where.strip()}: unknown setting(s) {unknown}{hint}; known: {sorted(fields)}")
     values = {}
     for name, value in data.items():
         section = section_type(hints.get(name, Any))
         if section is not None and value is not None:
-            values[name] = settings_from_mapping(section, value, f"{where}.{name}")
+            values[name] = settings_from_mapping(section, value, _at(where, name))
             continue
         problem = _type_problem(value, hints.get(name, Any))
         if problem:
-            raise MagnetError(f"{where}.{name}: expected {problem}, got {value!r:.60}")
+            hint = _closest(value, _choices(hints.get(name, Any)) or [])
+            raise MagnetError(f"{_at(where, name)}: expected {problem}, got {value!r:.60}{hint}")
         values[name] = value
     try:
         return klass(**values)
     except (MagnetError, ValueError) as error:  # a __post_init__ check across fields
-        raise MagnetError(f"{where}: {error}") from None
+        raise MagnetError(f"{where.strip()}: {error}") from None
 
 
 def merge_settings(klass: type, base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,10 +164,16 @@ def load_settings(
     values: Mapping[str, Any] | None = None,
     *,
     what: str = "config",
+    values_where: str = "settings",
 ) -> Settings:
-    """``klass`` from a YAML file, then ``values`` (Python settings, sections as mappings, e.g. flags), then
-    ``key.sub=value`` overrides; unknown keys and malformed overrides are errors naming them."""
+    """``klass`` from a YAML file, then ``values`` (Python settings, or flags with ``values_where="--"``; sections
+    as mappings), then ``key.sub=value`` overrides. Each source is checked on its own first, so that an
+    unknown key or a bad value is blamed on the file, the flag or the ``--set`` that holds it."""
     data = read_settings_file(path, what) if path is not None else {}
+    given = with_overrides({}, overrides)
+    for part, where in ((data, str(path)), (values or {}, values_where), (given, "--set ")):
+        if part:
+            settings_from_mapping(klass, part, where)
     data = with_overrides(merge_settings(klass, data, values or {}), overrides)
     return settings_from_mapping(klass, data, str(path or "config"))
 
@@ -231,12 +252,18 @@ def add_settings_flags(
         parser.add_argument(*names, type=_flag_value(annotation, names[0]), metavar=metavar, **common)
 
 
+_TRUE = ("true", "yes", "y", "t", "on", "1")
+_FALSE = ("false", "no", "n", "f", "off", "0")
+
+
 def _boolean(flag: str):
+    """Argparse ``type`` for a boolean flag's value: the words ``HfArgumentParser``'s ``string_to_bool`` reads."""
+
     def parse(raw: str) -> bool:
-        value = yaml.safe_load(raw) if raw.lower() not in ("yes", "no", "on", "off") else raw.lower() in ("yes", "on")
-        if not isinstance(value, bool):
+        word = raw.strip().lower()
+        if word not in _TRUE + _FALSE:
             raise argparse.ArgumentTypeError(f"{flag}: expected true or false, got {raw!r}")
-        return value
+        return word in _TRUE
 
     return parse
 

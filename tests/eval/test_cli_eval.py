@@ -30,6 +30,7 @@ def test_eval_bfcl_reference_prints_table2(tmp_path, capsys):
         (["--runner", "reference", "--model", "x"], "exactly one of --model PATH, --endpoint URL or --runner"),
         (["--runner", "silent", "--categories", "simpel"], "unknown BFCL category 'simpel'"),
         (["--model", "/no/such/model"], "--model /no/such/model: no such model folder"),
+        (["--model", "."], "--model .: not a model folder (no config.json, no weights, no tokenizer); give the"),
         (["--endpoint", "http://127.0.0.1:9/v1"], "--endpoint needs --served-model"),
         (["--runner", "silent", "--limit", "0"], "limit must be at least 1"),
     ],

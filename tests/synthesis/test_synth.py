@@ -387,3 +387,26 @@ def test_a_changed_toolkit_is_not_resumed_as_the_old_one(tmp_path):
     changed = [Calendar, *BUILTIN_TOOLKITS[1:]]
     with pytest.raises(MagnetError, match="made by another run"):
         run_synth(load_config(None, settings), progress=False, toolkits=changed)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_refused_run_leaves_the_folder_as_it_was(synth_run, tmp_path):
+    """Another config over an existing --out is refused before anything is written: its graph and paths would
+    differ, and must not replace the ones the folder's episodes were made from."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(synth_run[0], out)
+    before = _snapshot(out)
+    with pytest.raises(MagnetError, match="made by another run"):
+        run_synth(load_config(None, [*SMALL, "paths.single=7", f"out={out}"]), progress=False)
+    assert _snapshot(out) == before
+
+
+def test_a_refused_config_writes_no_folder(tmp_path):
+    with pytest.raises(MagnetError, match="needs --model"):
+        run_synth(load_config(None, ["teacher.kind=openai", f"out={tmp_path / 'never'}"]), progress=False)
+    assert not (tmp_path / "never").exists()

@@ -181,3 +181,33 @@ def test_a_bad_toolkit_entry_is_named(user_module, entry, message):
     with pytest.raises(ToolkitError) as caught:
         pool_toolkits(entry)
     assert message in str(caught.value)
+
+
+def test_a_module_in_the_current_folder_and_a_file_path_name_toolkits(tmp_path, monkeypatch):
+    """``magnet`` is a console script: the current folder is not on its path, yet ``my_tools:Class`` there must
+    resolve as ``python -c "import my_tools"`` would; ``path/to/file.py:Class`` works from anywhere."""
+    import sys
+
+    from magnet.tools.pool import pool_toolkits
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "cwd_tools.py").write_text(USER_TOOLKIT)
+    (tmp_path / "elsewhere.py").write_text(USER_TOOLKIT)
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(folder))])
+    monkeypatch.delitem(sys.modules, "cwd_tools", raising=False)
+    assert pool_toolkits("cwd_tools:Greeter")[0].specs()[0].name == "greet"
+    (by_path,) = pool_toolkits(f"{tmp_path / 'elsewhere.py'}:Greeter")
+    assert by_path.specs()[0].name == "greet"
+    with pytest.raises(ToolkitError, match=r"elsewhere.py has no Toolkit subclass named Greter; it has \['Greeter'\]"):
+        pool_toolkits(f"{tmp_path / 'elsewhere.py'}:Greter")
+
+
+def test_a_pool_entry_that_is_nothing_says_what_an_entry_can_be():
+    from magnet.tools.pool import pool_specs
+
+    with pytest.raises(
+        ToolkitError, match=r"pool entry 'Travel': no such file or folder; a pool entry is builtin, bfcl"
+    ):
+        pool_specs("builtin,Travel")

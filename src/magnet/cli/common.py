@@ -44,7 +44,7 @@ def synth_config(args: argparse.Namespace):
     """The ``SynthConfig`` a stage command's ``--config`` file and flags describe."""
     from magnet.synthesis.config import load_config
 
-    return load_config(getattr(args, "config", None), values=flag_values(args))
+    return load_config(getattr(args, "config", None), values=flag_values(args), values_where="--")
 
 
 def command_teacher(args: argparse.Namespace, config: Any = None):

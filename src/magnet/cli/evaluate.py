@@ -11,7 +11,7 @@ def cmd_eval_bfcl(args: argparse.Namespace) -> int:
     """Evaluate a model (or a harness-check runner) on BFCL and print the Table 2 summary."""
     from magnet.eval.settings import EvalSettings, evaluate_from_settings
 
-    settings = load_settings(EvalSettings, args.config, values=flag_values(args), what="eval config")
+    settings = load_settings(EvalSettings, args.config, values=flag_values(args), what="eval config", values_where="--")
     result = evaluate_from_settings(settings, progress=not args.no_progress)
     print(result.markdown)
     print(f"results in {result.out_dir}/results/, summary in {result.out_dir}/summary.md and summary.json")

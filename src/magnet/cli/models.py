@@ -41,11 +41,11 @@ def cmd_estimate_memory(args: argparse.Namespace) -> int:
     if args.recipe:
         recipe = read_yaml(args.recipe, "--recipe")
         accelerate = read_yaml(args.accelerate, "--accelerate") if args.accelerate else None
-        checked = settings_from_mapping(TrainSetup, given, "flags")  # the flags' types, before laying them over
+        checked = settings_from_mapping(TrainSetup, given, "--")  # the flags' types, before laying them over
         setup = setup_from_recipe(recipe, accelerate).with_values({name: getattr(checked, name) for name in given})
         model = args.model or str(recipe.get("model_name_or_path", ""))
     else:
-        setup = settings_from_mapping(TrainSetup, given, "flags")
+        setup = settings_from_mapping(TrainSetup, given, "--")
         model = args.model or "qwen2.5-coder-14b"
     shape = model_shape(model)
     result = estimate(shape, setup)

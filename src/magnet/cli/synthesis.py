@@ -95,6 +95,8 @@ def print_graph_stats(graph) -> None:
     )
     print("out-degree distribution: " + ", ".join(f"{d}: {n}" for d, n in stats.out_degree.items()))
     print("edges per category: " + ", ".join(f"{c}: {n}" for c, n in stats.edges_per_category.items()))
+    if stats.isolated:
+        print(f"isolated (no edge: no walk reaches them, single-turn rows only): {', '.join(stats.isolated)}")
 
 
 def cmd_graph_stats(args: argparse.Namespace) -> int:
@@ -213,7 +215,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from magnet.synthesis.config import load_config
     from magnet.synthesis.synth import run_synth
 
-    config = load_config(args.config, list(args.set or []), values=flag_values(args))
+    config = load_config(args.config, list(args.set or []), values=flag_values(args), values_where="--")
     part = None
     if args.shard:
         index, _, total = args.shard.partition("/")

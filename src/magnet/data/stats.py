@@ -63,6 +63,17 @@ def row_shape(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def called_functions(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The names of the functions the assistant calls in any row (SFT, or the chosen side of a pair)."""
+    return {
+        (call.get("function") or call).get("name", "")
+        for row in rows
+        for message in _conversation(row)
+        if message["role"] == "assistant"
+        for call in message.get("tool_calls") or []
+    }
+
+
 def dataset_stats(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Rows per kind and their shares, turns and calls per multi-turn row, calls per single-turn row, the share
     of multi-turn rows each node operation touched, and error types of preference pairs."""

@@ -11,6 +11,7 @@ from magnet.errors import MagnetError
 from magnet.eval.bfcl import evaluate_bfcl
 from magnet.eval.runners import ReferenceRunner, Runner, SilentRunner, endpoint_runner, trained_model_runner
 from magnet.llm.cache import RequestCache
+from magnet.llm.local import model_folder_problem
 
 
 @dataclass
@@ -77,8 +78,9 @@ def runner_from_settings(settings: EvalSettings) -> Runner:
         raise MagnetError("--endpoint needs --served-model, the model name the endpoint serves")
     cache = RequestCache(settings.cache) if settings.cache else None
     if settings.model:
-        if not Path(settings.model).exists():
-            raise MagnetError(f"--model {settings.model}: no such model folder (models load from a local path here)")
+        problem = model_folder_problem(settings.model)
+        if problem:
+            raise MagnetError(f"--model {problem}")
         return trained_model_runner(
             settings.model,
             tool_format=settings.tool_format,

@@ -31,6 +31,33 @@ GENERATION_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json")
 
 
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+TOKENIZERS = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+def model_folder_problem(folder: str | Path) -> str | None:
+    """Why ``folder`` is not a local transformers model folder (missing, or without config, weights or tokenizer),
+    or None: checked before loading, so that a wrong folder is one line, not a loader's traceback."""
+    path = Path(folder)
+    if not path.is_dir():
+        return f"{folder}: {'not a folder' if path.exists() else 'no such model folder'}"
+    lacks = [
+        what
+        for what, patterns in (
+            ("config.json", ("config.json",)),
+            ("weights", WEIGHT_FILES),
+            ("tokenizer", TOKENIZERS),
+        )
+        if not any(next(path.glob(pattern), None) for pattern in patterns)
+    ]
+    if lacks:
+        return (
+            f"{folder}: not a model folder (no {', no '.join(lacks)}); give the output_dir of recipes/sft.py or "
+            "recipes/mdpo.py, magnet tiny-model's --out, or any transformers model folder"
+        )
+    return None
+
+
 def weights_fingerprint(model: str | Path) -> str:
     """A short hash of a local model folder's weight and config files (relative name, size, modification time);
     the name itself for a hub id, whose revision the hub pins."""

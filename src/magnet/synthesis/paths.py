@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,6 +170,8 @@ def sample_single_turn(
     turns first, then repeated turns as further draws when more are asked for than the graph has."""
     rng = random.Random(f"{seed}:single-turn")
     names = sorted(graph.graph.nodes)
+    if not names:
+        return []
     with_successor = [name for name in names if graph.successors(name)]
     paths: list[SignaturePath] = []
     seen: set[tuple] = set()
@@ -193,8 +195,15 @@ def sample_single_turn(
             paths.append(path)
             count -= 1
 
-    add(single, lambda: SignaturePath(((rng.choice(names),),), ("single_turn:single",)))
-    add(parallel, lambda: SignaturePath(((rng.choice(names),),), ("single_turn:parallel",)))
+    def every_function() -> Iterator[str]:
+        """Each function once, in a seeded order, then again: every function of the pool gets single-turn paths
+        as soon as there are as many as functions (a function without edges appears in no walk)."""
+        while True:
+            yield from rng.sample(names, len(names))
+
+    singles, parallels = every_function(), every_function()
+    add(single, lambda: SignaturePath(((next(singles),),), ("single_turn:single",)))
+    add(parallel, lambda: SignaturePath(((next(parallels),),), ("single_turn:parallel",)))
 
     def multiple_path() -> SignaturePath | None:
         if not with_successor:

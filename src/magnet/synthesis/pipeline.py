@@ -319,6 +319,26 @@ IDENTITY = ("stage", "inputs", "inputs_digest", "shard_size", "config")
 """The manifest keys that tie a stage folder to one run."""
 
 
+def _own_manifest(folder: Path, part: tuple[int, int] | None) -> Path:
+    return folder / (MANIFEST if part is None else f"manifest.part-{part[0]}-of-{part[1]}.json")
+
+
+def check_stage_folder(folder: str | Path, identity: Mapping[str, Any], part: tuple[int, int] | None = None) -> None:
+    """Refuse a stage folder made by another run (its manifests name other inputs or settings); a missing folder is
+    fine. Reads only: a run checks every stage's folder before it writes anything, so a refused run changes
+    nothing."""
+    folder = Path(folder)
+    own = _own_manifest(folder, part)
+    found_manifests = [read_manifest(folder), _load(own) if own.exists() else {}]
+    for key in IDENTITY:
+        for found in found_manifests:
+            if found and found.get(key) != identity[key]:
+                raise MagnetError(
+                    f"{folder}: made by another run ({key} {found.get(key)!r}, now {identity[key]!r}); "
+                    "use a new --out folder or remove this one"
+                )
+
+
 async def _run_shards(
     identity: dict[str, Any],
     shards: AsyncIterator[tuple[int, Sequence[Any]]],
@@ -337,16 +357,10 @@ async def _run_shards(
     folder.mkdir(parents=True, exist_ok=True)
     if part is not None and not (0 <= part[0] < part[1]):
         raise MagnetError(f"--shard {part[0]}/{part[1]}: the part must be in 0..{part[1] - 1}")
-    own = folder / (MANIFEST if part is None else f"manifest.part-{part[0]}-of-{part[1]}.json")
+    own = _own_manifest(folder, part)
+    check_stage_folder(folder, identity, part)
     merged = read_manifest(folder)
     manifest = (_load(own) if own.exists() else {}) or {**identity, "shards": {}}
-    for key in IDENTITY:
-        for found in (merged, manifest):
-            if found and found.get(key) != identity[key]:
-                raise MagnetError(
-                    f"{folder}: made by another run ({key} {found.get(key)!r}, now {identity[key]!r}); "
-                    "use a new --out folder or remove this one"
-                )
     report = StageReport(inputs=total or 0)
     semaphore = asyncio.Semaphore(max_concurrency)
     bar = tqdm(total=total, desc=stage, unit="item", disable=not progress, position=position)

@@ -4,13 +4,15 @@ travelled, the datasets' statistics beside the paper's Table 1; as ``report.json
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from magnet.data.stats import PAPER_TABLE_1, comparison_table
 from magnet.files import write_atomic
 from magnet.llm.client import Teacher
+from magnet.synthesis.graph import FunctionGraph
+from magnet.synthesis.paths import SignaturePath
 from magnet.synthesis.pipeline import StageReport
 
 
@@ -26,6 +28,23 @@ def stage_summaries(reports: Mapping[str, StageReport]) -> dict[str, dict[str, A
         }
         for name, stage in reports.items()
     }
+
+
+def functions_without_rows(graph: FunctionGraph, called: Iterable[str], paths: Iterable[SignaturePath]) -> dict:
+    """Each function of the pool that no SFT row calls, and why: no edge in the graph (so no walk reaches it;
+    single-turn rows only), in no path at all, or in paths that were all rejected or left out of the mixture."""
+    called, in_paths = set(called), {name for path in paths for name in path.functions}
+    reasons = {}
+    for name in sorted(graph.graph.nodes):
+        if name in called:
+            continue
+        if name not in in_paths:
+            reasons[name] = "in no signature path (raise paths.single to give every function single-turn paths)"
+        elif graph.graph.degree(name) == 0:
+            reasons[name] = "no edge in the graph (single-turn paths only), and those were rejected or not mixed in"
+        else:
+            reasons[name] = "its paths were rejected or not mixed in (see the rejection reasons)"
+    return reasons
 
 
 def models_report(teacher: Teacher, student: Teacher | None, student_format_source: str) -> dict[str, Any]:
@@ -67,6 +86,10 @@ def render_report(report: Mapping[str, Any]) -> str:
             "",
             "negatives by error type: " + ", ".join(f"{k} {v}" for k, v in report["preference_error_types"].items()),
         ]
+    missing = report.get("functions_without_rows") or {}
+    if missing:
+        lines += ["", f"## functions in no SFT row ({len(missing)})", ""]
+        lines += [f"- `{name}`: {reason}" for name, reason in missing.items()]
     lines += ["", "plots: " + ", ".join(report.get("plots", []))]
     return "\n".join(lines) + "\n"
 

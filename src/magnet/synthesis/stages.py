@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from magnet.data.mixture import PAPER_SFT_COUNTS
 from magnet.llm.client import Teacher
 from magnet.synthesis.config import GraphSettings, PathSettings, TranslateSettings
 from magnet.synthesis.episode import Episode
@@ -90,15 +92,28 @@ def sample_signature_paths(
         enhanced, with_split = reshape(walk, graph, rng, operations)
         plain.append(enhanced)
         split.append(with_split)
-    single_turn = sample_single_turn(
-        graph,
-        single=settings.single,
-        parallel=settings.parallel,
-        multiple=settings.multiple,
-        irrelevance=settings.irrelevance,
-        seed=seed,
+    counts = single_turn_counts(
+        settings, multi_turn_paths=len(plain) + len(split), functions=graph.graph.number_of_nodes()
     )
+    single_turn = sample_single_turn(graph, **counts, seed=seed)
     return PathSample(walks, plain, split, single_turn)
+
+
+SINGLE_TURN_SPLIT = {"single": 0.6, "parallel": 0.2, "multiple": 0.2}
+"""How single-turn paths left to Magnet divide among the variants (the paper does not say; BFCL weighs simple
+most)."""
+
+
+def single_turn_counts(settings: PathSettings, *, multi_turn_paths: int, functions: int) -> dict[str, int]:
+    """The single-turn and irrelevance path counts: those set, and for those left None enough for the paper's
+    Table 1 mixture beside ``multi_turn_paths`` (single-turn 20,000 and irrelevance 6,200 rows to 7,800
+    multi-turn), with at least one single path per function, so that a function without edges still gets rows."""
+    paper = PAPER_SFT_COUNTS
+    single_turn = math.ceil(multi_turn_paths * paper["single_turn"] / paper["multi_turn"])
+    auto = {kind: math.ceil(single_turn * share) for kind, share in SINGLE_TURN_SPLIT.items()}
+    auto["single"] = max(auto["single"], functions)
+    auto["irrelevance"] = math.ceil(multi_turn_paths * paper["irrelevance"] / paper["multi_turn"])
+    return {kind: value if (value := getattr(settings, kind)) is not None else auto[kind] for kind in auto}
 
 
 def recorded_pool(graph_path: str | Path) -> str | list[str]:

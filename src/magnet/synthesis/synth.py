@@ -15,7 +15,9 @@ import dataclasses
 import hashlib
 import inspect
 import json
-from collections.abc import Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,13 @@ from magnet.synthesis.pipeline import (
     ShardChannel,
     StageReport,
     chained_identity,
+    check_stage_folder,
     index_shard,
     run_chained_stage,
     shard_path,
     stage_identity,
 )
-from magnet.synthesis.report import models_report, stage_summaries, write_report
+from magnet.synthesis.report import functions_without_rows, models_report, stage_summaries, write_report
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.stages import (
     graph_config,
@@ -112,6 +115,16 @@ def _record(path: Path, settings: Mapping[str, Any]) -> None:
     write_atomic(path.with_name(path.name + ".settings.json"), json.dumps(settings, indent=1, default=str) + "\n")
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written, before any stage runs: a probe folder is made
+    in it (or in its nearest existing parent) and removed, so a refused run leaves nothing behind."""
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".magnet-probe-", dir=existing))
+    except OSError as error:
+        raise MagnetError(f"{out}: cannot write there ({error.strerror or error} in {existing})") from None
+
+
 class StageIncomplete(Exception):
     """A sharded stage is not finished: other parts (``--shard i/n``) still have shards to do."""
 
@@ -137,7 +150,7 @@ class Synth:
         self.toolkits = list(toolkits) or pool_toolkits(config.pool, allow_bfcl=config.allow_bfcl)
         self.given_toolkits = bool(toolkits)
         self.out = Path(config.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        _check_writable(self.out)
         self.progress = progress
         self.usage = UsageTracker()
         self.teacher = synthesis_teacher(config.teacher, self.out, self.usage)
@@ -145,15 +158,18 @@ class Synth:
         self.simulator: Simulator | None = None
         self.student: Teacher | None = None
         self.student_format_source = ""
+        # The graph and the paths are written only once every stage folder has been found to belong to this run:
+        # a run refused as "made by another run" leaves the folder as it was.
+        self.pending_writes: list[Callable[[], None]] = []
+        self.graph: FunctionGraph | None = None
+        self.paths: list[SignaturePath] = []
 
     async def run(self) -> dict[str, Any]:
         """Every stage in order; returns the final report (also written as ``report.json``/``report.md``)."""
         try:
-            graph = await self.graph_stage()
-            paths = self.paths_stage(graph)
-            registry, simulator = self._registry(graph)
-            self.simulator = simulator
-            await self.teacher_stages(graph, paths, registry)
+            graph = self.graph = await self.graph_stage()
+            paths = self.paths = self.paths_stage(graph)
+            await self.teacher_stages(graph, paths)
             if self.part is not None and self.part[0] != 0:
                 raise StageIncomplete("every stage is done; part 0 (or a run without --shard) writes the datasets")
             return self.dataset_stage()
@@ -190,8 +206,7 @@ class Synth:
             teacher=self.teacher,
             progress=self.progress,
         )
-        graph.save(path)
-        _record(path, settings)
+        self.pending_writes += [lambda: graph.save(path), lambda: _record(path, settings)]
         return graph
 
     def paths_stage(self, graph: FunctionGraph) -> list[SignaturePath]:
@@ -206,8 +221,10 @@ class Synth:
             return read_paths(path.read_text(encoding="utf-8").splitlines(), str(path))
         self._only_part_zero_builds("paths.jsonl")
         paths = sample_signature_paths(graph, self.config.paths, self.config.seed).paths()
-        write_jsonl((item.to_dict() for item in paths), path)
-        _record(path, settings)
+        self.pending_writes += [
+            lambda: write_jsonl((item.to_dict() for item in paths), path),
+            lambda: _record(path, settings),
+        ]
         return paths
 
     def _registry(self, graph: FunctionGraph):
@@ -244,7 +261,7 @@ class Synth:
             **extra,
         }
 
-    async def teacher_stages(self, graph: FunctionGraph, paths: list[SignaturePath], registry) -> None:
+    async def teacher_stages(self, graph: FunctionGraph, paths: list[SignaturePath]) -> None:
         """Translate, positives and negatives, pipelined: shard ``i`` of each stage is made from shard ``i`` of
         the one before and starts as soon as that shard is on disk, so the teacher's slots stay busy from the
         first path to the last (a stage never waits for the slowest item of the one before). Each stage keeps its
@@ -262,6 +279,15 @@ class Synth:
         shard_count = -(-len(paths) // t.shard_size)
         translated, distilled = ShardChannel(), ShardChannel()
         with_negatives = self.config.negatives.source != "none"
+        check_stage_folder(self.out / "episodes", translate_id, self.part)
+        check_stage_folder(self.out / "positives", positives_id, self.part)
+        if with_negatives:
+            check_stage_folder(self.out / "negatives", negatives_id, self.part)
+        self.out.mkdir(parents=True, exist_ok=True)
+        for write in self.pending_writes:
+            write()
+        self.pending_writes.clear()
+        registry, self.simulator = self._registry(graph)
 
         async def translate() -> None:
             try:
@@ -419,6 +445,9 @@ class Synth:
                 self.out, self.config.datasets, self.config.seed, with_pairs=self.config.negatives.source != "none"
             )
         report["stages"] = stage_summaries(self.reports)
+        if self.graph is not None:
+            called = report.pop("functions_called")
+            report["functions_without_rows"] = functions_without_rows(self.graph, called, self.paths)
         report["models"] = models_report(self.teacher, self.student, self.student_format_source)
         report["usage"] = self.usage.to_dict()
         write_report(self.out, report)

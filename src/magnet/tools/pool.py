@@ -10,12 +10,16 @@ paths at all.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import logging
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from magnet.errors import ToolkitError
@@ -176,25 +180,84 @@ def check_training_pool(toolkit_classes: Iterable[type[Toolkit]], *, allow_evalu
     logger.warning("training pool includes evaluation toolkit(s) %s: BFCL scores will be contaminated", flagged)
 
 
-def import_toolkit(reference: str) -> type[Toolkit]:
-    """The ``Toolkit`` subclass ``reference`` names (``package.module:ClassName``): how a user's own Python tools
-    join a pool from the command line or a YAML config."""
-    module_name, sep, class_name = reference.strip().partition(":")
-    if not sep or not module_name or not class_name:
-        raise ToolkitError(f"toolkit {reference!r}: expected package.module:ClassName")
+POOL_ENTRIES = (
+    "builtin, bfcl, package.module:ClassName or path/to/file.py:ClassName (a Toolkit subclass), an OpenAI tools "
+    "JSON file, or a StableToolBench folder"
+)
+"""What a pool entry can be (error messages list it)."""
+
+
+def _module_of(module_name: str, reference: str) -> ModuleType:
+    """The module a toolkit reference names: a file (``tools/trip.py``), or a module importable as it is or from
+    the current folder (where ``python -c "import my_tools"`` would find it; the ``magnet`` command's own path
+    does not hold that folder)."""
+    if module_name.endswith(".py"):
+        path = Path(module_name).resolve()
+        if not path.is_file():
+            raise ToolkitError(f"toolkit {reference!r}: no such file {module_name}")
+        name = f"magnet_user_toolkits.{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # inspect.getsource (the pool's digest) finds the class's source through it
+            try:
+                spec.loader.exec_module(module)
+            except Exception as error:
+                del sys.modules[name]
+                raise ToolkitError(f"toolkit {reference!r}: {module_name} fails to load ({error})") from None
+        return sys.modules[name]
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        here = str(Path.cwd())
+        if error.name != module_name.split(".")[0] or here in sys.path:
+            raise ToolkitError(f"toolkit {reference!r}: cannot import {module_name} ({error})") from None
+        sys.path.append(here)  # after everything else: the current folder never shadows an installed module
+        try:
+            return importlib.import_module(module_name)
+        except ImportError as again:
+            raise ToolkitError(
+                f"toolkit {reference!r}: cannot import {module_name} ({again}); not in the current folder {here} "
+                "either (give path/to/file.py:ClassName, or set PYTHONPATH)"
+            ) from None
     except ImportError as error:
         raise ToolkitError(f"toolkit {reference!r}: cannot import {module_name} ({error})") from None
+
+
+def import_toolkit(reference: str) -> type[Toolkit]:
+    """The ``Toolkit`` subclass ``reference`` names (``package.module:ClassName`` or ``path/to/file.py:ClassName``):
+    how a user's own Python tools join a pool from the command line or a YAML config."""
+    module_name, sep, class_name = reference.strip().rpartition(":")
+    if not sep or not module_name or not class_name:
+        raise ToolkitError(f"toolkit {reference!r}: expected package.module:ClassName or path/to/file.py:ClassName")
+    module = _module_of(module_name, reference)
     klass = getattr(module, class_name, None)
     if not (isinstance(klass, type) and issubclass(klass, Toolkit)):
-        raise ToolkitError(f"toolkit {reference!r}: {module_name} has no Toolkit subclass named {class_name}")
+        found = sorted(
+            n
+            for n, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, Toolkit) and v.__module__ == module.__name__
+        )
+        raise ToolkitError(
+            f"toolkit {reference!r}: {module_name} has no Toolkit subclass named {class_name}"
+            + (f"; it has {found}" if found else "")
+        )
     return klass
 
 
+def _is_toolkit_reference(entry: str) -> bool:
+    return ":" in entry and not Path(entry).exists()
+
+
 def _pool_entries(pool: str | Sequence[str]) -> list[str]:
+    """The entries of a pool setting (comma-joined or a list); an entry that is none of ``POOL_ENTRIES`` is an
+    error naming it and what an entry can be."""
     entries = [pool] if isinstance(pool, str) else list(pool)
-    return [part.strip() for entry in entries for part in entry.split(",") if part.strip()]
+    parts = [part.strip() for entry in entries for part in entry.split(",") if part.strip()]
+    for part in parts:
+        if part not in ("builtin", "bfcl") and not _is_toolkit_reference(part) and not Path(part).exists():
+            raise ToolkitError(f"pool entry {part!r}: no such file or folder; a pool entry is {POOL_ENTRIES}")
+    return parts
 
 
 def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> list[type[Toolkit]]:
@@ -213,7 +276,7 @@ def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> lis
             found = bfcl_toolkits(for_training=allow_bfcl)
             check_training_pool(found, allow_evaluation_toolkits=allow_bfcl)
             classes.extend(found)
-        elif ":" in entry and not Path(entry).exists():
+        elif _is_toolkit_reference(entry):
             classes.append(import_toolkit(entry))
     names = Counter(klass.toolkit_name() for klass in classes)
     clashes = sorted(name for name, count in names.items() if count > 1)
@@ -234,7 +297,7 @@ def pool_specs(
     classes = toolkits if toolkits is not None else pool_toolkits(pool, allow_bfcl=allow_bfcl)
     specs = [spec for klass in classes for spec in klass.specs()]
     for entry in _pool_entries(pool):
-        if entry in ("builtin", "bfcl") or (":" in entry and not Path(entry).exists()):
+        if entry in ("builtin", "bfcl") or _is_toolkit_reference(entry):
             continue
         path = Path(entry)
         specs.extend(load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path))
