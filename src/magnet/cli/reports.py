@@ -28,7 +28,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if kinds:
         print("error types of the negatives: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
     if args.plot:
-        print(f"plot written to {plot_distributions(rows, args.plot, str(args.dataset))}")
+        print(f"plot written to {plot_distributions(rows, args.plot, str(args.dataset), paper)}")
     return 0
 
 

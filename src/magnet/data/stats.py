@@ -120,8 +120,16 @@ def comparison_table(stats: Mapping[str, Any], paper: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_distributions(rows: Iterable[Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
-    """A PNG with histograms of turns and calls per multi-turn row, and the share of each operation."""
+OPERATION_ORDER = ("merge", "insert", "split", "miss_func", "miss_param")
+"""Bars of the operations panel, in this order (others after, by name), so two plots compare at a glance."""
+
+
+def plot_distributions(
+    rows: Iterable[Mapping[str, Any]], path: str | Path, title: str = "", paper: Mapping[str, Any] | None = None
+) -> Path:
+    """A PNG with histograms of turns and calls per multi-turn row (dashed: our mean; dotted: the paper's Table 1
+    value, when ``paper`` is given), and the share of multi-turn rows each node operation touched (a panel only
+    when the rows record their operations)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,15 +137,29 @@ def plot_distributions(rows: Iterable[Mapping[str, Any]], path: str | Path, titl
 
     shapes = [row_shape(row) for row in rows]
     multi = [s for s in shapes if s["kind"] == "multi_turn"]
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
-    axes[0].hist([s["turns"] for s in multi], bins=range(1, 16), color="tab:blue", edgecolor="white")
-    axes[0].set_title("user turns per multi-turn row")
-    axes[1].hist([s["calls"] for s in multi], bins=range(0, 40, 2), color="tab:orange", edgecolor="white")
-    axes[1].set_title("calls per multi-turn row")
     ops = Counter(op for s in multi for op in set(s["ops"]))
-    axes[2].bar(list(ops), [count / (len(multi) or 1) for count in ops.values()], color="tab:green")
-    axes[2].set_title("share of multi-turn rows per operation")
-    figure.suptitle(title)
+    figure, axes = plt.subplots(1, 3 if ops else 2, figsize=(15 if ops else 10, 4))
+    for axis, key, label, bins, color in (
+        (axes[0], "turns", "user turns", range(1, 16), "tab:blue"),
+        (axes[1], "calls", "calls", range(0, 40, 2), "tab:orange"),
+    ):
+        values = [s[key] for s in multi]
+        axis.hist(values, bins=bins, color=color, edgecolor="white")
+        axis.set(title=f"{label} per multi-turn row", xlabel=label, ylabel="multi-turn rows")
+        if values:
+            axis.axvline(
+                statistics.mean(values), color="black", linestyle="--", label=f"ours {statistics.mean(values):.2f}"
+            )
+        reference = (paper or {}).get(f"multi_turn_{key}")
+        if reference is not None:
+            axis.axvline(reference, color="tab:red", linestyle=":", label=f"paper {reference}")
+        if values or reference is not None:
+            axis.legend()
+    if ops:
+        names = [op for op in OPERATION_ORDER if op in ops] + sorted(set(ops) - set(OPERATION_ORDER))
+        axes[2].bar(names, [ops[name] / len(multi) for name in names], color="tab:green")
+        axes[2].set(title="node operations", xlabel="operation", ylabel="share of multi-turn rows", ylim=(0, 1))
+    figure.suptitle(f"{title} ({len(shapes)} rows, {len(multi)} multi-turn)" if title else "")
     out = Path(path)
     figure.savefig(out, dpi=100, bbox_inches="tight")
     plt.close(figure)

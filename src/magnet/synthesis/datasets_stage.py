@@ -23,7 +23,7 @@ from datasets.exceptions import DatasetGenerationError
 from magnet.data.export import llamafactory_dataset_info, to_openai_finetune, to_sharegpt
 from magnet.data.mixture import PAPER_PREFERENCE_COUNTS, PAPER_SFT_COUNTS, mix, shares_of, split_indices
 from magnet.data.schema import stream_dataset
-from magnet.data.stats import called_functions, dataset_stats, error_types, plot_distributions
+from magnet.data.stats import PAPER_TABLE_1, called_functions, dataset_stats, error_types, plot_distributions
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
 from magnet.synthesis.config import DatasetSettings
@@ -161,9 +161,18 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
     report["sft"] = dataset_stats(sft_rows())
     report["functions_called"] = sorted(called_functions(sft_rows()))
     report["preference"] = dataset_stats(pref_rows())
-    report["plots"] = [str(plot_distributions(sft_rows(), out / "sft_distributions.png", "SFT rows"))]
+    report["plots"] = [
+        str(plot_distributions(sft_rows(), out / "sft_distributions.png", "SFT rows", PAPER_TABLE_1["sft"]))
+    ]
     if pref_refs:
         report["plots"].append(
-            str(plot_distributions(pref_rows(), out / "preference_distributions.png", "preference pairs (chosen)"))
+            str(
+                plot_distributions(
+                    pref_rows(),
+                    out / "preference_distributions.png",
+                    "preference pairs (chosen)",
+                    PAPER_TABLE_1["preference"],
+                )
+            )
         )
     return report

@@ -15,9 +15,30 @@ from magnet.synthesis.graph import FunctionGraph
 from magnet.synthesis.paths import SignaturePath
 from magnet.synthesis.pipeline import StageReport
 
+EXAMPLES_PER_REASON = 2
+EXAMPLE_CHARACTERS = 400
 
-def stage_summaries(reports: Mapping[str, StageReport]) -> dict[str, dict[str, Any]]:
-    """Each stage's inputs, accepted, rejected, acceptance and rejection reasons."""
+
+def rejection_examples(folder: Path, per_reason: int = EXAMPLES_PER_REASON) -> dict[str, list[str]]:
+    """A few rejected items of a stage folder per reason, each as what failed (the call, the error), so that a
+    reason a user cannot act on by its name alone comes with cases to read."""
+    examples: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("rejected-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.strip() else {}
+            reason = record.get("reason") or ("error" if "error" in record else "rejected")
+            detail = record.get("detail") or record.get("error") or record.get("reasons") or record
+            text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+            found = examples.setdefault(reason, [])
+            if len(found) < per_reason and text not in found:
+                found.append(text[:EXAMPLE_CHARACTERS])
+    return examples
+
+
+def stage_summaries(reports: Mapping[str, StageReport], out: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Each stage's inputs, accepted, rejected, acceptance and rejection reasons (with examples from its folder
+    under ``out``)."""
+    folders = {"translate": "episodes", "positives": "positives", "negatives": "negatives"}
     return {
         name: {
             "inputs": stage.inputs,
@@ -25,6 +46,7 @@ def stage_summaries(reports: Mapping[str, StageReport]) -> dict[str, dict[str, A
             "rejected": stage.rejected,
             "acceptance": round(stage.acceptance, 3),
             "reasons": dict(stage.reasons),
+            "examples": rejection_examples(out / folders.get(name, name)) if out is not None and stage.rejected else {},
         }
         for name, stage in reports.items()
     }
@@ -78,6 +100,16 @@ def render_report(report: Mapping[str, Any]) -> str:
     for name, stage in report["stages"].items():
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(stage["reasons"].items(), key=lambda kv: -kv[1])[:3])
         lines.append(f"| {name} | {stage['inputs']} | {stage['accepted']} | {stage['rejected']} | {reasons} |")
+    examples = [
+        (name, reason, cases)
+        for name, stage in report["stages"].items()
+        for reason, cases in (stage.get("examples") or {}).items()
+    ]
+    if examples:
+        lines += ["", "### rejections, with examples", ""]
+        for name, reason, cases in examples:
+            lines.append(f"- {name} `{reason}` ({report['stages'][name]['reasons'].get(reason, 0)}):")
+            lines += [f"  - {case}" for case in cases]
     for name, paper in (("sft", PAPER_TABLE_1["sft"]), ("preference", PAPER_TABLE_1["preference"])):
         if report.get(name, {}).get("rows"):
             lines += ["", f"## {name} ({report[name]['rows']} rows)", "", comparison_table(report[name], paper)]

@@ -444,7 +444,7 @@ class Synth:
             report = build_datasets(
                 self.out, self.config.datasets, self.config.seed, with_pairs=self.config.negatives.source != "none"
             )
-        report["stages"] = stage_summaries(self.reports)
+        report["stages"] = stage_summaries(self.reports, self.out)
         if self.graph is not None:
             called = report.pop("functions_called")
             report["functions_without_rows"] = functions_without_rows(self.graph, called, self.paths)
