@@ -10,31 +10,13 @@ same command resumes from the last checkpoint.
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from trl import ModelConfig, TrlParser
+from trl import ModelConfig
 
-from magnet.errors import MagnetError
 from magnet.train.config import MDPOConfig, ScriptArguments
-from magnet.train.loading import init_cpu_deepspeed, shutdown_distributed
 from magnet.train.mdpo import run_mdpo
-
-
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    init_cpu_deepspeed()
-    parser = TrlParser((ScriptArguments, MDPOConfig, ModelConfig))
-    try:
-        script_args, training_args, model_args = parser.parse_args_and_config()
-        run_mdpo(script_args, training_args, model_args)
-    except MagnetError as error:
-        print(f"recipes/mdpo.py: {error}", file=sys.stderr)
-        return 2
-    finally:
-        shutdown_distributed()
-    return 0
-
+from magnet.train.recipe_main import run_recipe
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_recipe("recipes/mdpo.py", (ScriptArguments, MDPOConfig, ModelConfig), run_mdpo))

@@ -9,31 +9,13 @@ set in the YAML and overridden on the command line. A rerun of the same command 
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from trl import ModelConfig, TrlParser
+from trl import ModelConfig
 
-from magnet.errors import MagnetError
 from magnet.train.config import MagnetSFTConfig, ScriptArguments
-from magnet.train.loading import init_cpu_deepspeed, shutdown_distributed
+from magnet.train.recipe_main import run_recipe
 from magnet.train.sft import run_sft
 
-
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    init_cpu_deepspeed()
-    parser = TrlParser((ScriptArguments, MagnetSFTConfig, ModelConfig))
-    try:
-        script_args, training_args, model_args = parser.parse_args_and_config()
-        run_sft(script_args, training_args, model_args)
-    except MagnetError as error:
-        print(f"recipes/sft.py: {error}", file=sys.stderr)
-        return 2
-    finally:
-        shutdown_distributed()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_recipe("recipes/sft.py", (ScriptArguments, MagnetSFTConfig, ModelConfig), run_sft))

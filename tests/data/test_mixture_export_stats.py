@@ -161,3 +161,21 @@ def test_a_test_part_as_large_as_the_data_is_an_error():
 
     with pytest.raises(MagnetError, match="test_size 20 leaves no train or no test rows out of 20"):
         split_indices(20, 20)
+
+
+def test_the_distribution_figure_labels_its_axes_and_draws_the_papers_values():
+    import matplotlib.pyplot as plt
+
+    from magnet.data.stats import PAPER_TABLE_1, called_functions, distribution_figure
+
+    figure = distribution_figure([ROW], "SFT rows", PAPER_TABLE_1["sft"])
+    turns, calls, operations = figure.axes
+    assert (turns.get_xlabel(), turns.get_ylabel()) == ("user turns", "multi-turn rows")
+    assert [text.get_text() for text in calls.get_legend().get_texts()] == ["ours 2.00", "paper 15.13"]
+    assert [tick.get_text() for tick in operations.get_xticklabels()] == ["merge", "split"]  # the fixed order
+    plt.close(figure)
+    without_operations = {**ROW, "meta": {"kind": "multi_turn"}}  # pairs record no operations: no empty panel
+    figure = distribution_figure([without_operations])
+    assert len(figure.axes) == 2
+    plt.close(figure)
+    assert called_functions([ROW]) == {"get_event"}

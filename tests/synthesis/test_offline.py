@@ -62,7 +62,7 @@ def test_translated_turns_execute_and_chain_on_earlier_outputs():
     history = (TurnRecord(query, calls, (result.content,)),)
     second = TranslateInputs((SPECS["set_reminder"],), history=history, state=env.state(), seed=3)
     query_2 = _run(BACK_TRANSLATE, second)
-    assert "the event id from your last answer" in query_2  # referred to indirectly, never named
+    assert "the latest event id you got" in query_2  # referred to indirectly, never named
     [reminder] = _run(FORTH_TRANSLATE, TranslateInputs(second.functions, history=history, query=query_2, seed=3))
     assert reminder.arguments["event_id"] == result.output["event_id"]
     assert env.execute_one(reminder).ok

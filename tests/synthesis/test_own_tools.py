@@ -45,3 +45,18 @@ def test_the_report_names_a_function_in_no_row_and_why():
     assert list(reasons) == ["lonely"] and "in no signature path" in reasons["lonely"]
     reasons = functions_without_rows(graph, called=["used"], paths=[SignaturePath((("lonely",),))])
     assert "no edge in the graph" in reasons["lonely"]
+
+
+def test_rejection_examples_show_different_failures_per_reason(tmp_path):
+    from magnet.synthesis.report import rejection_examples
+
+    lines = [
+        {"reason": "forth:no_usable_answer", "detail": "complete_task(task_id='tsk-1') failed: 'tsk-1' is done"},
+        {"reason": "forth:no_usable_answer", "detail": "complete_task(task_id='tsk-2') failed: 'tsk-2' is done"},
+        {"reason": "forth:no_usable_answer", "detail": "lock_door(device_id='dev-1') failed: not a lock"},
+        {"episode": "e1", "error": "KeyError: 'x'"},
+    ]
+    (tmp_path / "rejected-00000.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    examples = rejection_examples(tmp_path)
+    assert examples["forth:no_usable_answer"] == [lines[0]["detail"], lines[2]["detail"]]  # one per kind
+    assert examples["error"] == ["KeyError: 'x'"]

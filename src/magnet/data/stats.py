@@ -127,9 +127,20 @@ OPERATION_ORDER = ("merge", "insert", "split", "miss_func", "miss_param")
 def plot_distributions(
     rows: Iterable[Mapping[str, Any]], path: str | Path, title: str = "", paper: Mapping[str, Any] | None = None
 ) -> Path:
-    """A PNG with histograms of turns and calls per multi-turn row (dashed: our mean; dotted: the paper's Table 1
-    value, when ``paper`` is given), and the share of multi-turn rows each node operation touched (a panel only
-    when the rows record their operations)."""
+    """``distribution_figure`` written as a PNG to ``path``."""
+    import matplotlib.pyplot as plt
+
+    figure = distribution_figure(rows, title, paper)
+    out = Path(path)
+    figure.savefig(out, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return out
+
+
+def distribution_figure(rows: Iterable[Mapping[str, Any]], title: str = "", paper: Mapping[str, Any] | None = None):
+    """Histograms of turns and calls per multi-turn row (dashed: our mean; dotted: the paper's Table 1 value, when
+    ``paper`` is given), and the share of multi-turn rows each node operation touched (a panel only when the rows
+    record their operations: no empty panel)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,9 +158,8 @@ def plot_distributions(
         axis.hist(values, bins=bins, color=color, edgecolor="white")
         axis.set(title=f"{label} per multi-turn row", xlabel=label, ylabel="multi-turn rows")
         if values:
-            axis.axvline(
-                statistics.mean(values), color="black", linestyle="--", label=f"ours {statistics.mean(values):.2f}"
-            )
+            mean = statistics.mean(values)
+            axis.axvline(mean, color="black", linestyle="--", label=f"ours {mean:.2f}")
         reference = (paper or {}).get(f"multi_turn_{key}")
         if reference is not None:
             axis.axvline(reference, color="tab:red", linestyle=":", label=f"paper {reference}")
@@ -160,7 +170,4 @@ def plot_distributions(
         axes[2].bar(names, [ops[name] / len(multi) for name in names], color="tab:green")
         axes[2].set(title="node operations", xlabel="operation", ylabel="share of multi-turn rows", ylim=(0, 1))
     figure.suptitle(f"{title} ({len(shapes)} rows, {len(multi)} multi-turn)" if title else "")
-    out = Path(path)
-    figure.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return out
+    return figure

@@ -37,7 +37,8 @@ TOKENIZERS = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_conf
 
 def model_folder_problem(folder: str | Path) -> str | None:
     """Why ``folder`` is not a local transformers model folder or PEFT adapter folder (missing, or without config,
-    weights or tokenizer), or None: checked before loading, so that a wrong folder is one line, not a loader's traceback."""
+    weights or tokenizer), or None: checked before loading, so that a wrong folder is one line, not a loader's
+    traceback."""
     path = Path(folder)
     if not path.is_dir():
         return f"{folder}: {'not a folder' if path.exists() else 'no such model folder'}"

@@ -23,9 +23,19 @@ def _sentence(spec: FunctionSpec) -> str:
     return text[0].lower() + text[1:]
 
 
-def _detail(name: str, value: Any, source: str) -> str:
+def _referring(label: str) -> str:
+    """How a request points at a value the assistant got from a tool (the reader takes the latest one)."""
+    return f"the latest {label} you got"
+
+
+def _detail(name: str, value: Any, source: str, latest_value: Any = None) -> str:
+    """One argument as the request states it: referred to when it is the latest such value the conversation
+    shows (what a reader would take), else stated (a value from an earlier turn, which "the latest" would not
+    name)."""
     label = name.replace("_", " ")
-    return f"the {label} from your last answer" if source == "output" else f"{label} {json.dumps(value)}"
+    if source == "output" and value == latest_value:
+        return _referring(label)
+    return f"{label} {json.dumps(value)}"
 
 
 def answer_back_translation(inputs: TranslateInputs) -> str:
@@ -41,10 +51,12 @@ def answer_back_translation(inputs: TranslateInputs) -> str:
         ]
         return "Sure, " + " and ".join(dict.fromkeys(given)) + "." if given else "Use whatever you think is best."
     by_name = {spec.name: spec for spec in inputs.functions}
+    latest = _parsed_outputs([o for turn in reversed(inputs.history) for o in reversed(turn.outputs)])
 
     def details(call: FunctionCall, sources: Mapping[str, str]) -> str:
+        schemas = by_name[call.name].properties
         return ", ".join(
-            _detail(name, value, sources[name])
+            _detail(name, value, sources[name], _first_usable(latest, name, schemas.get(name, {})))
             for name, value in call.arguments.items()
             if not (inputs.split == "miss_param" and name in inputs.missing)
         )
@@ -72,14 +84,14 @@ def _decoded_value(text: str, position: int) -> tuple[Any, int] | None:
 def _read_details(
     text: str, position: int, spec: FunctionSpec, latest: Sequence[Any], closing: str
 ) -> tuple[dict[str, Any], int]:
-    """``label value, the label from your last answer, ...`` from ``position`` up to ``closing``: the arguments
+    """``label value, the latest label you got, ...`` from ``position`` up to ``closing``: the arguments
     it states, and where reading stopped."""
     labels = sorted(spec.properties, key=lambda name: -len(name))
     arguments: dict[str, Any] = {}
     while position < len(text):
         for name in labels:
             label = name.replace("_", " ")
-            referred = f"the {label} from your last answer"
+            referred = _referring(label)
             if text.startswith(referred, position):
                 value = _first_usable(latest, name, spec.properties[name])
                 if value is not None:

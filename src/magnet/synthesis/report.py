@@ -4,6 +4,7 @@ travelled, the datasets' statistics beside the paper's Table 1; as ``report.json
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from magnet.synthesis.graph import FunctionGraph
 from magnet.synthesis.paths import SignaturePath
 from magnet.synthesis.pipeline import StageReport
 
-EXAMPLES_PER_REASON = 2
+EXAMPLES_PER_REASON = 3
 EXAMPLE_CHARACTERS = 400
 
 
@@ -30,9 +31,15 @@ def rejection_examples(folder: Path, per_reason: int = EXAMPLES_PER_REASON) -> d
             detail = record.get("detail") or record.get("error") or record.get("reasons") or record
             text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
             found = examples.setdefault(reason, [])
-            if len(found) < per_reason and text not in found:
+            kinds = {_kind(example) for example in found}
+            if len(found) < per_reason and _kind(text) not in kinds:
                 found.append(text[:EXAMPLE_CHARACTERS])
     return examples
+
+
+def _kind(text: str) -> str:
+    """A rejection's text without its values (quoted strings, numbers): two examples of one reason differ in kind."""
+    return re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", text)[:EXAMPLE_CHARACTERS]
 
 
 def stage_summaries(reports: Mapping[str, StageReport], out: Path | None = None) -> dict[str, dict[str, Any]]:
