@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +266,38 @@ def test_the_stage_commands_give_what_synth_gives(tmp_path, capsys):
     translated = by_id(episodes)
     assert len(translated) == json.loads((synth / "report.json").read_text())["stages"]["translate"]["accepted"] > 0
     assert translated == by_id(synth / "episodes")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--set", "paths.singel=5"], "--set paths: unknown setting(s) ['singel'] (did you mean 'single'?)"),
+        (
+            ["--set", "teacher.kind=ofline"],
+            "--set teacher.kind: expected one of ['offline', 'openai', 'hf'], got 'ofline'",
+        ),
+        (["--teacher.kind", "openai"], "--teacher openai needs --model"),
+        (["--pool", "builtin,Travel"], "pool entry 'Travel': no such file or folder; a pool entry is builtin, bfcl,"),
+        (["--pool", "builtin,no_such_tools:Trip"], "cannot import no_such_tools"),
+    ],
+)
+def test_a_synth_mistake_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    demo = Path(__file__).resolve().parents[1] / "recipes" / "synth" / "demo.yaml"
+    assert main(["synth", "--config", str(demo), "--out", str(out), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_graph_build_names_the_isolated_functions(tmp_path, capsys):
+    greeter = tmp_path / "greeter.py"
+    greeter.write_text(
+        "from magnet.tools.toolkit import Toolkit\n\n\nclass Greeter(Toolkit):\n"
+        "    def greet(self, name: str) -> dict:\n"
+        '        """Greet someone.\n\n        Args:\n            name: Who to greet.\n        """\n'
+        '        return {"greeting": name}\n'
+    )
+    assert main(["graph", "build", "--pool", f"builtin,{greeter}:Greeter", "--out", str(tmp_path / "g.json")]) == 0
+    out = capsys.readouterr().out
+    assert "isolated (no edge: no walk reaches them, single-turn rows only): greet" in out

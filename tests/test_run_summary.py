@@ -78,3 +78,22 @@ def test_an_empty_or_missing_folder_is_a_clear_error(tmp_path):
     (tmp_path / "sft" / "trainer_state.json").write_text("{cut")
     with pytest.raises(MagnetError, match=r"sft/trainer_state.json: cannot read"):
         summarize_run(tmp_path)
+
+
+def test_any_folder_magnet_wrote_is_summarized_on_its_own(run):
+    """A synth --out, a training output, an eval --out: each is a run folder of its own (the tour's layout)."""
+    synth = summarize_run(run / "synth")
+    assert [row.step for row in synth.rows][:3] == ["synth", "synth", "synth"]
+    (trained,) = summarize_run(run / "sft").rows
+    assert (trained.step, trained.value) == ("sft", "6.5000 -> 5.2500 (steps 1-12)")
+    (scored,) = summarize_run(run / "eval" / "base").rows
+    assert scored.step == "BFCL base"
+    assert [row.step for row in summarize_run(run / "eval").rows] == ["BFCL reference", "BFCL base", "BFCL mdpo"]
+
+
+def test_checkpoints_are_left_out_and_two_synth_runs_are_told_apart(run):
+    _write(run / "sft" / "checkpoint-4" / "trainer_state.json", {"log_history": [{"loss": 9.0, "step": 4}]})
+    _write(run / "synth-b" / "report.json", {"stages": {"translate": {"inputs": 1, "accepted": 1, "rejected": 0}}})
+    steps = [row.step for row in summarize_run(run).rows]
+    assert "checkpoint-4" not in steps and steps.count("sft") == 1
+    assert "synth synth" in steps and "synth synth-b" in steps
