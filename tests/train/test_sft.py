@@ -94,11 +94,11 @@ def test_dataset_weights_take_a_share(sft_folder):
 
 
 def test_loading_errors_name_the_dataset(tmp_path, sft_folder):
-    with pytest.raises(DatasetError, match="no-such-folder"):
+    with pytest.raises(MagnetError, match=r"dataset .*no-such-folder: no such folder \(a save_to_disk folder"):
         load_datasets(ScriptArguments(datasets=[str(tmp_path / "no-such-folder")]), ["messages"], 0)
     with pytest.raises(DatasetError, match=r"missing column\(s\) \['chosen'\]"):
         load_datasets(ScriptArguments(datasets=[str(sft_folder)]), ["prompt", "chosen"][1:], 0)
-    with pytest.raises(DatasetError, match="has no split 'validation'"):
+    with pytest.raises(MagnetError, match="has no split 'validation'"):
         load_datasets(ScriptArguments(datasets=[str(sft_folder)], train_split="validation"), ["messages"], 0)
     with pytest.raises(MagnetError, match="no datasets"):
         load_datasets(ScriptArguments(), ["messages"], 0)

@@ -35,18 +35,22 @@ FLASH_ATTENTION = (
 
 def _load_one(name: str, split: str, required: bool) -> datasets.Dataset | None:
     """One dataset's split from a ``save_to_disk`` folder or the hub (None when an optional split is absent)."""
+    if not Path(name).exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise MagnetError(
+            f"dataset {name}: no such folder (a save_to_disk folder such as runs/synth/datasets/sft, or a hub id)"
+        )
     try:
         loaded = datasets.load_from_disk(name) if Path(name).exists() else datasets.load_dataset(name)
     except FileNotFoundError as error:
-        raise DatasetError(f"dataset {name!r}: {error}") from None
+        raise MagnetError(f"dataset {name!r}: {error}") from None
     except Exception as error:  # the hub, offline mode, a corrupt folder: say which dataset
-        raise DatasetError(f"dataset {name!r} could not be loaded: {type(error).__name__}: {error}") from None
+        raise MagnetError(f"dataset {name!r} could not be loaded: {type(error).__name__}: {error}") from None
     if isinstance(loaded, datasets.Dataset):
         return loaded if split == "train" else None
     if split in loaded:
         return loaded[split]
     if required:
-        raise DatasetError(f"dataset {name!r} has no split {split!r} (it has {sorted(loaded)})")
+        raise MagnetError(f"dataset {name!r} has no split {split!r} (it has {sorted(loaded)})")
     return None
 
 
@@ -82,10 +86,24 @@ def load_datasets(
     return train, evaluation
 
 
+def local_model_problem(name: str) -> str | None:
+    """Why ``name`` cannot be loaded, when it names a local folder (an existing path, or one written as a path:
+    ``./x``, ``/x``, ``runs/demo/base``; a hub id has at most one ``/``), or None. Checked before loading: a missing
+    folder is one line, not each process's hub-lookup traceback."""
+    from magnet.llm.local import model_folder_problem
+
+    if Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return model_folder_problem(Path(name).expanduser())
+    return None
+
+
 def load_tokenizer(model_args: ModelConfig, trust_remote_code: bool = False) -> Any:
     """The model's tokenizer, with a pad token (its end-of-text or end-of-turn token when it has none)."""
     if not model_args.model_name_or_path:
         raise MagnetError("no model: set `model_name_or_path:` in the recipe or pass --model_name_or_path PATH")
+    problem = local_model_problem(model_args.model_name_or_path)
+    if problem:
+        raise MagnetError(f"model_name_or_path {problem}")
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
