@@ -97,3 +97,21 @@ def test_checkpoints_are_left_out_and_two_synth_runs_are_told_apart(run):
     steps = [row.step for row in summarize_run(run).rows]
     assert "checkpoint-4" not in steps and steps.count("sft") == 1
     assert "synth synth" in steps and "synth synth-b" in steps
+
+
+def test_the_command_leaves_an_evaluations_own_summary_alone(run):
+    eval_folder = run / "eval" / "base"
+    (eval_folder / "summary.md").write_text("BFCL's Table 2")
+    done = subprocess.run(
+        [sys.executable, "-m", "magnet.cli", "summary", str(eval_folder)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (eval_folder / "summary.md").read_text() == "BFCL's Table 2"
+    assert "| BFCL base |" in (eval_folder / "run_summary.md").read_text()
+
+
+def test_files_of_the_same_name_from_other_tools_are_passed_over(run):
+    _write(run / "notes" / "report.json", ["not", "magnet's"])
+    _write(run / "other" / "summary.json", {"score": 1})
+    steps = [row.step for row in summarize_run(run).rows]
+    assert "synth notes" not in steps and "BFCL other" not in steps and steps.count("synth") == 3

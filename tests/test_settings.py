@@ -145,3 +145,24 @@ def test_a_typo_in_the_yaml_file_is_blamed_on_the_file(tmp_path):
         MagnetError, match=r"synth.yaml.paths: unknown setting\(s\) \['singel'\] \(did you mean 'single'\?\)"
     ):
         load_config(args.config, args.set, values=flag_values(args), values_where="--")
+
+
+def test_an_emptied_section_keeps_its_defaults_and_set_on_a_section_merges(tmp_path):
+    config_file = tmp_path / "synth.yaml"
+    config_file.write_text("paths:\n#  single: 5\nteacher:\n  model: m\ntranslate: {shard_size: 9}\n")
+    config = load_config(config_file, ["translate={max_attempts: 2}"], values={"paths": {"steps": 3}})
+    assert (config.paths.steps, config.paths.single) == (3, None)  # the flag's value over an emptied section
+    assert (config.translate.shard_size, config.translate.max_attempts) == (9, 2)  # merged, not replaced
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("teacher.max_concurrency=0", "max_concurrency must be at least 1"),
+        ("translate.shard_size=0", "shard_size, max_attempts and turn_attempts must be at least 1"),
+        ("paths.single=-3", "single must be at least 0"),
+    ],
+)
+def test_counts_out_of_range_are_settings_errors(override, message):
+    with pytest.raises(MagnetError, match=message):
+        load_config(None, [override])

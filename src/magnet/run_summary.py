@@ -54,7 +54,7 @@ class RunSummary:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MagnetError(f"{path}: cannot read ({error})") from None
 
 
@@ -130,11 +130,17 @@ def _eval_rows(name: str, folder: Path, summary: RunSummary) -> None:
     summary.files.append(folder / "summary.md")
 
 
-def _found(run: Path, marker: str, depth: int) -> list[Path]:
-    """Folders at most ``depth`` levels below ``run`` (``run`` itself included) that hold ``marker``."""
-    found = [run] if (run / marker).is_file() else []
-    for level in range(1, depth + 1):
-        found += [path.parent for path in sorted(run.glob("/".join(["*"] * level) + f"/{marker}"))]
+def _found(run: Path, marker: str, depth: int, key: str) -> list[Path]:
+    """Folders at most ``depth`` levels below ``run`` (``run`` itself included) whose ``marker`` file is a JSON
+    object with ``key`` (what Magnet writes there; another tool's JSON of the same name is passed over)."""
+    candidates = [run / marker] + [
+        path for level in range(1, depth + 1) for path in sorted(run.glob("/".join(["*"] * level) + f"/{marker}"))
+    ]
+    found = []
+    for path in candidates:
+        data = _read_json(path) if path.is_file() else None  # a corrupt file is an error naming it
+        if isinstance(data, dict) and key in data:
+            found.append(path.parent)
     return found
 
 
@@ -146,13 +152,13 @@ def summarize_run(run: str | Path) -> RunSummary:
     if not run.is_dir():
         raise MagnetError(f"{run}: no such run folder")
     summary = RunSummary(run)
-    synths = _found(run, "report.json", 2)
+    synths = _found(run, "report.json", 2, "stages")
     for folder in synths:
         _synth_rows(folder, summary, "" if len(synths) == 1 else f" {folder.name}")
-    trained = [f for f in _found(run, "trainer_state.json", 2) if not f.name.startswith("checkpoint-")]
+    trained = [f for f in _found(run, "trainer_state.json", 2, "log_history") if not f.name.startswith("checkpoint-")]
     for folder in _ordered(trained, TRAINING_ORDER):
         _training_rows(folder.name, folder, summary)
-    for folder in _ordered(_found(run, "summary.json", 2), EVAL_ORDER):
+    for folder in _ordered(_found(run, "summary.json", 2, "categories"), EVAL_ORDER):
         _eval_rows(folder.name, folder, summary)
     if not summary.rows:
         raise MagnetError(

@@ -99,7 +99,10 @@ def settings_from_mapping(klass: type[Settings], data: Mapping[str, Any], where:
         raise MagnetError(f"{where.strip()}: unknown setting(s) {unknown}{hint}; known: {sorted(fields)}")
     values = {}
     for name, value in data.items():
-        section = section_type(hints.get(name, Any))
+        annotation = hints.get(name, Any)
+        section = section_type(annotation)
+        if section is not None and value is None and type(None) not in _options(annotation):
+            value = {}  # ``paths:`` with every key commented out: the section's defaults
         if section is not None and value is not None:
             values[name] = settings_from_mapping(section, value, _at(where, name))
             continue
@@ -174,7 +177,7 @@ def load_settings(
     for part, where in ((data, str(path)), (values or {}, values_where), (given, "--set ")):
         if part:
             settings_from_mapping(klass, part, where)
-    data = with_overrides(merge_settings(klass, data, values or {}), overrides)
+    data = merge_settings(klass, merge_settings(klass, data, values or {}), given)
     return settings_from_mapping(klass, data, str(path or "config"))
 
 

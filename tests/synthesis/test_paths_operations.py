@@ -118,3 +118,15 @@ def test_builtin_pool_statistics():
     assert stats["paths"] == len(walks) >= 100
     assert 3 <= stats["turns_per_path"] <= 9 and 1.2 <= stats["functions_per_turn"] <= 2.5
     assert stats["share_with"]["merge"] > 0.5 and stats["share_with"]["insert"] > 0.5
+
+
+def test_single_turn_counts_follow_the_papers_mixture_unless_set():
+    from magnet.synthesis.config import PathSettings
+    from magnet.synthesis.stages import single_turn_counts
+
+    auto = single_turn_counts(PathSettings(), multi_turn_paths=78, functions=10)
+    # 78 multi-turn paths -> 200 single-turn (20,000 : 7,800), split 60/20/20; 62 irrelevance (6,200 : 7,800)
+    assert auto == {"single": 120, "parallel": 40, "multiple": 40, "irrelevance": 62}
+    assert single_turn_counts(PathSettings(), multi_turn_paths=0, functions=10)["single"] == 10  # one per function
+    chosen = single_turn_counts(PathSettings(single=5, irrelevance=0), multi_turn_paths=78, functions=10)
+    assert chosen == {"single": 5, "parallel": 40, "multiple": 40, "irrelevance": 0}

@@ -406,7 +406,15 @@ def test_a_refused_run_leaves_the_folder_as_it_was(synth_run, tmp_path):
     assert _snapshot(out) == before
 
 
-def test_a_refused_config_writes_no_folder(tmp_path):
+def test_a_refused_config_writes_no_folder(tmp_path, monkeypatch):
     with pytest.raises(MagnetError, match="needs --model"):
         run_synth(load_config(None, ["teacher.kind=openai", f"out={tmp_path / 'never'}"]), progress=False)
+    assert not (tmp_path / "never").exists()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    remote = ["teacher.kind=openai", "teacher.model=m", "teacher.base_url=https://api.example.com/v1"]
+    with pytest.raises(MagnetError, match="OPENAI_API_KEY is not set"):  # refused by the teacher itself
+        run_synth(load_config(None, [*remote, f"out={tmp_path / 'never'}"]), progress=False)
+    assert not (tmp_path / "never").exists()  # not even the request cache
+    with pytest.raises(MagnetError, match=r"the part must be in 0\.\.-1"):
+        run_synth(load_config(None, [f"out={tmp_path / 'never'}"]), progress=False, part=(0, 0))
     assert not (tmp_path / "never").exists()

@@ -18,7 +18,7 @@ def _refuse(script_args: ScriptArguments) -> None:
 @pytest.mark.parametrize(("rank", "printed"), [("0", True), ("1", False)])
 def test_a_refused_run_prints_its_cause_once(monkeypatch, capsys, rank, printed):
     monkeypatch.setattr(sys, "argv", ["recipes/sft.py", "--datasets", "runs/missing"])
-    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", rank)
     assert run_recipe("recipes/sft.py", (ScriptArguments,), _refuse) == 2
     err = capsys.readouterr().err
     assert err == ("recipes/sft.py: runs/missing: no such dataset folder\n" if printed else "")

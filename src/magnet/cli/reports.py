@@ -39,8 +39,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     text = summarize_run(args.folder).markdown()
     print(text, end="")
     if not args.no_write:
-        write_atomic(Path(args.folder) / "summary.md", text)
-        print(f"\n(also written to {Path(args.folder) / 'summary.md'})")
+        folder = Path(args.folder)
+        # an evaluation's own summary.md (BFCL's Table 2) stays: the run's table goes beside it
+        target = folder / ("run_summary.md" if (folder / "summary.json").is_file() else "summary.md")
+        write_atomic(target, text)
+        print(f"\n(also written to {target})")
     return 0
 
 

@@ -219,8 +219,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     part = None
     if args.shard:
         index, _, total = args.shard.partition("/")
-        if not (index.isdigit() and total.isdigit()):
-            raise MagnetError(f"--shard {args.shard!r}: expected i/n, e.g. 0/4")
+        if not (index.isdigit() and total.isdigit()) or not int(index) < int(total):
+            raise MagnetError(f"--shard {args.shard!r}: expected i/n with 0 <= i < n, e.g. 0/4")
         part = (int(index), int(total))
     report = run_synth(config, part=part, progress=not args.no_progress)
     out = Path(config.out)

@@ -49,29 +49,37 @@ def make_teacher(
         raise MagnetError(f"teacher.style is for the offline backend only; a {settings.kind} model writes as it does")
     if not settings.model:
         raise MagnetError(f"--teacher {settings.kind} needs --model (teacher.model in a config)")
-    cache = None if settings.no_cache else RequestCache(settings.cache or Path(out) / DEFAULT_CACHE)
+    cache_path = None if settings.no_cache else Path(settings.cache or Path(out) / DEFAULT_CACHE)
     params: dict[str, Any] = {} if settings.temperature is None else {"temperature": settings.temperature}
     if settings.max_tokens is not None:
         params["max_tokens"] = settings.max_tokens
     if settings.kind == "openai":
         from magnet.llm.client import OpenAITeacher
 
-        return OpenAITeacher(
+        teacher: Teacher = OpenAITeacher(
             settings.model,
             base_url=settings.base_url,
             api_key_env=settings.api_key_env,
             max_concurrency=settings.max_concurrency,
             timeout=settings.timeout,
             max_retries=settings.max_retries,
-            cache=cache,
+            cache=None,
             usage=usage,
             default_params=params,
             tool_calls=settings.tool_calls,
         )
+        return _with_cache(teacher, cache_path)
     if settings.kind == "hf":
         from magnet.llm.local import HFTeacher
 
-        return HFTeacher(
-            settings.model, cache=cache, usage=usage, default_params=params, tool_calls=settings.tool_calls
-        )
+        teacher = HFTeacher(settings.model, usage=usage, default_params=params, tool_calls=settings.tool_calls)
+        return _with_cache(teacher, cache_path)
     raise MagnetError(f"teacher.kind must be offline, openai or hf, got {settings.kind!r}")
+
+
+def _with_cache(teacher: Teacher, path: Path | None) -> Teacher:
+    """The teacher with its request cache, opened only once the teacher is built and its settings checked: a
+    refused setting (a missing API key) leaves no cache file behind."""
+    if path is not None:
+        teacher.cache = RequestCache(path)  # type: ignore[attr-defined]
+    return teacher

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from magnet.errors import MagnetError
+
 TeacherKind = Literal["offline", "openai", "hf"]
 ToolCallMode = Literal["auto", "native", "text"]
 AnswerStyle = Literal["clean", "chatty", "markdown", "think", "json", "mixed"]
@@ -101,3 +103,7 @@ class TeacherSettings:
             "aliases": ["--price"],
         },
     )
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
+            raise MagnetError("max_concurrency must be at least 1, max_retries at least 0 and timeout above 0")

@@ -82,23 +82,34 @@ class PathSettings(OperationSettings):
     )
     single: int | None = field(
         default=None,
-        metadata={"help": "Single-turn paths with one call (None: enough for the paper's mixture, see below)."},
+        metadata={"help": "Single-turn paths with one call (None: 60% of the single-turn paths, see irrelevance)."},
     )
     parallel: int | None = field(
-        default=None, metadata={"help": "Single-turn paths calling one function several times (None: as single)."}
+        default=None,
+        metadata={"help": "Single-turn paths calling one function several times (None: 20% of the single-turn paths)."},
     )
     multiple: int | None = field(
-        default=None, metadata={"help": "Single-turn paths choosing one function among several (None: as single)."}
+        default=None,
+        metadata={"help": "Single-turn paths choosing one function among several (None: 20% of single-turn paths)."},
     )
     irrelevance: int | None = field(
         default=None,
         metadata={
             "help": "Paths whose request no listed function serves. None, here and above: scaled to the walks so "
-            "that the paper's Table 1 mixture can be met (single-turn rows 2.56 and irrelevance rows 0.79 per "
-            "multi-turn row; single-turn split 60/20/20 into single, parallel and multiple), and at least one "
-            "single-turn path per function."
+            "that the paper's Table 1 mixture can be met (single-turn paths 2.56 and irrelevance paths 0.79 per "
+            "multi-turn path; single-turn split 60/20/20 into single, parallel and multiple), and at least one "
+            "single path per function."
         },
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("single", "parallel", "multiple", "irrelevance", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise MagnetError(f"{name} must be at least 0 (or null), got {value}")
+        if self.steps < 1 or self.walks_per_function < 0:
+            raise MagnetError("steps must be at least 1 and walks_per_function at least 0")
 
 
 @dataclass
@@ -114,6 +125,10 @@ class TranslateSettings:
     shard_size: int = field(
         default=200, metadata={"help": "Items per shard of every sharded stage (the unit of resume and --shard)."}
     )
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1 or self.max_attempts < 1 or self.turn_attempts < 1:
+            raise MagnetError("shard_size, max_attempts and turn_attempts must be at least 1")
 
 
 @dataclass

@@ -107,7 +107,8 @@ most)."""
 def single_turn_counts(settings: PathSettings, *, multi_turn_paths: int, functions: int) -> dict[str, int]:
     """The single-turn and irrelevance path counts: those set, and for those left None enough for the paper's
     Table 1 mixture beside ``multi_turn_paths`` (single-turn 20,000 and irrelevance 6,200 rows to 7,800
-    multi-turn), with at least one single path per function, so that a function without edges still gets rows."""
+    multi-turn), with at least one single path per function, so that a function without edges still gets paths
+    (the paper mixture may leave some of their rows out: the report names functions in no row)."""
     paper = PAPER_SFT_COUNTS
     single_turn = math.ceil(multi_turn_paths * paper["single_turn"] / paper["multi_turn"])
     auto = {kind: math.ceil(single_turn * share) for kind, share in SINGLE_TURN_SPLIT.items()}

@@ -144,6 +144,8 @@ class Synth:
         part: tuple[int, int] | None = None,
         toolkits: Sequence[type[Toolkit]] = (),
     ):
+        if part is not None and not 0 <= part[0] < part[1]:
+            raise MagnetError(f"part {part[0]}/{part[1]}: the part must be in 0..{part[1] - 1}")
         self.part = part
         self.config = config
         # Toolkit classes given in Python (a notebook's own class) are the pool; else the config's pool names them.

@@ -206,22 +206,26 @@ def _module_of(module_name: str, reference: str) -> ModuleType:
                 del sys.modules[name]
                 raise ToolkitError(f"toolkit {reference!r}: {module_name} fails to load ({error})") from None
         return sys.modules[name]
+    here = str(Path.cwd())
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        here = str(Path.cwd())
         if error.name != module_name.split(".")[0] or here in sys.path:
             raise ToolkitError(f"toolkit {reference!r}: cannot import {module_name} ({error})") from None
-        sys.path.append(here)  # after everything else: the current folder never shadows an installed module
-        try:
-            return importlib.import_module(module_name)
-        except ImportError as again:
+    except Exception as error:  # the module is there but fails to load (a syntax error, its own import)
+        raise ToolkitError(f"toolkit {reference!r}: {module_name} fails to load ({error})") from None
+    sys.path.append(here)  # after everything else: the current folder never shadows an installed module
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as again:
+        if again.name == module_name.split(".")[0]:
             raise ToolkitError(
-                f"toolkit {reference!r}: cannot import {module_name} ({again}); not in the current folder {here} "
-                "either (give path/to/file.py:ClassName, or set PYTHONPATH)"
+                f"toolkit {reference!r}: cannot import {module_name}: not installed, and not in the current folder "
+                f"{here} either (give path/to/file.py:ClassName, or set PYTHONPATH)"
             ) from None
-    except ImportError as error:
-        raise ToolkitError(f"toolkit {reference!r}: cannot import {module_name} ({error})") from None
+        raise ToolkitError(f"toolkit {reference!r}: {module_name} fails to load ({again})") from None
+    except Exception as error:
+        raise ToolkitError(f"toolkit {reference!r}: {module_name} fails to load ({error})") from None
 
 
 def import_toolkit(reference: str) -> type[Toolkit]:
@@ -238,9 +242,17 @@ def import_toolkit(reference: str) -> type[Toolkit]:
             for n, v in vars(module).items()
             if isinstance(v, type) and issubclass(v, Toolkit) and v.__module__ == module.__name__
         )
+        shadowed = Path(f"{module_name.replace('.', '/')}.py")
+        hint = (
+            f"; {module.__file__} was imported, not ./{shadowed} (an installed module of that name comes first: "
+            f"give {shadowed}:{class_name})"
+            if shadowed.is_file() and Path(getattr(module, "__file__", "") or "").resolve() != shadowed.resolve()
+            else ""
+        )
         raise ToolkitError(
             f"toolkit {reference!r}: {module_name} has no Toolkit subclass named {class_name}"
             + (f"; it has {found}" if found else "")
+            + hint
         )
     return klass
 

@@ -35,7 +35,8 @@ FLASH_ATTENTION = (
 
 def _load_one(name: str, split: str, required: bool) -> datasets.Dataset | None:
     """One dataset's split from a ``save_to_disk`` folder or the hub (None when an optional split is absent)."""
-    if not Path(name).exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+    name = str(Path(name).expanduser()) if name.startswith("~") else name
+    if not Path(name).exists() and (name.startswith((".", "/")) or name.count("/") > 1):
         raise MagnetError(
             f"dataset {name}: no such folder (a save_to_disk folder such as runs/synth/datasets/sft, or a hub id)"
         )
@@ -104,11 +105,14 @@ def load_tokenizer(model_args: ModelConfig, trust_remote_code: bool = False) -> 
     problem = local_model_problem(model_args.model_name_or_path)
     if problem:
         raise MagnetError(f"model_name_or_path {problem}")
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        trust_remote_code=trust_remote_code,
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(Path(model_args.model_name_or_path).expanduser()),
+            revision=model_args.model_revision,
+            trust_remote_code=trust_remote_code,
+        )
+    except OSError as error:  # not on the hub (or no hub here) and not a local folder: one line, not a traceback
+        raise MagnetError(f"model_name_or_path {model_args.model_name_or_path}: cannot load it ({error})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

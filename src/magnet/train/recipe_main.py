@@ -1,6 +1,7 @@
 """The body of the training recipes (``recipes/sft.py``, ``recipes/mdpo.py``): parse ``--config`` and the flags
 with ``trl.TrlParser``, run the stage, and turn a ``MagnetError`` (a bad dataset path, a wrong setting) into one
-line, printed once by the first process of an ``accelerate launch`` rather than by every process, and handed to the
+line, printed once per machine by the first process of an ``accelerate launch`` rather than by every process, and
+handed to the
 launcher as the failure's cause."""
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def run_recipe(name: str, config_classes: Sequence[type], stage: Callable[..., A
         stage(*parser.parse_args_and_config())
     except MagnetError as error:
         message = f"{name}: {error}"
-        if os.environ.get("RANK", "0") == "0":
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # once per machine: a cause seen on one node only shows
             print(message, file=sys.stderr)
         _tell_the_launcher(message)
         return 2
