@@ -21,6 +21,9 @@ SECRET = "sk-magnet-test-SECRET-0123456789abcdef"
 SRC = Path(__file__).parents[1] / "src" / "magnet"
 
 
+NO_SINGLE_TURN = ["--single", "0", "--parallel", "0", "--multiple", "0", "--irrelevance", "0"]
+
+
 def _files_containing(folder: Path, needle: bytes) -> list[str]:
     return [str(path) for path in folder.rglob("*") if path.is_file() and needle in path.read_bytes()]
 
@@ -47,7 +50,9 @@ def test_no_api_key_in_any_artifact(tmp_path, monkeypatch, capsys):
             main(["label", "--specs", str(specs), "--out", "labelled.json", "--all", *teacher, "--cache", "c1.db"]) == 0
         )
         assert main(["graph", "build", "--out", "graph.json"]) == 0
-        assert main(["paths", "sample", "--graph", "graph.json", "--out", "paths.jsonl", "--n", "4"]) == 0
+        assert (
+            main(["paths", "sample", "--graph", "graph.json", "--out", "paths.jsonl", "--n", "4", *NO_SINGLE_TURN]) == 0
+        )
         main(["translate", "--graph", "graph.json", "--paths", "paths.jsonl", "--out", "episodes", *teacher,
               "--cache", "c2.db", "--max-attempts", "1", "--turn-attempts", "1"])  # fmt: skip
         settings = [
@@ -59,6 +64,9 @@ def test_no_api_key_in_any_artifact(tmp_path, monkeypatch, capsys):
             "paths.walks_per_function=1",
             "paths.limit=4",
             "paths.single=4",
+            "paths.parallel=0",
+            "paths.multiple=0",
+            "paths.irrelevance=0",
             "translate.max_attempts=1",
             "translate.turn_attempts=1",
         ]

@@ -179,3 +179,14 @@ def test_the_distribution_figure_labels_its_axes_and_draws_the_papers_values():
     assert len(figure.axes) == 2
     plt.close(figure)
     assert called_functions([ROW]) == {"get_event"}
+
+
+def test_a_cut_down_kind_keeps_a_row_for_every_function_it_can():
+    from magnet.data.mixture import mix
+
+    rows = [("single_turn", (f"f{i % 5}",)) for i in range(50)] + [("multi_turn", ("f0", "f1"))] * 10
+    for seed in range(5):
+        kept, _ = mix(rows, lambda r: r[0], counts={"single_turn": 5, "multi_turn": 2}, seed=seed, cover=lambda r: r[1])
+        assert {name for _, names in kept for name in names} == {"f0", "f1", "f2", "f3", "f4"}
+    plain, _ = mix(rows, lambda r: r[0], counts={"single_turn": 5, "multi_turn": 2}, seed=1)
+    assert len(plain) == 7  # without cover: the same counts, by the seeded shuffle alone

@@ -97,7 +97,8 @@ def test_synth_on_a_plain_openai_tools_file_makes_episodes_positives_and_sft(tmp
     tools = tmp_path / "tools.json"
     tools.write_text(json.dumps(PLAIN_TOOLS))
     out = tmp_path / "run"
-    overrides = ["paths.single=12", "paths.parallel=4", "paths.irrelevance=4", "translate.shard_size=10"]
+    overrides = ["paths.single=12", "paths.parallel=4", "paths.multiple=0", "paths.irrelevance=4"]
+    overrides.append("translate.shard_size=10")
     report = run_synth(load_config(None, [*overrides, f"pool={tools}", f"out={out}"]), progress=False)
     episodes = list(read_records(out / "episodes"))
     positives = list(read_records(out / "positives"))
@@ -207,13 +208,22 @@ class TripDesk(Toolkit):
 '''
 
 
+NO_OTHER_SINGLE_TURN = ["--parallel", "0", "--multiple", "0", "--irrelevance", "0"]
+"""Only the single-turn paths a test asks for (the others default to the paper's mixture)."""
+
+
 def test_cli_translate_executes_a_package_toolkit_not_the_simulator(tmp_path, monkeypatch, capsys):
     (tmp_path / "magnet_test_trips.py").write_text(textwrap.dedent(TRIP_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     pool = "magnet_test_trips:TripDesk"
     assert main(["graph", "build", "--pool", pool, "--out", "graph.json"]) == 0
-    assert main(["paths", "sample", "--graph", "graph.json", "--out", "paths.jsonl", "--single", "4"]) == 0
+    assert (
+        main(
+            ["paths", "sample", "--graph", "graph.json", "--out", "paths.jsonl", "--single", "4", *NO_OTHER_SINGLE_TURN]
+        )
+        == 0
+    )
     common = ["translate", "--graph", "graph.json", "--paths", "paths.jsonl", "--simulation-store", "sim.sqlite"]
 
     def outputs(folder: str) -> list[dict]:

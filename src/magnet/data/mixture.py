@@ -11,7 +11,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,9 +58,14 @@ def mix(
     counts: Mapping[str, int] | None = None,
     shares: Mapping[str, float] | None = None,
     seed: int = 0,
+    cover: Callable[[T], Iterable[str]] | None = None,
 ) -> tuple[list[T], MixtureReport]:
     """Select rows per kind: ``counts`` (capped at what exists), else ``shares`` (the largest total whose
-    per-kind counts all exist), else everything. Kinds not named get no rows when counts or shares are given."""
+    per-kind counts all exist), else everything. Kinds not named get no rows when counts or shares are given.
+
+    With ``cover`` (the functions a row calls), a kind cut down to its count keeps first the rows that call a
+    function no kept row calls yet, then the others in the same seeded order: every function of the pool keeps a
+    row when the counts allow it."""
     by_kind: dict[str, list[T]] = {}
     for row in rows:
         by_kind.setdefault(kind_of(row), []).append(row)
@@ -82,10 +87,20 @@ def mix(
     rng = random.Random(f"{seed}:mixture")
     kept: list[T] = []
     kept_counts: dict[str, int] = {}
+    covered: set[str] = set()
     for kind in sorted(counts):
         pool = list(by_kind.get(kind, []))
         rng.shuffle(pool)
+        if cover is not None:
+            first, rest = [], []
+            for row in pool:
+                new = set(cover(row)) - covered
+                (first if new else rest).append(row)
+                covered |= new
+            pool = first + rest
         chosen = pool[: max(0, int(counts[kind]))]
+        if cover is not None:
+            covered = {name for row in kept + chosen for name in cover(row)}
         kept.extend(chosen)
         kept_counts[kind] = len(chosen)
     rng.shuffle(kept)

@@ -35,12 +35,21 @@ Rows = Callable[..., Iterator[dict[str, Any]]]
 def describe_positive(record: Mapping[str, Any]) -> dict[str, Any]:
     """A positive record's row id, kind (for the mixture) and episode (what its negative is made from)."""
     meta = record["row"]["meta"]
-    return {"id": record["row"]["id"], "kind": meta.get("kind", "multi_turn"), "parent": meta.get("episode", "")}
+    return {
+        "id": record["row"]["id"],
+        "kind": meta.get("kind", "multi_turn"),
+        "parent": meta.get("episode", ""),
+        "functions": tuple(sorted(called_functions([record["row"]]))),
+    }
 
 
 def describe_pair(record: Mapping[str, Any]) -> dict[str, Any]:
     """A preference pair's id and kind (for the mixture)."""
-    return {"id": record["id"], "kind": (record.get("meta") or {}).get("kind", "multi_turn")}
+    return {
+        "id": record["id"],
+        "kind": (record.get("meta") or {}).get("kind", "multi_turn"),
+        "functions": tuple(sorted(called_functions([record]))),
+    }
 
 
 def mixture_arguments(setting: Any, paper_counts: Mapping[str, int]) -> dict[str, Any]:
@@ -119,11 +128,11 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
     ``out/negatives``; returns the mixture, statistics and plots part of the run report."""
     positives = index_records(out / "positives", describe_positive)
     pairs = index_records(out / "negatives", describe_pair) if with_pairs else []
-    kind = lambda ref: ref.kind  # noqa: E731
-    sft_refs, sft_mix = mix(positives, kind, **mixture_arguments(settings.sft_mixture, PAPER_SFT_COUNTS), seed=seed)
-    pref_refs, pref_mix = mix(
-        pairs, kind, **mixture_arguments(settings.preference_mixture, PAPER_PREFERENCE_COUNTS), seed=seed
-    )
+    kind, functions = (lambda ref: ref.kind), (lambda ref: ref.functions)
+    sft_mixture = mixture_arguments(settings.sft_mixture, PAPER_SFT_COUNTS)
+    sft_refs, sft_mix = mix(positives, kind, **sft_mixture, seed=seed, cover=functions)
+    preference_mixture = mixture_arguments(settings.preference_mixture, PAPER_PREFERENCE_COUNTS)
+    pref_refs, pref_mix = mix(pairs, kind, **preference_mixture, seed=seed, cover=functions)
 
     def sft_rows(refs: Sequence[RecordRef] = sft_refs) -> Iterator[dict[str, Any]]:
         return (ref.load()["row"] for ref in refs)

@@ -131,6 +131,7 @@ class RecordRef:
     size: int = 0
     kind: str = ""
     parent: str = ""
+    functions: tuple[str, ...] = ()
 
     def load(self) -> dict[str, Any]:
         """The record itself, read from its shard."""
@@ -144,7 +145,7 @@ class RecordRef:
 
 
 Describe = Callable[[dict[str, Any]], Mapping[str, Any]]
-"""From a record to the ``RecordRef`` fields besides its place: ``id`` and optionally ``size``, ``kind``,
+"""From a record to the ``RecordRef`` fields besides its place: ``id`` and optionally ``size``, ``kind``, ``functions``,
 ``parent``."""
 
 
