@@ -36,12 +36,15 @@ LIMITS = [
         "--paths.single 30 --paths.parallel 8 --paths.multiple 8 --paths.irrelevance 8 ",
     ),
     ("--datasets runs/tour/datasets/sft", "--datasets runs/tour/datasets/sft --max_steps 2 --save_strategy no"),
-    ("--model runs/demo/sft       #", "--model runs/demo/sft --limit 1 --max-new-tokens 8 #"),
+    (
+        "--model runs/demo/sft       #",
+        "--model runs/demo/sft --categories simple,irrelevance --limit 1 --max-new-tokens 8 #",
+    ),
     (
         "--model runs/demo/sft --categories multi_turn --limit 20",
-        "--model runs/demo/sft --categories multi_turn --limit 1",
+        "--model runs/demo/sft --categories multi_turn_base --limit 1 --max-new-tokens 8",
     ),
-    ("--runner reference          #", "--runner reference --limit 3 #"),
+    ("--runner reference          #", "--runner reference --categories simple,multi_turn_base --limit 2 #"),
 ]
 
 
