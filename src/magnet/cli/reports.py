@@ -47,6 +47,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contamination(args: argparse.Namespace) -> int:
+    """How much of a dataset BFCL's test set holds: equal signature paths and shared query 2-grams."""
+    from magnet.data.stats import read_rows
+    from magnet.eval.contamination import bfcl_reference, contamination
+
+    report = contamination(read_rows(args.dataset), bfcl_reference(args.bfcl_version))
+    print(json.dumps(report.to_dict(), indent=1) if args.json else report.markdown(), end="")
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     """Print the configuration reference (from the config dataclasses' help), or rewrite the README's copy."""
     from magnet.config_reference import reference_markdown, update_readme
@@ -73,6 +83,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     summary.add_argument("--no-write", action="store_true", help="print only; do not write RUN/summary.md")
     summary.set_defaults(run=cmd_summary)
+
+    check = commands.add_parser(
+        "contamination", help="how much of a dataset BFCL holds (equal signature paths, shared query 2-grams)"
+    )
+    check.add_argument("dataset", help="a save_to_disk folder or a JSONL file of rows in Magnet's schema")
+    check.add_argument("--against", choices=["bfcl"], default="bfcl", help="the test set to check against")
+    check.add_argument("--bfcl-version", choices=["v3", "v4"], help="BFCL data version (default v3 when installed)")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(run=cmd_contamination)
 
     reference = commands.add_parser("config-reference", help="every config setting with its default and help")
     reference.add_argument("--readme", help="rewrite the reference between this README's markers instead")
