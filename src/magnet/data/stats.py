@@ -43,7 +43,8 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return read_jsonl(path, "dataset", DatasetError)
 
 
-def _conversation(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def conversation(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The messages of a row: an SFT row's, or a preference pair's prompt and chosen side."""
     if "messages" in row:
         return list(row["messages"])
     return [*row.get("prompt", []), *row.get("chosen", [])]
@@ -51,7 +52,7 @@ def _conversation(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def row_shape(row: Mapping[str, Any]) -> dict[str, Any]:
     """Kind, user turns, calls and operation labels of one row (SFT, or the chosen side of a pair)."""
-    messages = _conversation(row)
+    messages = conversation(row)
     meta = row.get("meta") or {}
     ops = meta.get("ops") or []
     return {
@@ -63,12 +64,17 @@ def row_shape(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def call_name(call: Mapping[str, Any]) -> str:
+    """The function a tool call names (OpenAI's ``{"function": {"name"}}`` or a bare ``{"name"}``)."""
+    return (call.get("function") or call).get("name", "")
+
+
 def called_functions(rows: Iterable[Mapping[str, Any]]) -> set[str]:
     """The names of the functions the assistant calls in any row (SFT, or the chosen side of a pair)."""
     return {
-        (call.get("function") or call).get("name", "")
+        call_name(call)
         for row in rows
-        for message in _conversation(row)
+        for message in conversation(row)
         if message["role"] == "assistant"
         for call in message.get("tool_calls") or []
     }

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from magnet.data.stats import call_name, conversation
 from magnet.errors import MagnetError
 from magnet.eval.entries import (
     MULTI_TURN,
@@ -32,13 +33,12 @@ WORD = re.compile(r"[a-z0-9]+")
 def row_signature_path(row: Mapping[str, Any]) -> SignaturePath:
     """The functions a row's assistant calls, grouped by user turn (a turn without calls is an empty group);
     for a preference pair, its chosen side."""
-    messages = list(row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])])
     turns: list[list[str]] = []
-    for message in messages:
+    for message in conversation(row):
         if message["role"] == "user":
             turns.append([])
         elif message["role"] == "assistant" and turns:
-            turns[-1] += [(call.get("function") or call)["name"] for call in message.get("tool_calls") or []]
+            turns[-1] += [call_name(call) for call in message.get("tool_calls") or []]
     return tuple(tuple(turn) for turn in turns)
 
 
@@ -140,8 +140,7 @@ def contamination(rows: Iterable[Mapping[str, Any]], reference: BFCLReference) -
         path = row_signature_path(row)
         if path and any(path) and path in reference.paths:
             matches.append(path)
-        messages = row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])]
-        for text in _user_texts(messages):
+        for text in _user_texts(conversation(row)):
             grams |= bigrams(text)
     if not count:
         raise MagnetError("no rows to check")
