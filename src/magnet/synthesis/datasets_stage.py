@@ -168,7 +168,7 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
         )
         write_jsonl((to_openai_finetune(row) for row in sft_rows()), folder / "sft_openai.jsonl")
     report["sft"] = dataset_stats(sft_rows())
-    report["functions_called"] = sorted(called_functions(sft_rows()))
+    report["functions_called"] = sorted({name for ref in sft_refs for name in ref.functions})  # indexed already
     report["preference"] = dataset_stats(pref_rows())
     report["plots"] = [
         str(plot_distributions(sft_rows(), out / "sft_distributions.png", "SFT rows", PAPER_TABLE_1["sft"]))
