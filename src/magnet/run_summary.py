@@ -58,8 +58,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise MagnetError(f"{path}: cannot read ({error})") from None
 
 
-def _synth_rows(folder: Path, summary: RunSummary, which: str = "") -> None:
-    report = _read_json(folder / "report.json")
+def _synth_rows(folder: Path, report: dict[str, Any], summary: RunSummary, which: str = "") -> None:
     stages = report.get("stages", {})
     if "translate" in stages:
         translate = stages["translate"]
@@ -94,8 +93,7 @@ def _synth_rows(folder: Path, summary: RunSummary, which: str = "") -> None:
     summary.files += [folder / "report.md", *[Path(plot) for plot in report.get("plots", [])]]
 
 
-def _training_rows(name: str, folder: Path, summary: RunSummary) -> None:
-    state = _read_json(folder / "trainer_state.json")
+def _training_rows(name: str, folder: Path, state: dict[str, Any], summary: RunSummary) -> None:
     logged = [entry for entry in state.get("log_history", []) if "loss" in entry]
     if not logged:
         return
@@ -118,8 +116,7 @@ def _training_rows(name: str, folder: Path, summary: RunSummary) -> None:
     summary.files.append(folder)
 
 
-def _eval_rows(name: str, folder: Path, summary: RunSummary) -> None:
-    result = _read_json(folder / "summary.json")
+def _eval_rows(name: str, folder: Path, result: dict[str, Any], summary: RunSummary) -> None:
     scores = ", ".join(
         f"{category} {values['accuracy']:.2f}" for category, values in result.get("categories", {}).items()
     )
@@ -130,17 +127,18 @@ def _eval_rows(name: str, folder: Path, summary: RunSummary) -> None:
     summary.files.append(folder / "summary.md")
 
 
-def _found(run: Path, marker: str, depth: int, key: str) -> list[Path]:
+def _found(run: Path, marker: str, depth: int, key: str) -> dict[Path, dict[str, Any]]:
     """Folders at most ``depth`` levels below ``run`` (``run`` itself included) whose ``marker`` file is a JSON
-    object with ``key`` (what Magnet writes there; another tool's JSON of the same name is passed over)."""
+    object with ``key`` (what Magnet writes there; another tool's JSON of the same name is passed over), each with
+    that file's content."""
     candidates = [run / marker] + [
         path for level in range(1, depth + 1) for path in sorted(run.glob("/".join(["*"] * level) + f"/{marker}"))
     ]
-    found = []
+    found = {}
     for path in candidates:
         data = _read_json(path) if path.is_file() else None  # a corrupt file is an error naming it
         if isinstance(data, dict) and key in data:
-            found.append(path.parent)
+            found[path.parent] = data
     return found
 
 
@@ -153,13 +151,14 @@ def summarize_run(run: str | Path) -> RunSummary:
         raise MagnetError(f"{run}: no such run folder")
     summary = RunSummary(run)
     synths = _found(run, "report.json", 2, "stages")
-    for folder in synths:
-        _synth_rows(folder, summary, "" if len(synths) == 1 else f" {folder.name}")
-    trained = [f for f in _found(run, "trainer_state.json", 2, "log_history") if not f.name.startswith("checkpoint-")]
-    for folder in _ordered(trained, TRAINING_ORDER):
-        _training_rows(folder.name, folder, summary)
-    for folder in _ordered(_found(run, "summary.json", 2, "categories"), EVAL_ORDER):
-        _eval_rows(folder.name, folder, summary)
+    for folder, report in synths.items():
+        _synth_rows(folder, report, summary, "" if len(synths) == 1 else f" {folder.name}")
+    trained = _found(run, "trainer_state.json", 2, "log_history")
+    for folder in _ordered([f for f in trained if not f.name.startswith("checkpoint-")], TRAINING_ORDER):
+        _training_rows(folder.name, folder, trained[folder], summary)
+    evaluated = _found(run, "summary.json", 2, "categories")
+    for folder in _ordered(list(evaluated), EVAL_ORDER):
+        _eval_rows(folder.name, folder, evaluated[folder], summary)
     if not summary.rows:
         raise MagnetError(
             f"{run}: nothing to summarize: no synth output (report.json), training output (trainer_state.json) or "
