@@ -99,6 +99,6 @@ def toolkit_classes(args: argparse.Namespace) -> list[type[Toolkit]]:
 def read_yaml(path: str, flag: str) -> dict[str, Any]:
     """A YAML mapping named by ``flag``."""
     try:
-        return read_settings_file(path, f"file given to {flag}")
+        return read_settings_file(path, "file")
     except MagnetError as error:
         raise MagnetError(f"{flag} {error}") from None
