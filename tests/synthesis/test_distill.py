@@ -4,13 +4,21 @@ teacher gets wrong."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
 
 from magnet.data.schema import Message, validate_preference_row, validate_sft_row
 from magnet.llm.client import Completion
-from magnet.synthesis.distill import Hint, distill, hint_system_prompt, reference_hints
+from magnet.synthesis.distill import (
+    Hint,
+    distill,
+    hint_system_prompt,
+    problems,
+    reference_hints,
+    reference_state,
+)
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import SchemaJudge, build_graph
 from magnet.synthesis.negatives import perturb_negative, perturbations, preference_pair
@@ -236,3 +244,45 @@ def test_an_empty_final_answer_is_rejected_not_written(setup):
     irrelevant = next(e for e in episodes if all(not t.calls for t in e.turns))
     result = asyncio.run(distill(irrelevant, registry, SaysNothing()))
     assert result.row is None and any(r.startswith(("empty_answer", "split_turn_silent")) for r in result.reasons)
+
+
+def test_the_filter_wants_every_hinted_call_with_its_arguments_in_any_order(setup):
+    """A read-only call made with another value leaves the state as the reference's: the filter still rejects the
+    trajectory, naming the call. The same calls in another order pass; so does a repeated default."""
+    registry, episodes = setup
+    episode = next(e for e in episodes if e.kind == "multi_turn" and any(len(t.calls) >= 2 for t in e.turns))
+    result = asyncio.run(distill(episode, registry, OfflineTeacher()))
+    assert result.row is not None
+    index = next(i for i, t in enumerate(result.rollout.turns) if len(t.calls) >= 2)
+    turn = result.rollout.turns[index]
+    expected = reference_state(episode, registry)
+
+    def with_calls(calls):
+        turns = list(result.rollout.turns)
+        turns[index] = dataclasses.replace(turn, calls=tuple(calls))
+        return dataclasses.replace(result.rollout, turns=tuple(turns))
+
+    assert problems(episode, with_calls(reversed(turn.calls)), expected) == []
+    first = turn.calls[0]
+    changed = FunctionCall(first.name, {**first.arguments, "unexpected": "other value"})
+    found = problems(episode, with_calls([changed, *turn.calls[1:]]), expected)
+    assert found == [f"hinted_call_missing: turn {index} never called {first.to_text()}"]
+
+
+def test_a_turn_of_many_calls_is_not_cut_short_by_max_steps(setup):
+    """``max_steps`` counts responses beyond one per reference call: a turn of more calls than ``max_steps``,
+    made one per response, still finishes."""
+    registry, episodes = setup
+    episode = next(e for e in episodes if e.kind == "multi_turn" and any(len(t.calls) >= 2 for t in e.turns))
+    result = asyncio.run(distill(episode, registry, OneCallPerResponse(), max_steps=1))
+    assert result.row is not None, result.reasons
+
+
+class OneCallPerResponse(OfflineTeacher):
+    """The offline assistant, answering at most one call per response (as models told so used to)."""
+
+    async def complete(self, messages, tools=None, **params):
+        completion = await super().complete(messages, tools, **params)
+        if len(completion.tool_calls) > 1:
+            return dataclasses.replace(completion, tool_calls=completion.tool_calls[:1])
+        return completion

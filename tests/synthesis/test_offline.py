@@ -31,7 +31,7 @@ from magnet.synthesis.steps import (
     run_step,
 )
 from magnet.tools.builtin import BUILTIN_TOOLKITS
-from magnet.tools.calls import FunctionCall
+from magnet.tools.calls import FunctionCall, parse_calls
 from magnet.tools.executor import Environment
 
 SPECS = {spec.name: spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()}
@@ -117,9 +117,14 @@ TOOLS = [SPECS["get_event"].to_tool(), SPECS["set_reminder"].to_tool(), SPECS["c
 
 
 @pytest.mark.parametrize("tool_calls", ["native", "text"])
-def test_hinted_rollout_follows_the_hint_in_the_messages_one_call_at_a_time(tool_calls):
+def test_hinted_rollout_waits_for_the_output_a_nested_call_needs(tool_calls):
+    """The second hinted call takes a value the query never states: the assistant makes it only after the first
+    call's output has shown that value, in a response of its own."""
     teacher = OfflineTeacher(tool_calls=tool_calls, style="markdown")
-    hinted = (FunctionCall("get_event", {"event_id": "evt-0001"}), FunctionCall("set_reminder", {"event_id": "x"}))
+    hinted = (
+        FunctionCall("get_event", {"event_id": "evt-0001"}),
+        FunctionCall("set_reminder", {"event_id": "evt-0001"}),
+    )
     hint = Hint(hinted).text()
     first = asyncio.run(teacher.complete(_rollout_messages("Check my dentist visit.", hint), TOOLS, step="a"))
     assert first.tool_calls == hinted[:1]
@@ -136,6 +141,22 @@ def test_hinted_rollout_follows_the_hint_in_the_messages_one_call_at_a_time(tool
         )
     )
     assert not done.tool_calls and "rem-0002" in done.text
+
+
+@pytest.mark.parametrize("tool_calls", ["native", "text"])
+def test_hinted_rollout_makes_independent_calls_in_one_response(tool_calls):
+    """Calls whose values the query states are independent: one response holds them all (BFCL scores a parallel
+    question's first response only)."""
+    teacher = OfflineTeacher(tool_calls=tool_calls)
+    hinted = (
+        FunctionCall("get_current_weather", {"city": "Lisbon"}),
+        FunctionCall("get_current_weather", {"city": "Porto"}),
+    )
+    tools = [SPECS["get_current_weather"].to_tool()]
+    query = "What is the weather in Lisbon and in Porto?"
+    first = asyncio.run(teacher.complete(_rollout_messages(query, Hint(hinted).text()), tools, step="a"))
+    made = first.tool_calls or tuple(parse_calls(first.text.strip().strip("`").strip()))
+    assert made == hinted
 
 
 def test_a_split_hint_asks_for_what_the_query_leaves_out():
@@ -172,6 +193,20 @@ def test_a_split_hint_asks_for_what_the_query_leaves_out():
             (),
             ('{"id": "id-7"}',),
             "long_dependency",
+        ),
+        (
+            [FunctionCall("g", {"b": "id-7"}), FunctionCall("f", {"a": 1})],
+            [FunctionCall("f", {"a": 1}), FunctionCall("g", {"b": "id-7"})],
+            (),
+            (),
+            None,
+        ),
+        (
+            [FunctionCall("f", {"a": 1})],
+            [FunctionCall("f", {"a": 1}), FunctionCall("f", {"a": 2})],
+            (),
+            (),
+            "other",
         ),
     ],
 )

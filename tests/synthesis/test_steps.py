@@ -376,3 +376,52 @@ def test_validate_failures_and_teacher_failures_are_not_swallowed():
         asyncio.run(
             run_step(Scripted("x"), Step("t", parse, template="label_category"), LabelInputs(SPECS["create_event"]))
         )
+
+
+def test_the_turn_judge_sees_definitions_history_and_both_sides_outputs_and_may_answer_other():
+    """What the paper's judge needs to classify: the error types defined, the conversation so far, the reference's
+    and the assistant's calls with their outputs. An error outside the five is ``other``, not a lost sample."""
+    history = (TurnRecord("Find my dentist visit.", (FunctionCall("get_event", {"event_id": "evt-7"}),), ('{"a": 1}',)),)
+    inputs = TurnJudgeInputs(
+        query="Remind me of it.",
+        reference_calls=(FunctionCall("set_reminder", {"event_id": "evt-7"}),),
+        reference_text="Reminder rem-3 set.",
+        candidate_calls=(FunctionCall("set_reminder", {"event_id": "evt-9"}),),
+        candidate_text="Done.",
+        reference_outputs=('{"reminder_id": "rem-3"}',),
+        candidate_outputs=('{"error": "no event evt-9"}',),
+        history=history,
+    )
+    system, user = (message["content"] for message in TURN_JUDGE.messages(inputs))
+    for index, name in enumerate(ERROR_TYPES, start=1):
+        assert f"{index}. {name}: " in system
+    assert "Round 0: user: Find my dentist visit." in user and "get_event(event_id='evt-7') -> {\"a\": 1}" in user
+    assert "rem-3" in user and "no event evt-9" in user
+    verdict = _parse(TURN_JUDGE, "no\nError type: other\nReason: it calls twice", inputs)
+    assert (verdict.correct, verdict.error_type) == (False, "other")
+    assert _parse(TURN_JUDGE, "no\nError type: 6\nReason: x", inputs).error_type == "other"
+    # "other" as a word of a reason names no type: the labelled type is required
+    with pytest.raises(AnswerError, match="Error type"):
+        _parse(TURN_JUDGE, "no\nthe other call is wrong", inputs)
+
+
+def test_judges_run_greedy_whatever_the_teachers_temperature():
+    """A judge's verdict must not depend on a sampling draw: its requests carry temperature 0, which overrides
+    the teacher's default; translation keeps the teacher's temperature."""
+
+    class Recording(Scripted):
+        def __init__(self, *answers):
+            super().__init__(*answers)
+            self.params = []
+
+        async def complete(self, messages, tools=None, *, step="default", **params):
+            self.params.append(params)
+            return await super().complete(messages, tools, step=step, **params)
+
+    teacher = Recording("yes", "no\nError type: wrong_summary\nReason: r", "Please find it.")
+    nested = NestedInputs(SPECS["create_event"], SPECS["set_reminder"])
+    asyncio.run(run_step(teacher, NESTED, nested, temperature=0.9))
+    asyncio.run(run_step(teacher, TURN_JUDGE, TurnJudgeInputs("q", (), "", (), ""), temperature=0.9))
+    asyncio.run(run_step(teacher, BACK_TRANSLATE, TranslateInputs((SPECS["get_event"],)), temperature=0.9))
+    assert [params.get("temperature") for params in teacher.params] == [0.0, 0.0, 0.9]
+    assert all(step.params == {"temperature": 0.0} for step in (LABEL, DEPENDENCY, NESTED, TURN_JUDGE))

@@ -193,7 +193,11 @@ class SynthConfig:
     paths: PathSettings = field(default_factory=PathSettings, metadata={"help": "Signature paths."})
     translate: TranslateSettings = field(default_factory=TranslateSettings, metadata={"help": "Translation."})
     max_steps: int = field(
-        default=8, metadata={"help": "Assistant steps per turn at most when distilling a trajectory."}
+        default=8,
+        metadata={
+            "help": "Assistant responses a turn may take beyond one per reference call when distilling (a turn of "
+            "many calls is never cut short; a looping model is)."
+        },
     )
     negatives: NegativeSettings = field(default_factory=NegativeSettings, metadata={"help": "Negative trajectories."})
     datasets: DatasetSettings = field(default_factory=DatasetSettings, metadata={"help": "Mixture, split and exports."})

@@ -4,7 +4,7 @@ The teacher plays the assistant over an episode's queries; after each query a ``
 reference calls (``[Hint]: miss function`` / ``[Hint]: missed params`` on split turns). It calls functions, sees
 their real outputs from the environment, and answers in text. The stored trajectory has the hints removed
 (context distillation), so a model trained on it learns to act without them. A trajectory is kept only if each
-turn calls every function its hint names, its calls bring the environment to the reference's final state, no turn
+turn makes every call its hint names (same arguments, any order), its calls bring the environment to the reference's final state, no turn
 ends in a failure message or an unhandled tool error, and split turns ask or decline instead of calling.
 
 The same rollout, with misleading hints or none, produces the negatives (``magnet.synthesis.negatives``).
@@ -25,7 +25,9 @@ from magnet.llm.client import Teacher
 from magnet.synthesis.episode import Episode, build_environment
 from magnet.synthesis.simulate import Simulator
 from magnet.tools.calls import FunctionCall, format_calls
+from magnet.tools.call_matching import unmatched_calls
 from magnet.tools.executor import Environment
+from magnet.tools.spec import load_openai_tools
 from magnet.tools.toolkit import Toolkit
 
 FAILURE_KEYWORDS = ("bad request", "does not match", "i encountered an error", "an error occurred")
@@ -151,7 +153,8 @@ async def rollout(
     """Play the assistant over the episode's queries with ``hints`` (``None`` for a turn: no hint).
 
     Each response may call functions (executed at once, outputs shown as tool messages) or answer in text, which
-    ends the turn. ``max_steps`` bounds the responses per turn. Hints go to the teacher only; the returned
+    ends the turn. A turn may take one response per reference call plus ``max_steps`` (a turn of many calls made
+    one per response is not cut short; a model that loops is). Hints go to the teacher only; the returned
     messages hold the bare queries. ``prefix``/``start_turn`` continue a rollout from an earlier one (replaying
     its calls), which the negatives use to branch at a turn.
     """
@@ -181,7 +184,8 @@ async def rollout(
         hint = hints[index] if index < len(hints) else None
         seen.append({"role": "user", "content": turn.query + (f"\n\n{hint.text()}" if hint else "")})
         stored.append(Message("user", turn.query))
-        turns.append(await _turn(simulator, env, teacher, seen, stored, index, step, max_steps, params or {}))
+        budget = max_steps + len(turn.calls)
+        turns.append(await _turn(simulator, env, teacher, seen, stored, index, step, budget, params or {}))
     return Rollout(tuple(stored), tuple(turns), env.state(), first_tools, added_tools)
 
 
@@ -257,6 +261,7 @@ def reference_state(episode: Episode, registry: Mapping[str, type[Toolkit]]) -> 
 def problems(episode: Episode, result: Rollout, expected_state: Mapping[str, Any]) -> list[str]:
     """Why a positive rollout is not usable (empty when it is): ``reason: detail`` strings."""
     found = []
+    specs = load_openai_tools([*result.tools, *(tool for tools in result.added_tools.values() for tool in tools)])
     for index, (turn, done) in enumerate(zip(episode.turns, result.turns, strict=True)):
         if not done.finished:
             found.append(f"unfinished_turn: turn {index} never answered in text")
@@ -267,12 +272,11 @@ def problems(episode: Episode, result: Rollout, expected_state: Mapping[str, Any
         elif done.finished and not done.text.strip():
             found.append(f"empty_answer: turn {index} ended with an empty answer")
         if turn.label not in SPLIT_LABELS:
-            made = [call.name for call in done.calls]
-            for call in turn.calls:  # a skipped read-only call leaves the state as it was: check the calls too
-                if call.name in made:
-                    made.remove(call.name)
-                else:
-                    found.append(f"hinted_call_missing: turn {index} never called {call.name}")
+            # A skipped read-only call leaves the state as it was: every hinted call must have been made, with its
+            # arguments (a default repeated aside), in any order within the turn.
+            made = [call for call, error in zip(done.calls, done.errors, strict=True) if not error]
+            for call in unmatched_calls(turn.calls, made, specs):
+                found.append(f"hinted_call_missing: turn {index} never called {call.to_text()}")
         lowered = done.text.lower()
         keyword = next((k for k in FAILURE_KEYWORDS if k in lowered), None)
         if keyword:

@@ -30,7 +30,7 @@ from magnet.llm.client import Teacher
 from magnet.synthesis.distill import Hint, Rollout, reference_hints, rollout
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.simulate import Simulator
-from magnet.synthesis.steps import TURN_JUDGE, TurnJudgeInputs, run_step
+from magnet.synthesis.steps import TURN_JUDGE, TurnJudgeInputs, TurnRecord, run_step
 from magnet.tools.calls import FunctionCall
 from magnet.tools.spec import load_openai_tools
 from magnet.tools.toolkit import Toolkit
@@ -265,6 +265,10 @@ async def student_negative(
                 reference_outputs=reference.outputs,
                 earlier_outputs=tuple(o for t in episode.turns[:index] for o in t.outputs),
                 candidate_outputs=turn.outputs,
+                history=tuple(
+                    TurnRecord(episode.turns[k].query, done.calls, done.outputs)
+                    for k, done in enumerate(attempt.turns[:index])
+                ),
             )
             try:
                 verdict = (await run_step(judge, TURN_JUDGE, inputs)).value

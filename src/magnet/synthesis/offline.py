@@ -106,12 +106,12 @@ class OfflineTeacher(CachingTeacher):
             if not system.startswith(hint_system_prompt().split("\n", 1)[0]) and not tools:
                 raise PromptReadError("request", "a system prompt of a known step")
             specs = specs_of(tools) if tools else read_functions("rollout", system)
-            call, text = answer_rollout(messages, specs)
-            if call is None:
+            calls, text = answer_rollout(messages, specs)
+            if not calls:
                 return Completion(text=writer.reply(text), finish_reason="stop", model=OFFLINE_NAME)
             if tools:
-                return Completion(tool_calls=(call,), finish_reason="tool_calls", model=OFFLINE_NAME)
-            return Completion(text=writer.text_calls([call]), finish_reason="stop", model=OFFLINE_NAME)
+                return Completion(tool_calls=tuple(calls), finish_reason="tool_calls", model=OFFLINE_NAME)
+            return Completion(text=writer.text_calls(calls), finish_reason="stop", model=OFFLINE_NAME)
         inputs = read_step_inputs(task, messages, int(params.get("seed") or 0))
         return Completion(text=self._text(task, inputs, writer), finish_reason="stop", model=OFFLINE_NAME)
 

@@ -8,6 +8,7 @@ message.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -73,15 +74,37 @@ def _summary(outputs: Sequence[str]) -> str:
     return "Done: " + "; ".join(fact for fact in facts if fact) + "." if facts else "Done."
 
 
+def _scalars(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return [item for inner in value.values() for item in _scalars(inner)]
+    if isinstance(value, list | tuple):
+        return [item for inner in value for item in _scalars(inner)]
+    return [value]
+
+
+def _can_write(call: FunctionCall, seen: str) -> bool:
+    """Whether every value of ``call`` is in the conversation already (a booleans, ``None`` and one-character
+    values aside): a model cannot write a value it has not seen, so a call whose value an earlier call of the turn
+    will return waits for that output."""
+    for value in _scalars(dict(call.arguments)):
+        if isinstance(value, bool) or value is None:
+            continue
+        text = str(value) if isinstance(value, str) else json.dumps(value)
+        if len(text) > 1 and text not in seen:
+            return False
+    return True
+
+
 def answer_rollout(
     messages: Sequence[Mapping[str, Any]], specs: Sequence[FunctionSpec]
-) -> tuple[FunctionCall | None, str]:
-    """``(the next call, or None and the text to answer)`` for the assistant of a rollout, from the messages.
+) -> tuple[list[FunctionCall], str]:
+    """``(the next calls, or none and the text to answer)`` for the assistant of a rollout, from the messages.
 
-    With a ``[Hint]`` after the user's message: the hinted calls not made yet, one per response (as the system
-    prompt asks); on ``miss function``, say so; on ``missed params``, ask for what the message leaves out. Without
-    a hint: the calls the message asks for, read as forth-translation reads a query. When no call is left, a
-    summary of the outputs since the message.
+    With a ``[Hint]`` after the user's message: the hinted calls not made yet, as many in one response as are
+    independent (the first pending call, and each next one whose values the conversation already shows: a value
+    only an output can give waits for it), as the system prompt asks; on ``miss function``, say so; on ``missed
+    params``, ask for what the message leaves out. Without a hint: the calls the message asks for, read as
+    forth-translation reads a query. When no call is left, a summary of the outputs since the message.
     """
     last = max((i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_output(m)), default=None)
     if last is None:
@@ -91,10 +114,10 @@ def answer_rollout(
     outputs = [output for message in messages[last + 1 :] if _is_output(message) for output in _outputs(message)]
     hint = _hint(query)
     if hint == "miss function":
-        return None, "I cannot do that: none of the functions I have can do it."
+        return [], "I cannot do that: none of the functions I have can do it."
     if hint == "missed params":
         asked = ", ".join(name.replace("_", " ") for name in _asked_for(query, specs)) or "a required detail"
-        return None, f"To do that I need the {asked}. Could you tell me?"
+        return [], f"To do that I need the {asked}. Could you tell me?"
     if hint is not None:
         try:
             wanted = parse_calls(hint)
@@ -108,6 +131,13 @@ def answer_rollout(
     for call in made:
         if call in pending:
             pending.remove(call)
-    if pending and len(made) < len(wanted) + 2:
-        return pending[0], ""
-    return None, _summary(outputs)
+    if not pending or len(made) >= len(wanted) + 2:
+        return [], _summary(outputs)
+    shown = [_content(m) + json.dumps(m.get("tool_calls") or "") for m in messages if m.get("role") != "system"]
+    seen = "\n".join(shown).replace(f"[Hint]: {hint}", "")
+    batch = [pending[0]]
+    for call in pending[1:]:
+        if not _can_write(call, seen):
+            break
+        batch.append(call)
+    return batch, ""

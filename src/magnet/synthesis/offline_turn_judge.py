@@ -12,28 +12,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from magnet.synthesis.steps import TurnJudgeInputs
-from magnet.tools.calls import FunctionCall, format_call
+from magnet.tools.call_matching import call_key, unmatched_calls
+from magnet.tools.calls import FunctionCall
 from magnet.tools.spec import FunctionSpec
 
 
 def _normalised(calls: Sequence[FunctionCall], specs: Sequence[FunctionSpec]) -> list[str]:
-    """Calls as canonical text, without arguments that only repeat a default."""
+    """Calls as canonical text, without arguments that only repeat a default, in no particular order."""
     by_name = {spec.name: spec for spec in specs}
-    texts = []
-    for call in calls:
-        spec = by_name.get(call.name)
-        arguments = {
-            key: value
-            for key, value in sorted(call.arguments.items())
-            if not (spec and "default" in spec.properties.get(key, {}) and spec.properties[key]["default"] == value)
-        }
-        texts.append(format_call(FunctionCall(call.name, arguments)))
-    return sorted(texts)
+    return sorted(call_key(call, by_name) for call in calls)
 
 
 def answer_turn_judge(inputs: TurnJudgeInputs) -> tuple[str | None, str]:
-    """``(error type or None, reason)``: compare with the reference, the same calls (defaults aside) and a
-    summary keeping the reference's facts."""
+    """``(error type or None, reason)``: compare with the reference, the same calls (defaults aside, in any
+    order) and a summary keeping the reference's facts; extra calls beyond the reference's are ``other``."""
     reference = _normalised(inputs.reference_calls, inputs.specs)
     candidate = _normalised(inputs.candidate_calls, inputs.specs)
     if bool(reference) != bool(candidate):
@@ -45,6 +37,9 @@ def answer_turn_judge(inputs: TurnJudgeInputs) -> tuple[str | None, str]:
         if missing:
             return "nested_call_missing", f"{missing[0].name} is never called."
         wrong = _wrong_values(inputs)
+        if not wrong:  # every reference call was made: the candidate makes more
+            extra = unmatched_calls(inputs.candidate_calls, inputs.reference_calls, inputs.specs)
+            return "other", f"the assistant also calls {extra[0].to_text() if extra else 'a function'}."
         if any(value_in(value, inputs.reference_outputs) for value in wrong):
             return "short_dependency", "a value from this turn's outputs is misused."
         if any(value_in(value, inputs.earlier_outputs) for value in wrong):

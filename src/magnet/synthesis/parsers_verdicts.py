@@ -24,6 +24,7 @@ ERROR_TYPES = (
     "long_dependency",
     "wrong_summary",
     "missed_function_or_params",
+    "other",
 )
 
 
@@ -113,6 +114,7 @@ def parse_turn_verdict(completion: Completion, inputs: TurnJudgeInputs) -> TurnV
         named = {
             name
             for name in ERROR_TYPES
+            if name != "other"  # a word of every reason: only a labelled "Error type: other" means it
             for match in re.finditer(name.replace("_", r"[ _-]"), rest, re.IGNORECASE)
             if not re.search(r"\b(?:not|n't|rather than|instead of|nor)\b[^.]{0,20}$", rest[: match.start()], re.I)
         }

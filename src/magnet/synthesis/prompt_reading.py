@@ -226,11 +226,18 @@ def _side(step: str, text: str) -> tuple[tuple[FunctionCall, ...], tuple[str, ..
 
 
 def read_turn_judge(step: str, user: str) -> TurnJudgeInputs:
-    """Both turns, the functions and the earlier outputs, from the turn judge's prompt."""
+    """Both turns, the functions, the conversation so far and the earlier outputs, from the turn judge's prompt."""
     parts = sections(
         step,
         user,
-        ("Functions:", "Outputs of earlier turns:", "User message:", "Reference turn:", "Assistant turn:"),
+        (
+            "Functions:",
+            "Conversation so far:",
+            "Outputs of earlier turns:",
+            "User message:",
+            "Reference turn:",
+            "Assistant turn:",
+        ),
     )
     functions = parts["Functions:"]
     reference_calls, reference_outputs, reference_text = _side(step, parts["Reference turn:"])
@@ -246,6 +253,7 @@ def read_turn_judge(step: str, user: str) -> TurnJudgeInputs:
         reference_outputs=reference_outputs,
         earlier_outputs=() if earlier == "(none)" else tuple(earlier.splitlines()),
         candidate_outputs=candidate_outputs,
+        history=read_history(parts["Conversation so far:"]),
     )
 
 

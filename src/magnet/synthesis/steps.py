@@ -128,8 +128,9 @@ class TurnJudgeInputs:
 
     ``reference_outputs`` and ``candidate_outputs`` are the outputs of each side's calls in this turn,
     ``earlier_outputs`` those of the turns before: a wrong value found there is a short or a long dependency
-    error. ``specs`` are the functions offered (an argument that only repeats a default is no error). The prompt
-    shows all of it: a judge, model or offline backend, reads nothing else.
+    error. ``specs`` are the functions offered (an argument that only repeats a default is no error); ``history``
+    the conversation before this turn (queries, calls and outputs). The prompt shows all of it: a judge, model or
+    offline backend, reads nothing else.
     """
 
     query: str
@@ -141,6 +142,7 @@ class TurnJudgeInputs:
     reference_outputs: tuple[str, ...] = ()
     earlier_outputs: tuple[str, ...] = ()
     candidate_outputs: tuple[str, ...] = ()
+    history: tuple[TurnRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ def _template_values(inputs: Any) -> dict[str, str]:
 
         return {
             "query": inputs.query,
+            "history": _history_text(inputs.history),
             "functions": "\n".join(describe_function(spec) for spec in inputs.specs) or "(not given)",
             "earlier": "\n".join(inputs.earlier_outputs) or "(none)",
             "reference": side(inputs.reference_calls, inputs.reference_outputs, inputs.reference_text),
@@ -267,11 +270,13 @@ def _template_values(inputs: Any) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Step(Generic[R]):
-    """One LLM step: its name (used for accounting and caching), its prompt file and its parser."""
+    """One LLM step: its name (used for accounting and caching), its prompt file, its parser, and sampling
+    parameters it always runs with (a judge's ``temperature: 0``, whatever the teacher's own temperature)."""
 
     name: str
     parse: Callable[[Completion, Any], R]
     template: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def messages(self, inputs: Any) -> list[dict[str, Any]]:
         """The prompt for ``inputs``: the template's system and user parts, filled in."""
@@ -283,12 +288,14 @@ class Step(Generic[R]):
         ]
 
 
-LABEL = Step("label_category", parse_label)
-DEPENDENCY = Step("dependency_judge", parse_dependencies)
-NESTED = Step("nested_judge", parse_verdict)
+# Judging and labelling are classifications: the same question gets the same verdict, at any teacher temperature.
+GREEDY = {"temperature": 0.0}
+LABEL = Step("label_category", parse_label, params=GREEDY)
+DEPENDENCY = Step("dependency_judge", parse_dependencies, params=GREEDY)
+NESTED = Step("nested_judge", parse_verdict, params=GREEDY)
 BACK_TRANSLATE = Step("back_translate", parse_query)
 FORTH_TRANSLATE = Step("forth_translate", parse_forth)
-TURN_JUDGE = Step("turn_judge", parse_turn_verdict)
+TURN_JUDGE = Step("turn_judge", parse_turn_verdict, params=GREEDY)
 SIMULATE = Step("simulate_output", parse_simulated)
 STEPS = {step.name: step for step in (LABEL, DEPENDENCY, NESTED, BACK_TRANSLATE, FORTH_TRANSLATE, TURN_JUDGE, SIMULATE)}
 
@@ -330,9 +337,11 @@ async def run_step(
     the model ("your answer could not be used: ...") and the question asked again, up to ``max_attempts`` in
     all; then ``StepError`` names the step and the last problem. Any other exception from the parser (a parser
     bug an odd answer ran into) is logged and counts as such a failure; other exceptions from ``validate`` pass
-    through. Teacher failures (``TeacherError``) pass through: they were already retried by the teacher.
+    through. Teacher failures (``TeacherError``) pass through: they were already retried by the teacher. The step's
+    own ``params`` override the caller's.
     """
     messages = step.messages(inputs)
+    params = {**params, **step.params}
     problem = ""
     for attempt in range(1, max_attempts + 1):
         completion = await teacher.complete(messages, step=step.name, **params)
