@@ -381,7 +381,9 @@ def test_validate_failures_and_teacher_failures_are_not_swallowed():
 def test_the_turn_judge_sees_definitions_history_and_both_sides_outputs_and_may_answer_other():
     """What the paper's judge needs to classify: the error types defined, the conversation so far, the reference's
     and the assistant's calls with their outputs. An error outside the five is ``other``, not a lost sample."""
-    history = (TurnRecord("Find my dentist visit.", (FunctionCall("get_event", {"event_id": "evt-7"}),), ('{"a": 1}',)),)
+    history = (
+        TurnRecord("Find my dentist visit.", (FunctionCall("get_event", {"event_id": "evt-7"}),), ('{"a": 1}',)),
+    )
     inputs = TurnJudgeInputs(
         query="Remind me of it.",
         reference_calls=(FunctionCall("set_reminder", {"event_id": "evt-7"}),),

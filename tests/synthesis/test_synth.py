@@ -243,7 +243,7 @@ def test_a_full_disk_is_a_clear_error_and_the_rerun_finishes(synth_run, tmp_path
     settings = [arg for item in SMALL for arg in ("--set", item)]
     out = tmp_path / "full"
     failed = subprocess.run(
-        [*magnet, *settings, "--out", str(out)], capture_output=True, text=True, preexec_fn=_limit_file_size(600_000)
+        [*magnet, *settings, "--out", str(out)], capture_output=True, text=True, preexec_fn=_limit_file_size(500_000)
     )
     assert failed.returncode == 2
     message = failed.stderr.strip().splitlines()[-1]

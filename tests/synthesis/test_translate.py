@@ -4,6 +4,7 @@ path rejected with a reason; Split turns look like BFCL's; a real HTTP teacher d
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import re
@@ -228,3 +229,59 @@ def test_a_toolkit_that_cannot_load_its_state_rejects_the_path_not_the_run():
     )
     assert isinstance(result, Rejection) and result.reason == "error:ToolkitError"
     assert "unknown state key(s) ['vault']" in result.detail
+
+
+# -- Insert: nested values stay implicit ----------------------------------------------------------------------------
+
+NESTED_SAME_TURN = SignaturePath((("create_event", "set_reminder"),), ("insert:create_event>set_reminder",))
+NESTED_LATER = SignaturePath(
+    (("create_event",), ("list_events",), ("set_reminder",)), ("insert_later:create_event>set_reminder@1",)
+)
+
+
+def test_a_nested_call_takes_its_value_from_the_output_and_the_query_never_states_it(graph, registry):
+    """The paper's nested call: the user asks to create an event and be reminded of it; the id of the new event is
+    in no query, and the reference's reminder takes it from create_event's output, a round later."""
+    asked = []
+
+    class Recording(OfflineTeacher):
+        async def complete(self, messages, tools=None, **params):
+            asked.append((params.get("step"), messages))
+            return await super().complete(messages, tools, **params)
+
+    for path in (NESTED_SAME_TURN, NESTED_LATER):
+        asked.clear()
+        episode = _translate(Translator(graph, registry, Recording()), [path])[0]
+        assert isinstance(episode, Episode), episode
+        created = json.loads(episode.turns[0].outputs[0])["event_id"]
+        reminder = next(call for turn in episode.turns for call in turn.calls if call.name == "set_reminder")
+        assert reminder.arguments["event_id"] == created
+        assert not any(created in turn.query for turn in episode.turns)
+        assert [n for turn in episode.turns for n in turn.nested] == ["create_event>set_reminder:implicit"]
+        rules = [m[0]["content"] for step, m in asked if step == "back_translate" and "Do NOT state" in m[0]["content"]]
+        assert rules and "event_id of set_reminder" in rules[-1]
+        rounds = [m[1]["content"].split("[Outputs of this round]")[1] for step, m in asked if step == "forth_translate"]
+        if path is NESTED_SAME_TURN:  # a second forth-translation round, shown create_event's output
+            assert len(rounds) == 2 and created in rounds[1] and "(none)" in rounds[0]
+
+
+def test_a_query_that_states_the_nested_value_is_retried_then_rejected(graph, registry):
+    """A user simulator that ignores the rule and names the new event's id outright: the turn starts over, and the
+    path is rejected as ``explicit_nested_value`` when every attempt does so."""
+    from magnet.synthesis.offline_translation import ranked_values
+    from magnet.synthesis.prompt_reading import read_translate
+
+    class Explicit(OfflineTeacher):
+        async def complete(self, messages, tools=None, **params):
+            completion = await super().complete(messages, tools, **params)
+            if params.get("step") != "back_translate" or "most recent event id" not in completion.text:
+                return completion
+            inputs = read_translate("back_translate", messages[0]["content"], messages[1]["content"], 0)
+            outputs = [json.loads(o) for turn in reversed(inputs.history) for o in reversed(turn.outputs)]
+            value = ranked_values(outputs, "event_id", {"type": "string"})[0]
+            text = re.sub(r"the (\w+ )?most recent event id you found", f'event id "{value}"', completion.text)
+            return dataclasses.replace(completion, text=text)
+
+    result = _translate(Translator(graph, registry, Explicit()), [NESTED_LATER])[0]
+    assert isinstance(result, Rejection) and result.reason == "explicit_nested_value", result
+    assert "set_reminder's event_id=" in result.detail

@@ -4,8 +4,9 @@ The teacher plays the assistant over an episode's queries; after each query a ``
 reference calls (``[Hint]: miss function`` / ``[Hint]: missed params`` on split turns). It calls functions, sees
 their real outputs from the environment, and answers in text. The stored trajectory has the hints removed
 (context distillation), so a model trained on it learns to act without them. A trajectory is kept only if each
-turn makes every call its hint names (same arguments, any order), its calls bring the environment to the reference's final state, no turn
-ends in a failure message or an unhandled tool error, and split turns ask or decline instead of calling.
+turn makes every call its hint names (same arguments, any order), its calls bring the environment to the
+reference's final state, no turn ends in a failure message or an unhandled tool error, and split turns ask or
+decline instead of calling.
 
 The same rollout, with misleading hints or none, produces the negatives (``magnet.synthesis.negatives``).
 """
@@ -24,8 +25,8 @@ from magnet.errors import MagnetError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.episode import Episode, build_environment
 from magnet.synthesis.simulate import Simulator
-from magnet.tools.calls import FunctionCall, format_calls
 from magnet.tools.call_matching import unmatched_calls
+from magnet.tools.calls import FunctionCall, format_calls
 from magnet.tools.executor import Environment
 from magnet.tools.spec import load_openai_tools
 from magnet.tools.toolkit import Toolkit

@@ -30,7 +30,10 @@ class EpisodeTurn:
     """One user turn: the query, the reference calls and their outputs (tool-message text).
 
     ``label`` is ``""``, ``miss_param`` / ``miss_func`` (the turn where the assistant must ask or decline; no
-    reference calls) or ``irrelevance``; ``missing`` names the withheld parameters or functions.
+    reference calls) or ``irrelevance``; ``missing`` names the withheld parameters or functions. ``nested`` says,
+    per Insert link of the turn, ``source>target:implicit`` (the target took a value only the source's output
+    gave, and the query never states it), ``:echoed`` (a value the source was given and returned) or
+    ``:unlinked`` (the target's value came from elsewhere).
     """
 
     query: str
@@ -39,10 +42,11 @@ class EpisodeTurn:
     functions: tuple[str, ...] = ()
     label: str = ""
     missing: tuple[str, ...] = ()
+    nested: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict."""
-        return {
+        """Plain dict (``nested`` only when the turn has Insert links)."""
+        data = {
             "query": self.query,
             "calls": [call.to_dict() for call in self.calls],
             "outputs": list(self.outputs),
@@ -50,6 +54,9 @@ class EpisodeTurn:
             "label": self.label,
             "missing": list(self.missing),
         }
+        if self.nested:
+            data["nested"] = list(self.nested)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EpisodeTurn:
@@ -61,6 +68,7 @@ class EpisodeTurn:
             functions=tuple(data.get("functions", [])),
             label=data.get("label", ""),
             missing=tuple(data.get("missing", [])),
+            nested=tuple(data.get("nested", [])),
         )
 
 

@@ -34,7 +34,7 @@ from magnet.synthesis.offline_graph_steps import CATEGORY_WORDS, answer_dependen
 from magnet.synthesis.offline_planning import SYNTHETIC_STRINGS, plan_turn
 from magnet.synthesis.offline_rollouts import _content, answer_rollout
 from magnet.synthesis.offline_simulation import answer_simulation, simulated_output
-from magnet.synthesis.offline_translation import answer_back_translation, calls_in_request
+from magnet.synthesis.offline_translation import answer_back_translation, calls_in_request, next_calls
 from magnet.synthesis.offline_turn_judge import answer_turn_judge, value_in
 from magnet.synthesis.prompt_reading import PromptReadError, read_functions, read_step_inputs, specs_of, step_of
 
@@ -126,7 +126,7 @@ class OfflineTeacher(CachingTeacher):
         if task == "back_translate":
             return writer.query(answer_back_translation(inputs))
         if task == "forth_translate":
-            calls = calls_in_request(inputs.query, inputs.functions, inputs.history)
+            calls = next_calls(inputs)
             if not calls:
                 return writer.finish("the message asks for none of the candidate functions.")
             return writer.calls(calls, "the request maps onto these calls.")

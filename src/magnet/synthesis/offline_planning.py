@@ -60,7 +60,18 @@ SYNTHETIC_STRINGS = {
 }
 
 
-def _synthetic(name: str, schema: Mapping[str, Any], rng: random.Random) -> Any:
+# Other values of the same kinds, for a later draw whose first choice would repeat a call already made.
+SYNTHETIC_ALTERNATIVES = {
+    "email": ("sam.okafor@example.com", "ines.duarte@example.com", "li.na@example.com"),
+    "name": ("Sam Okafor", "Ines Duarte", "Li Na"),
+    "city": ("Porto", "Valencia", "Utrecht"),
+    "title": ("Design review", "Lunch with Sam", "Budget sync"),
+    "query": ("bicycle", "coffee", "notebook"),
+    "keyword": ("bicycle", "coffee", "notebook"),
+}
+
+
+def _synthetic(name: str, schema: Mapping[str, Any], rng: random.Random, draw: int = 0) -> Any:
     if "enum" in schema:
         return rng.choice(list(schema["enum"]))
     kind = schema.get("type")
@@ -71,11 +82,13 @@ def _synthetic(name: str, schema: Mapping[str, Any], rng: random.Random) -> Any:
     if kind == "boolean":
         return True
     if kind == "array":
-        return [_synthetic(name.rstrip("s"), schema.get("items", {"type": "string"}), rng)]
+        return [_synthetic(name.rstrip("s"), schema.get("items", {"type": "string"}), rng, draw)]
     if kind == "object":
         return {}
     for key, value in SYNTHETIC_STRINGS.items():
         if name == key or name.endswith(f"_{key}") or name.startswith(f"{key}_"):
+            if draw and key in SYNTHETIC_ALTERNATIVES:
+                return rng.choice(SYNTHETIC_ALTERNATIVES[key])
             return value
     return f"{name.replace('_', ' ')} {rng.randint(1, 9)}"
 
@@ -120,10 +133,49 @@ def plan_turn(inputs: TranslateInputs) -> list[tuple[FunctionCall, dict[str, str
         rng = random.Random(request_digest(inputs.seed, spec.name, rounds, position))
         copies = rng.choice([2, 3]) if inputs.variant == "parallel" else 1
         for _copy in range(copies):
-            call, sources = _plan_call(spec, latest, inputs.state, rng, used)
+            fixed = _echoed(spec, inputs, plan)
+            call, sources = _plan_call(spec, latest, inputs.state, rng, used, fixed)
+            for _redraw in range(5):  # the source's value makes this call one made before: draw the source again
+                source = _source_position(spec, inputs, plan)
+                if format_call(call) not in used or source is None:
+                    break
+                source_call = plan[source][0]
+                used.add(format_call(source_call))
+                source_spec = next(f for f in inputs.functions if f.name == source_call.name)
+                plan[source] = _plan_call(source_spec, latest, inputs.state, rng, used)
+                fixed = _echoed(spec, inputs, plan)
+                call, sources = _plan_call(spec, latest, inputs.state, rng, used, fixed)
             used.add(format_call(call))
             plan.append((call, sources))
     return plan
+
+
+def _source_position(
+    spec: FunctionSpec, inputs: TranslateInputs, plan: Sequence[tuple[FunctionCall, Mapping[str, str]]]
+) -> int | None:
+    """Where in the plan the call sits whose output gives ``spec`` a nested value (an Insert in this turn)."""
+    sources = {link.source for link in inputs.nested if link.target == spec.name and link.same_turn}
+    return next((i for i in range(len(plan) - 1, -1, -1) if plan[i][0].name in sources), None)
+
+
+def _echoed(
+    spec: FunctionSpec, inputs: TranslateInputs, plan: Sequence[tuple[FunctionCall, Mapping[str, str]]]
+) -> dict[str, Any]:
+    """The nested values of ``spec`` (an Insert target in this turn) that its source's planned call already holds:
+    a source given an id gives it back, so the target will take that value. Planning the target's other
+    arguments around it keeps the call new (a repeated call would be refused)."""
+    fixed: dict[str, Any] = {}
+    for link in inputs.nested:
+        if link.target != spec.name or not link.same_turn:
+            continue
+        source = next((call for call, _ in reversed(plan) if call.name == link.source), None)
+        if source is None:
+            continue
+        for name in link.parameters:
+            value = next((source.arguments[key] for key in _state_keys(name) if key in source.arguments), None)
+            if value is not None:
+                fixed[name] = value
+    return fixed
 
 
 def _usable(value: Any, schema: Mapping[str, Any]) -> bool:
@@ -136,10 +188,16 @@ def _first_usable(latest: Sequence[Any], name: str, schema: Mapping[str, Any]) -
 
 
 def _plan_call(
-    spec: FunctionSpec, latest: list[Any], state: Mapping[str, Any], rng: random.Random, used: set[str]
+    spec: FunctionSpec,
+    latest: list[Any],
+    state: Mapping[str, Any],
+    rng: random.Random,
+    used: set[str],
+    fixed: Mapping[str, Any] | None = None,
 ) -> tuple[FunctionCall, dict[str, str]]:
     """One call of ``spec``; up to ten draws to find one not made before (from the second draw on, an optional
-    parameter may be filled too, so that a repeated lookup asks something new)."""
+    parameter may be filled too, so that a repeated lookup asks something new). ``fixed`` values (source
+    ``"nested"``) are kept in every draw."""
     call, sources = FunctionCall(spec.name, {}), {}
     state_text = json.dumps(state, default=str)
     optional = [name for name in spec.properties if name not in spec.required]
@@ -150,6 +208,9 @@ def _plan_call(
         if attempt and optional:
             names.append(rng.choice(optional))
         for name in names:
+            if fixed and name in fixed:
+                arguments[name], sources[name] = fixed[name], "nested"
+                continue
             schema = spec.properties.get(name, {})
             from_output = _first_usable(latest, name, schema)
             fits = from_output is not None
@@ -165,7 +226,7 @@ def _plan_call(
             if from_state:
                 arguments[name], sources[name] = json.loads(rng.choice(from_state)), "state"
                 continue
-            arguments[name], sources[name] = _synthetic(name, schema, rng), "given"
+            arguments[name], sources[name] = _synthetic(name, schema, rng, attempt), "given"
         call = FunctionCall(spec.name, arguments)
         if format_call(call) not in used:
             break

@@ -15,7 +15,7 @@ from typing import Any
 
 from magnet.llm.answers import OUTPUT_PREFIX, decode_text_calls
 from magnet.synthesis.offline_planning import _parsed_outputs
-from magnet.synthesis.offline_translation import _sentence, calls_in_request
+from magnet.synthesis.offline_translation import WAITING, _sentence, calls_in_request
 from magnet.synthesis.prompt_reading import PromptReadError
 from magnet.synthesis.steps import TurnRecord
 from magnet.tools.calls import FunctionCall, parse_calls, parse_tool_calls
@@ -126,11 +126,13 @@ def answer_rollout(
     else:
         earlier = [m for m in messages[:last] if _is_output(m)]
         history = (TurnRecord("", (), tuple(o for m in earlier for o in _outputs(m))),)
-        wanted = calls_in_request(query, specs, history)
+        wanted = calls_in_request(query, specs, history, outputs, made)
     pending = list(wanted)
     for call in made:
         if call in pending:
             pending.remove(call)
+    # A call whose value an output of this turn must give, and none has yet, cannot be written (yet).
+    pending = [call for call in pending if not any(value is WAITING for value in call.arguments.values())]
     if not pending or len(made) >= len(wanted) + 2:
         return [], _summary(outputs)
     shown = [_content(m) + json.dumps(m.get("tool_calls") or "") for m in messages if m.get("role") != "system"]

@@ -27,6 +27,7 @@ from magnet.synthesis.steps import (
     TurnJudgeInputs,
     TurnRecord,
     load_template,
+    read_nested_rules,
 )
 from magnet.tools.calls import FunctionCall, parse_calls
 from magnet.tools.spec import FunctionSpec
@@ -174,17 +175,27 @@ def read_translate(step: str, system: str, user: str, seed: int) -> TranslateInp
             variant=variant,
             state=read_state(state_text),
             seed=seed,
+            nested=read_nested_rules(system),
         )
     parts = sections(
         step,
         user,
-        ("Conversation so far:", "[Reference Output] of the last round:", "Candidate functions:", "User message:"),
+        (
+            "Conversation so far:",
+            "[Reference Output] of the last round:",
+            "Candidate functions:",
+            "User message:",
+            "[Outputs of this round]",
+        ),
     )
+    made = [ran for line in parts["[Outputs of this round]"].splitlines() if (ran := _split_call_line(line.strip()))]
     return TranslateInputs(
         functions=read_functions(step, parts["Candidate functions:"]),
         history=read_history(parts["Conversation so far:"]),
         query=parts["User message:"],
         seed=seed,
+        round_calls=tuple(call for call, _ in made),
+        round_outputs=tuple(output for _, output in made),
     )
 
 

@@ -59,6 +59,33 @@ def stage_summaries(reports: Mapping[str, StageReport], out: Path | None = None)
     }
 
 
+NESTED_REJECTIONS = ("explicit_nested_value", "nested_value_unavailable")
+
+
+def insert_summary(folder: Path) -> dict[str, Any]:
+    """How the Insert links of the accepted episodes came out (``EpisodeTurn.nested``): ``implicit`` (a value only
+    the source's output gave, never stated in the query), ``echoed`` (an id the user named for the source, reused
+    unstated), ``unlinked`` (the call took its value elsewhere); beside the paths rejected because a nested value
+    was stated or the source's output did not give it. ``implicit_share`` is implicit over implicit plus stated:
+    the paper's nested call, among the turns where the source produced the value."""
+    kinds: dict[str, int] = {"implicit": 0, "echoed": 0, "unlinked": 0}
+    for path in sorted(folder.glob("accepted-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for turn in json.loads(line)["turns"] if line.strip() else ():
+                for link in turn.get("nested", ()):
+                    kind = link.rsplit(":", 1)[-1]
+                    kinds[kind] = kinds.get(kind, 0) + 1
+    rejected = dict.fromkeys(NESTED_REJECTIONS, 0)
+    for path in sorted(folder.glob("rejected-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            reason = json.loads(line).get("reason") if line.strip() else None
+            if reason in rejected:
+                rejected[reason] += 1
+    stated = rejected["explicit_nested_value"]
+    share = kinds["implicit"] / (kinds["implicit"] + stated) if kinds["implicit"] + stated else None
+    return {**kinds, **rejected, "implicit_share": None if share is None else round(share, 3)}
+
+
 def functions_without_rows(graph: FunctionGraph, called: Iterable[str], paths: Iterable[SignaturePath]) -> dict:
     """Each function of the pool that no SFT row calls, and why: no edge in the graph (so no walk reaches it;
     single-turn rows only), in no path at all, or in paths that were all rejected or left out of the mixture."""
@@ -124,6 +151,17 @@ def render_report(report: Mapping[str, Any]) -> str:
         lines += [
             "",
             "negatives by error type: " + ", ".join(f"{k} {v}" for k, v in report["preference_error_types"].items()),
+        ]
+    inserts = report.get("insert") or {}
+    if any(inserts.get(key) for key in ("implicit", "echoed", "unlinked", *NESTED_REJECTIONS)):
+        share = inserts.get("implicit_share")
+        lines += [
+            "",
+            "Insert links (nested calls) in accepted episodes: "
+            f"implicit {inserts['implicit']}, echoed {inserts['echoed']}, unlinked {inserts['unlinked']}; "
+            f"paths rejected: nested value stated {inserts['explicit_nested_value']}, not given by the source's "
+            f"output {inserts['nested_value_unavailable']}; implicit share "
+            + ("n/a" if share is None else f"{share:.1%}"),
         ]
     missing = report.get("functions_without_rows") or {}
     if missing:

@@ -99,6 +99,46 @@ class TurnRecord:
 
 
 @dataclass(frozen=True)
+class NestedLink:
+    """An Insert: ``target`` takes a value (``parameters``, when the graph's schemas name them) from the output of
+    ``source``, made earlier in the same turn (``same_turn``) or in an earlier one. The user never states it."""
+
+    source: str
+    target: str
+    parameters: tuple[str, ...] = ()
+    same_turn: bool = True
+
+    def rule(self) -> str:
+        """The back-translation rule that keeps the value implicit."""
+        what = ", ".join(self.parameters) or "the input"
+        where = "in this round" if self.same_turn else "in an earlier round"
+        return (
+            f"- Do NOT state the value of {what} of {self.target}: the assistant must take it from the output of "
+            f'{self.source} {where}. Refer to it indirectly ("the one you just found").'
+        )
+
+
+NESTED_RULE = re.compile(
+    r"^- Do NOT state the value of (?P<what>.+?) of (?P<target>\S+): the assistant must take it from the output of "
+    r"(?P<source>\S+) in (?P<where>this round|an earlier round)\.",
+    re.MULTILINE,
+)
+
+
+def read_nested_rules(system: str) -> tuple[NestedLink, ...]:
+    """The ``NestedLink`` rules a back-translation system prompt holds (inverse of ``NestedLink.rule``)."""
+    return tuple(
+        NestedLink(
+            match["source"],
+            match["target"],
+            () if match["what"] == "the input" else tuple(name.strip() for name in match["what"].split(",")),
+            match["where"] == "this round",
+        )
+        for match in NESTED_RULE.finditer(system)
+    )
+
+
+@dataclass(frozen=True)
 class TranslateInputs:
     """What back- and forth-translation of one turn see.
 
@@ -107,8 +147,11 @@ class TranslateInputs:
     (the next turn: give those values), ``"miss_func"`` (ask for what the withheld functions do);
     ``variant`` ``"parallel"`` asks for the same function with two or three argument sets. ``state`` is the
     environment state (shown to the teacher, cut to ``STATE_CHARACTERS``); ``query`` is the user message, for
-    forth-translation. ``seed`` is not rendered: the translator sends it as the request's sampling seed, and the
-    offline backend, reading a prompt back, puts that seed here.
+    forth-translation. ``nested`` are the Insert links whose values the query must leave implicit;
+    ``round_calls``/``round_outputs`` the calls forth-translation already made for this query and their outputs
+    (it answers in rounds, so that a call can take a value from an earlier call's output). ``seed`` is not
+    rendered: the translator sends it as the request's sampling seed, and the offline backend, reading a prompt
+    back, puts that seed here.
     """
 
     functions: tuple[FunctionSpec, ...]
@@ -120,6 +163,9 @@ class TranslateInputs:
     state: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     query: str = ""
+    nested: tuple[NestedLink, ...] = ()
+    round_calls: tuple[FunctionCall, ...] = ()
+    round_outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,9 +278,15 @@ def _template_values(inputs: Any) -> dict[str, str]:
                         missing=", ".join(inputs.missing) or "one required parameter"
                     ),
                     VARIANT_RULES.get(inputs.variant, ""),
+                    *(link.rule() for link in inputs.nested),
                 )
                 if rule
             ),
+            "round": "\n".join(
+                f"{call.to_text()} -> {output}"
+                for call, output in zip(inputs.round_calls, inputs.round_outputs, strict=False)
+            )
+            or "(none)",
             "query": inputs.query,
             "state": _state_text(inputs.state),
         }

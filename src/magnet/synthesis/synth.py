@@ -50,7 +50,13 @@ from magnet.synthesis.pipeline import (
     shard_path,
     stage_identity,
 )
-from magnet.synthesis.report import functions_without_rows, models_report, stage_summaries, write_report
+from magnet.synthesis.report import (
+    functions_without_rows,
+    insert_summary,
+    models_report,
+    stage_summaries,
+    write_report,
+)
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.stages import (
     graph_config,
@@ -447,6 +453,7 @@ class Synth:
                 self.out, self.config.datasets, self.config.seed, with_pairs=self.config.negatives.source != "none"
             )
         report["stages"] = stage_summaries(self.reports, self.out)
+        report["insert"] = insert_summary(self.out / "episodes")
         if self.graph is not None:
             called = report.pop("functions_called")
             report["functions_without_rows"] = functions_without_rows(self.graph, called, self.paths)

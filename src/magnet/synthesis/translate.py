@@ -23,21 +23,27 @@ import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from magnet.errors import MagnetError, StepError, TeacherError
-from magnet.llm.cache import RequestCache
 from magnet.llm.client import Teacher
 from magnet.synthesis.config import TranslateSettings
 from magnet.synthesis.episode import FUNCTIONS_ADDED_QUERY, Episode, EpisodeTurn, episode_id, replay
 from magnet.synthesis.graph import FunctionGraph
+from magnet.synthesis.nesting import nested_links, nested_values, occurs
 from magnet.synthesis.paths import SignaturePath
+from magnet.synthesis.registry import (  # noqa: F401  (re-exported: the registry was defined here)
+    build_registry,
+    registry_and_simulator,
+    spec_only_functions,
+    toolkit_of,
+)
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.steps import (
     BACK_TRANSLATE,
     FORTH_TRANSLATE,
     AnswerError,
+    NestedLink,
     StepResult,
     TranslateInputs,
     TurnRecord,
@@ -79,6 +85,11 @@ class _Rejected(Exception):
         self.reason = reason
         self.detail = detail
         super().__init__(detail)
+
+
+class _TurnFailed(_Rejected):
+    """A turn that came out wrong in a way a new query may fix (a nested value stated outright): the turn starts
+    over with another seed, and the path is rejected with this reason when every attempt fails so."""
 
 
 def path_kind(path: SignaturePath) -> tuple[str, str]:
@@ -264,35 +275,48 @@ class _Run:
             label = path.labels[index]
             if label and index + 1 >= len(path.turns):
                 raise _Rejected("split_without_next_turn", f"the {label} turn is the last one of path {path.id}")
-            specs = self.translator._specs(path.turns[index + 1] if label else path.turns[index])
-            await self._with_turn_retries(label, specs, variant, withheld)
+            served = index + 1 if label else index
+            specs = self.translator._specs(path.turns[served])
+            links = nested_links(path, self.translator.graph, served)
+            await self._with_turn_retries(label, specs, variant, withheld, links)
             index += 2 if label else 1
 
     async def _one_turn(
-        self, label: str, specs: Sequence[FunctionSpec], variant: str, withheld: tuple[str, ...]
+        self,
+        label: str,
+        specs: Sequence[FunctionSpec],
+        variant: str,
+        withheld: tuple[str, ...],
+        links: tuple[NestedLink, ...] = (),
     ) -> None:
         if label == "miss_param":
-            await self._miss_param(specs)
+            await self._miss_param(specs, links)
         elif label == "miss_func":
-            await self._miss_func(specs, withheld)
+            await self._miss_func(specs, withheld, links)
         else:
-            query = await self._ask(BACK_TRANSLATE, self._inputs(specs, variant=variant))
-            await self._reference_turn(query, specs, query, variant=variant)
+            query = await self._ask(BACK_TRANSLATE, self._inputs(specs, variant=variant, nested=links))
+            await self._reference_turn(query, specs, query, variant=variant, links=links)
 
     async def _with_turn_retries(
-        self, label: str, specs: Sequence[FunctionSpec], variant: str, withheld: tuple[str, ...]
+        self,
+        label: str,
+        specs: Sequence[FunctionSpec],
+        variant: str,
+        withheld: tuple[str, ...],
+        links: tuple[NestedLink, ...] = (),
     ) -> None:
-        """Translate a turn; when no usable calls come back, start the turn over from its query with another
-        seed (``turn_attempts`` in all). A model already saw the error on every retry of its step; starting the
-        turn over lets the query change too (the offline backend's only way to pick other values)."""
+        """Translate a turn; when no usable calls come back (or a nested value is stated outright), start the
+        turn over from its query with another seed (``turn_attempts`` in all). A model already saw the error on
+        every retry of its step; starting the turn over lets the query change too (the offline backend's only way
+        to pick other values)."""
         attempts = self.translator.config.turn_attempts
         for attempt in range(attempts):
             point = self.env.snapshot()
             saved = (list(self.history), list(self.episode_turns), dict(self.missing_functions), set(self.env.hidden))
             try:
-                await self._one_turn(label, specs, variant, withheld)
+                await self._one_turn(label, specs, variant, withheld, links)
                 return
-            except StepError:
+            except (StepError, _TurnFailed):
                 self.env.restore(point)
                 self.history, self.episode_turns, self.missing_functions, self.env.hidden = (
                     saved[0],
@@ -304,28 +328,34 @@ class _Run:
                     raise
                 self.seed = random.Random(f"{self.seed}:retry:{attempt}").randrange(2**31)
 
-    async def _miss_param(self, specs: Sequence[FunctionSpec]) -> None:
+    async def _miss_param(self, specs: Sequence[FunctionSpec], links: tuple[NestedLink, ...] = ()) -> None:
         rng = random.Random(f"{self.seed}:miss_param:{len(self.episode_turns)}")
-        required = [name for name in specs[0].required]
+        nested = {(link.target, name) for link in links for name in link.parameters}
+        # A nested value is never the user's to give: leave out another one.
+        required = [name for name in specs[0].required if (specs[0].name, name) not in nested]
         if not required:
             raise _Rejected("split_impossible", f"{specs[0].name} has no required parameter to leave out")
         missing = (rng.choice(required),)
-        asking = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="miss_param", missing=missing))
+        asking = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="miss_param", missing=missing, nested=links))
         self.episode_turns.append(EpisodeTurn(asking, label="miss_param", missing=missing))
         self.history.append(TurnRecord(asking))
-        supplying = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="supply_param", missing=missing))
-        await self._reference_turn(supplying, specs, f"{asking}\n{supplying}")
+        supplying = await self._ask(
+            BACK_TRANSLATE, self._inputs(specs, split="supply_param", missing=missing, nested=links)
+        )
+        await self._reference_turn(supplying, specs, f"{asking}\n{supplying}", links=links)
 
-    async def _miss_func(self, specs: Sequence[FunctionSpec], withheld: tuple[str, ...]) -> None:
+    async def _miss_func(
+        self, specs: Sequence[FunctionSpec], withheld: tuple[str, ...], links: tuple[NestedLink, ...] = ()
+    ) -> None:
         if not withheld:
             raise _Rejected("split_impossible", "every function of the turn after the miss_func turn was used before")
-        asking = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="miss_func"))
+        asking = await self._ask(BACK_TRANSLATE, self._inputs(specs, split="miss_func", nested=links))
         self.episode_turns.append(EpisodeTurn(asking, label="miss_func", missing=withheld))
         self.history.append(TurnRecord(asking))
         # BFCL: the functions are absent from the start and added at the follow-up turn.
         self.missing_functions[str(len(self.episode_turns))] = list(withheld)
         self.env.hidden -= set(withheld)
-        await self._reference_turn(FUNCTIONS_ADDED_QUERY, specs, asking)
+        await self._reference_turn(FUNCTIONS_ADDED_QUERY, specs, asking, links=links)
 
     async def irrelevant_turn(self, asked: Sequence[FunctionSpec]) -> None:
         query = await self._ask(BACK_TRANSLATE, self._inputs(asked, split="miss_func"))
@@ -335,123 +365,104 @@ class _Run:
             )
         )
 
-    async def _reference_turn(self, query: str, specs: Sequence[FunctionSpec], request: str, variant: str = "") -> None:
-        """Forth-translate ``request`` into calls of ``specs``, execute them, and record the turn as ``query``."""
+    async def _reference_turn(
+        self,
+        query: str,
+        specs: Sequence[FunctionSpec],
+        request: str,
+        variant: str = "",
+        links: tuple[NestedLink, ...] = (),
+    ) -> None:
+        """Forth-translate ``request`` into calls of ``specs``, execute them, and record the turn as ``query``.
+
+        The teacher answers in rounds: each answer's calls run at once, and while some function of the turn has
+        not been called, it is asked again with the outputs of this round so far (a nested call takes its value
+        from one of them). Then the turn's nested values must not appear in ``request``."""
         executed: list[CallResult] = []
         earlier = {format_call(call) for turn in self.history for call in turn.calls}
         names = {spec.name for spec in specs}
+        for round_number in range(len(names)):
+            remaining = names - {result.call.name for result in executed}
+            batch: list[CallResult] = []
 
-        async def validate(calls: tuple[FunctionCall, ...] | None) -> None:
-            if not calls:
-                raise AnswerError(f"the message asks for {sorted(names)}; write their calls")
-            skipped = sorted(names - {call.name for call in calls})
-            if skipped:
-                raise AnswerError(f"the reference must also call {skipped}")
-            if variant == "parallel" and len(calls) < 2:
-                raise AnswerError("the message asks for several values: make two or three calls")
-            repeated = [format_call(call) for call in calls if format_call(call) in earlier]
-            if repeated:
-                raise AnswerError(f"{repeated[0]} was already called in an earlier turn; use new values")
-            if self.translator.simulator is not None:
-                await self.translator.simulator.prepare(calls)
-            point = self.env.snapshot()
-            results = self.env.execute(calls)
-            failed = [result for result in results if not result.ok]
-            if failed:
-                self.env.restore(point)
-                raise AnswerError(f"{failed[0].call.to_text()} failed when executed: {failed[0].error}")
-            executed[:] = results
+            async def validate(
+                calls: tuple[FunctionCall, ...] | None, remaining=remaining, first=not round_number, batch=batch
+            ) -> None:
+                if not calls and not first and remaining <= {link.target for link in links if link.same_turn}:
+                    raise _TurnFailed(
+                        "nested_value_unavailable",
+                        f"no call for {sorted(remaining)}: this round's outputs do not give the value it needs",
+                    )
+                if not calls:
+                    raise AnswerError(f"the message asks for {sorted(remaining)}; write their calls")
+                if not {call.name for call in calls} & remaining:
+                    raise AnswerError(f"the message still asks for {sorted(remaining)}; write those calls now")
+                if first and variant == "parallel" and len(calls) < 2:
+                    raise AnswerError("the message asks for several values: make two or three calls")
+                made = earlier | {format_call(result.call) for result in executed}
+                repeated = [format_call(call) for call in calls if format_call(call) in made]
+                if repeated:
+                    raise AnswerError(f"{repeated[0]} was already called; use new values")
+                if self.translator.simulator is not None:
+                    await self.translator.simulator.prepare(calls)
+                point = self.env.snapshot()
+                results = self.env.execute(calls)
+                failed = [result for result in results if not result.ok]
+                if failed:
+                    self.env.restore(point)
+                    raise AnswerError(f"{failed[0].call.to_text()} failed when executed: {failed[0].error}")
+                batch[:] = results
 
-        await self._ask(FORTH_TRANSLATE, self._inputs(specs, query=request, variant=variant), validate=validate)
+            inputs = self._inputs(
+                specs,
+                query=request,
+                variant=variant,
+                round_calls=tuple(result.call for result in executed),
+                round_outputs=tuple(result.content for result in executed),
+            )
+            await self._ask(FORTH_TRANSLATE, inputs, validate=validate)
+            executed.extend(batch)
+            if names <= {result.call.name for result in executed}:
+                break
+        skipped = sorted(names - {result.call.name for result in executed})
+        if skipped:
+            raise StepError(f"forth_translate: the reference never called {skipped}", step="forth_translate")
         calls = tuple(result.call for result in executed)
         outputs = tuple(result.content for result in executed)
-        self.episode_turns.append(EpisodeTurn(query, calls, outputs, functions=tuple(spec.name for spec in specs)))
+        nested = self._check_nested(request, links, executed)
+        self.episode_turns.append(
+            EpisodeTurn(query, calls, outputs, functions=tuple(spec.name for spec in specs), nested=nested)
+        )
         self.history.append(TurnRecord(query, calls, outputs))
 
-
-def toolkit_of(spec: FunctionSpec) -> str:
-    """The registry name of the toolkit that executes ``spec``: its ``toolkit`` when it names one; else (a
-    spec-only function from a plain OpenAI tools file) the simulated toolkit ``"<category>/<tool class>"``
-    that groups the functions the graph labelled alike, so that an episode offers a function with its
-    siblings and irrelevance rows can draw on the functions of other categories.
-
-    Example:
-        >>> toolkit_of(FunctionSpec("get_weather", "Weather now.", category="Weather", tool_class="Forecasts"))
-        'Weather/Forecasts'
-    """
-    return spec.toolkit or f"{spec.category or 'misc'}/{spec.tool_class or 'misc'}"
-
-
-def _executable(toolkits: Sequence[type[Toolkit]]) -> dict[str, type[Toolkit]]:
-    if not toolkits:
-        from magnet.tools.builtin import BUILTIN_TOOLKITS
-
-        toolkits = BUILTIN_TOOLKITS
-    return {klass.toolkit_name(): klass for klass in toolkits}
-
-
-def spec_only_functions(graph: FunctionGraph, toolkits: Sequence[type[Toolkit]] = ()) -> list[FunctionSpec]:
-    """The graph's functions that no executable toolkit implements (they need a ``Simulator``)."""
-    known = _executable(toolkits)
-    return [spec for spec in graph.specs if toolkit_of(spec) not in known]
-
-
-def build_registry(
-    graph: FunctionGraph, simulator: Simulator | None = None, toolkits: Sequence[type[Toolkit]] = ()
-) -> dict[str, type[Toolkit]]:
-    """``{toolkit name: class}`` for every toolkit of the graph's functions (named by ``toolkit_of``): the
-    given executable toolkits (the builtin pool by default); functions of any other toolkit run through
-    ``simulator``."""
-    known = _executable(toolkits)
-    registry: dict[str, type[Toolkit]] = {}
-    spec_only: dict[str, list[str]] = {}
-    for spec in graph.specs:
-        name = toolkit_of(spec)
-        if name in known:
-            registry[name] = known[name]
-        else:
-            spec_only.setdefault(name, []).append(spec.name)
-    if spec_only:
-        if simulator is None:
-            raise MagnetError(
-                f"functions of toolkit(s) {sorted(spec_only)} have no implementation; "
-                "pass a simulator (spec-only functions are executed by the teacher)"
-            )
-        for name, functions in spec_only.items():
-            registry[name] = simulator.toolkit_class(name, functions)
-    return registry
-
-
-def registry_and_simulator(
-    graph: FunctionGraph,
-    toolkits: Sequence[type[Toolkit]],
-    teacher: Teacher,
-    *,
-    store: str | Path | None = None,
-) -> tuple[dict[str, type[Toolkit]], Simulator | None]:
-    """How the graph's functions execute: ``(registry, simulator)`` for ``Translator`` and distillation.
-
-    Parameters
-    ----------
-    graph:
-        The function graph the paths come from.
-    toolkits:
-        The pool's executable toolkit classes (``magnet.tools.pool.pool_toolkits``); empty: the builtin pool.
-    teacher:
-        Simulates the functions no toolkit implements.
-    store:
-        SQLite file keeping simulated outputs across runs (opened only when there are spec-only functions).
-
-    Returns
-    -------
-    The registry (``{toolkit name: class}``, see ``build_registry``) and the ``Simulator`` of the spec-only
-    functions, or ``None`` when every function is executable.
-
-    Example:
-        >>> # registry, simulator = registry_and_simulator(graph, pool_toolkits("builtin"), OfflineTeacher())
-    """
-    spec_only = spec_only_functions(graph, toolkits)
-    simulator = None
-    if spec_only:
-        simulator = Simulator(teacher, spec_only, store=RequestCache(store) if store is not None else None)
-    return build_registry(graph, simulator, toolkits), simulator
+    def _check_nested(
+        self, request: str, links: tuple[NestedLink, ...], results: Sequence[CallResult]
+    ) -> tuple[str, ...]:
+        """Per link, ``source>target:implicit`` (the target took a value only the source's output gave, and the
+        request never states it), ``:echoed`` (a value the source was given and returned: stated once, for the
+        source) or ``:unlinked`` (the target's value came from elsewhere). A value only the source's output gave
+        that the request states fails the turn (``explicit_nested_value``)."""
+        earlier = [
+            CallResult(call, None, content=output)
+            for turn in self.history
+            for call, output in zip(turn.calls, turn.outputs, strict=False)
+        ]
+        found = []
+        for link in links:
+            for position, result in enumerate(results):
+                if result.call.name != link.target:
+                    continue
+                before = results[:position] if link.same_turn else earlier
+                source = next((r for r in reversed(before) if r.call.name == link.source), None)
+                values, echoed = nested_values(link, result.call, source)
+                stated = {} if echoed else {name: value for name, value in values.items() if occurs(value, request)}
+                if stated:
+                    name, value = next(iter(stated.items()))
+                    raise _TurnFailed(
+                        "explicit_nested_value",
+                        f"the query states {result.call.name}'s {name}={value!r}, which {link.source}'s output gives",
+                    )
+                kind = "echoed" if echoed else "implicit" if values else "unlinked"
+                found.append(f"{link.source}>{link.target}:{kind}")
+                break
+        return tuple(found)
