@@ -91,7 +91,7 @@ def test_a_bad_value_names_its_key_where_it_was_given(argv, message):
     assert message in str(error.value)
 
 
-@pytest.mark.parametrize("path", sorted((RECIPES / "synth").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((RECIPES / "synth").rglob("*.yaml")), ids=lambda p: p.name)
 def test_the_shipped_synth_configs_load(path):
     assert isinstance(load_config(path), SynthConfig)
 
@@ -166,3 +166,35 @@ def test_an_emptied_section_keeps_its_defaults_and_set_on_a_section_merges(tmp_p
 def test_counts_out_of_range_are_settings_errors(override, message):
     with pytest.raises(MagnetError, match=message):
         load_config(None, [override])
+
+
+ABLATIONS = {
+    "init-graph.yaml": {"paths.merge": False, "paths.insert": False, "paths.split": False},
+    "merge.yaml": {"paths.insert": False, "paths.split": False},
+    "merge-insert.yaml": {"paths.split": False},
+    "no-positive-hints.yaml": {"positive_hints": False},
+    "sampled-negatives.yaml": {
+        "negatives.source": "sampled",
+        "negatives.samples": 3,
+        "negatives.student.kind": "offline",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_each_ablation_recipe_is_the_offline_recipe_with_its_switches_only(name):
+    """Table 4's rows side by side: an ablation recipe differs from recipes/synth/offline-builtin.yaml in the
+    settings it names and nowhere else, so that its datasets compare with the full pipeline's."""
+
+    def flat(value, prefix=""):
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}{key}.").items()}
+        return {prefix.rstrip("."): value}
+
+    full = flat(load_config(RECIPES / "synth" / "offline-builtin.yaml").to_dict())
+    ablation = flat(load_config(RECIPES / "synth" / "ablations" / name).to_dict())
+    changed = {key: value for key, value in ablation.items() if full.get(key) != value}
+    expected = ABLATIONS[name]
+    assert {key: changed[key] for key in expected} == expected
+    extra = {key for key in changed if key not in expected and not key.startswith("negatives.student.")}
+    assert not extra, extra

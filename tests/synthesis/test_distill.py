@@ -15,6 +15,7 @@ from magnet.synthesis.distill import (
     Hint,
     distill,
     hint_system_prompt,
+    plain_system_prompt,
     problems,
     reference_hints,
     reference_state,
@@ -286,3 +287,48 @@ class OneCallPerResponse(OfflineTeacher):
         if len(completion.tool_calls) > 1:
             return dataclasses.replace(completion, tool_calls=completion.tool_calls[:1])
         return completion
+
+
+def test_without_positive_hints_the_teacher_sees_the_queries_alone(setup):
+    """The ablation 'SFT without positive-hint distillation': no [Hint] and no hint instructions reach the teacher;
+    the same filters keep what reproduces the reference."""
+    registry, episodes = setup
+    seen = []
+
+    class Recording(OfflineTeacher):
+        async def complete(self, messages, tools=None, **params):
+            seen.extend(str(m.get("content") or "") for m in messages)
+            return await super().complete(messages, tools, **params)
+
+    episode = next(e for e in episodes if e.kind == "multi_turn")
+    result = asyncio.run(distill(episode, registry, Recording(), hints=False))
+    assert seen and not any("[Hint]" in text for text in seen)
+    assert plain_system_prompt() in seen and hint_system_prompt() not in seen
+    assert result.row is not None, result.reasons  # the offline teacher reads the queries as a model would
+
+
+def test_sampled_negatives_are_the_students_own_unjudged_samples(setup):
+    """The ablation 'mDPO without negative-hint distillation': the first hint-free student sample that differs
+    from the positive is the rejected side, no judge and no misleading hint involved."""
+    from magnet.synthesis.negatives import sampled_negative
+
+    registry, episodes = setup
+    episode = next(e for e in episodes if e.kind == "multi_turn")
+    positive = asyncio.run(distill(episode, registry, OfflineTeacher()))
+
+    asked = []
+
+    class Terse(OfflineTeacher):
+        """A student that answers every turn with the same short text."""
+
+        async def complete(self, messages, tools=None, **params):
+            asked.append((params.get("step"), str(messages[0].get("content") or "")))
+            completion = await super().complete(messages, tools, **params)
+            return completion if completion.tool_calls else dataclasses.replace(completion, text="Done, as asked.")
+
+    pair = asyncio.run(sampled_negative(episode, positive.rollout, positive.row, registry, Terse(), samples=3))
+    assert pair is not None and pair.meta["source"] == "sampled" and pair.meta["sample"] == 0
+    assert pair.meta["error_types"] == [] and any(m.content == "Done, as asked." for m in pair.rejected)
+    assert {step for step, _ in asked} == {"student_sample"}  # no judge, no second rollout with hints
+    assert not any("[Hint]" in text for _, text in asked)
+    assert validate_preference_row(pair.to_dict()) == []

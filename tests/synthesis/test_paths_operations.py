@@ -130,3 +130,28 @@ def test_single_turn_counts_follow_the_papers_mixture_unless_set():
     assert single_turn_counts(PathSettings(), multi_turn_paths=0, functions=10)["single"] == 10  # one per function
     chosen = single_turn_counts(PathSettings(single=5, irrelevance=0), multi_turn_paths=78, functions=10)
     assert chosen == {"single": 5, "parallel": 40, "multiple": 40, "irrelevance": 0}
+
+
+def test_the_ablation_switches_turn_each_operation_off():
+    """Table 4's rows: 'init graph' (no operation), '+merge', '+merge+insert' (no Split copies)."""
+    from magnet.synthesis.config import PathSettings
+    from magnet.synthesis.stages import sample_signature_paths
+
+    specs = [spec for klass in BUILTIN_TOOLKITS for spec in klass.specs()]
+    graph = asyncio.run(build_graph(specs, SchemaJudge(), progress=False))
+    counts = {"single": 0, "parallel": 0, "multiple": 0, "irrelevance": 0}
+
+    def kinds(**switches):
+        sample = sample_signature_paths(graph, PathSettings(limit=60, **counts, **switches), seed=3)
+        paths = sample.paths()
+        assert [row["id"] for row in sample.rows()] == [path.id for path in paths]
+        return Counter(op.split(":")[0] for path in paths for op in path.ops), len(paths), len(sample.walks)
+
+    full, paths, walks = kinds()
+    assert full["merge"] and full["insert"] and full["split"] == walks and paths == 2 * walks
+    initial, paths, walks = kinds(merge=False, insert=False, split=False)
+    assert not initial and paths == walks
+    merged, _, _ = kinds(insert=False, split=False)
+    assert set(merged) == {"merge"}
+    inserted, paths, walks = kinds(split=False)
+    assert "merge" in inserted and "insert" in inserted and "split" not in inserted and paths == walks

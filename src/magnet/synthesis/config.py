@@ -63,6 +63,14 @@ class OperationSettings:
     p_miss_func: float = field(
         default=0.5, metadata={"help": "Split: share of split turns that hide a function (else a parameter)."}
     )
+    merge: bool = field(
+        default=True, metadata={"help": "Apply Merge (off: the ablation of the paper's Table 4, 'init graph')."}
+    )
+    insert: bool = field(default=True, metadata={"help": "Apply Insert (off, with merge on: Table 4's '+merge')."})
+    split: bool = field(
+        default=True,
+        metadata={"help": "Add each walk's Split copy (off, with merge and insert on: Table 4's '+merge+insert')."},
+    )
 
     def __post_init__(self) -> None:
         for name in ("p_merge", "p_insert", "p_insert_later", "p_miss_func"):
@@ -135,10 +143,12 @@ class TranslateSettings:
 class NegativeSettings:
     """Negatives (section 3.5): ``perturb`` (rules), ``student`` (the SFT model) or ``none``."""
 
-    source: Literal["perturb", "student", "none"] = field(
+    source: Literal["perturb", "student", "sampled", "none"] = field(
         default="perturb",
         metadata={
-            "help": "perturb (rule-based wrong calls), student (the SFT model, judged) or none.",
+            "help": "perturb (rule-based wrong calls), student (the SFT model, judged, rolled out again with its "
+            "wrong calls as hints), sampled (the SFT model's own hint-free samples, unjudged: Table 4's 'mDPO "
+            "without negative-hint distillation') or none.",
             "aliases": ["--negatives"],
         },
     )
@@ -197,6 +207,13 @@ class SynthConfig:
         metadata={
             "help": "Assistant responses a turn may take beyond one per reference call when distilling (a turn of "
             "many calls is never cut short; a looping model is)."
+        },
+    )
+    positive_hints: bool = field(
+        default=True,
+        metadata={
+            "help": "Show the teacher the reference calls as hints when distilling (off: plain teacher "
+            "trajectories, Table 4's 'SFT without positive-hint distillation')."
         },
     )
     negatives: NegativeSettings = field(default_factory=NegativeSettings, metadata={"help": "Negative trajectories."})

@@ -40,6 +40,12 @@ def hint_system_prompt() -> str:
     return resources.files("magnet.synthesis").joinpath("prompts", "assistant_with_hints.txt").read_text().strip()
 
 
+def plain_system_prompt() -> str:
+    """The teacher's system prompt without hints (BFCL's prompt alone: the first paragraph of the hinted one),
+    for the ablation that distils plain teacher trajectories."""
+    return hint_system_prompt().split("\n\n", 1)[0]
+
+
 @dataclass(frozen=True)
 class Hint:
     """What the teacher is told after a query: calls to make, or that a function or a parameter is missing."""
@@ -262,7 +268,10 @@ def reference_state(episode: Episode, registry: Mapping[str, type[Toolkit]]) -> 
 def problems(episode: Episode, result: Rollout, expected_state: Mapping[str, Any]) -> list[str]:
     """Why a positive rollout is not usable (empty when it is): ``reason: detail`` strings."""
     found = []
-    specs = load_openai_tools([*result.tools, *(tool for tools in result.added_tools.values() for tool in tools)])
+    offered: dict[str, Mapping[str, Any]] = {}  # a withheld function is offered twice: in tools and when added
+    for tool in [*result.tools, *(tool for tools in result.added_tools.values() for tool in tools)]:
+        offered.setdefault(str(tool.get("function", tool).get("name")), tool)
+    specs = load_openai_tools(offered.values())
     for index, (turn, done) in enumerate(zip(episode.turns, result.turns, strict=True)):
         if not done.finished:
             found.append(f"unfinished_turn: turn {index} never answered in text")
@@ -350,11 +359,21 @@ async def distill(
     *,
     max_steps: int = 8,
     simulator: Simulator | None = None,
+    hints: bool = True,
 ) -> Distilled:
-    """A positive trajectory for ``episode``, or why there is none (a teacher failure is a reason too)."""
+    """A positive trajectory for ``episode``, or why there is none (a teacher failure is a reason too). With
+    ``hints`` off (an ablation), the teacher sees the queries alone, under BFCL's system prompt; the filters are
+    the same."""
+    given: list[Hint | None] = list(reference_hints(episode)) if hints else [None] * len(episode.turns)
     try:
         result = await rollout(
-            episode, registry, teacher, reference_hints(episode), max_steps=max_steps, simulator=simulator
+            episode,
+            registry,
+            teacher,
+            given,
+            max_steps=max_steps,
+            simulator=simulator,
+            system_prompt=None if hints else plain_system_prompt(),
         )
     except TeacherError as error:
         return Distilled(None, None, (f"teacher_{error.cause}: {error}",))

@@ -124,7 +124,10 @@ def split(path: SignaturePath, rng: random.Random, config: OperationConfig | Non
 def reshape(
     path: SignaturePath, graph: FunctionGraph, rng: random.Random, config: OperationConfig | None = None
 ) -> tuple[SignaturePath, SignaturePath]:
-    """The paper's order: Merge, then Insert, giving the enhanced path; Split on a copy. Returns both."""
+    """The paper's order: Merge, then Insert, giving the enhanced path; Split on a copy. Returns both. An operation
+    switched off in ``config`` (an ablation) leaves the path as it was; Split's copy is made either way (whether it
+    is used is the caller's choice)."""
     config = config or OperationConfig()
-    enhanced = insert(merge(path, rng, config), graph, rng, config)
+    merged = merge(path, rng, config) if config.merge else path
+    enhanced = insert(merged, graph, rng, config) if config.insert else merged
     return enhanced, split(enhanced, rng, config)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import random
@@ -14,14 +15,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from magnet.data.mixture import PAPER_SFT_COUNTS
+from magnet.errors import MagnetError
 from magnet.llm.client import Teacher
-from magnet.synthesis.config import GraphSettings, PathSettings, TranslateSettings
+from magnet.llm.factory import make_teacher
+from magnet.llm.settings import TeacherSettings
+from magnet.synthesis.config import GraphSettings, NegativeSettings, PathSettings, TranslateSettings
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import FunctionGraph, GraphConfig, LLMJudge, SchemaJudge
+from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.operations import OperationConfig, reshape
 from magnet.synthesis.paths import SignaturePath, sample_paths, sample_single_turn
 from magnet.synthesis.pipeline import Outcome, StageReport, run_stage
 from magnet.synthesis.simulate import Simulator
+from magnet.synthesis.student import FormattedStudent, student_tool_format
 from magnet.synthesis.translate import TranslateConfig, Translator
 
 Config = TypeVar("Config")
@@ -55,18 +61,18 @@ class PathSample:
     single_turn: list[SignaturePath]
 
     def paths(self) -> list[SignaturePath]:
-        """Every path to translate: each walk's plain and split variants in turn, then the single-turn ones."""
-        pairs = zip(self.plain, self.split, strict=True)
-        return [variant for pair in pairs for variant in pair] + self.single_turn
+        """Every path to translate: each walk's plain and split variants in turn (no split ones when Split is
+        off), then the single-turn ones."""
+        pairs = itertools.zip_longest(self.plain, self.split)
+        return [variant for pair in pairs for variant in pair if variant is not None] + self.single_turn
 
     def rows(self) -> list[dict[str, Any]]:
         """``paths()`` as JSONL rows, each tagged with its variant (a split row names the plain path it copies)."""
         rows: list[dict[str, Any]] = []
-        for plain, split in zip(self.plain, self.split, strict=True):
-            rows += [
-                {**plain.to_dict(), "variant": "plain"},
-                {**split.to_dict(), "variant": "split", "plain": plain.id},
-            ]
+        for plain, split in itertools.zip_longest(self.plain, self.split):
+            rows.append({**plain.to_dict(), "variant": "plain"})
+            if split is not None:
+                rows.append({**split.to_dict(), "variant": "split", "plain": plain.id})
         return rows + [{**path.to_dict(), "variant": path.ops[0]} for path in self.single_turn]
 
 
@@ -91,7 +97,8 @@ def sample_signature_paths(
     for walk in tqdm(walks, desc="operations", unit="path", disable=not progress):
         enhanced, with_split = reshape(walk, graph, rng, operations)
         plain.append(enhanced)
-        split.append(with_split)
+        if settings.split:
+            split.append(with_split)
     counts = single_turn_counts(
         settings, multi_turn_paths=len(plain) + len(split), functions=graph.graph.number_of_nodes()
     )
@@ -169,3 +176,28 @@ async def translate_paths(
         max_concurrency=max_concurrency,
         **stage_options,
     )
+
+
+def synthesis_teacher(settings: TeacherSettings, out: Path, usage: Any) -> Teacher:
+    """The teacher (or student) the settings describe, the offline backend included."""
+    return make_teacher(settings, out, usage, offline=OfflineTeacher)
+
+
+def make_student(settings: NegativeSettings, out: Path, usage: Any) -> tuple[Teacher | None, str]:
+    """The student model of ``negatives.source: student`` or ``sampled`` and where its tool format came from;
+    ``(None, "")`` for the other sources. The settings are checked here, before any stage starts."""
+    if settings.source not in ("perturb", "student", "sampled", "none"):
+        raise MagnetError(f"negatives.source must be perturb, student, sampled or none, got {settings.source!r}")
+    if settings.source not in ("student", "sampled"):
+        return None, ""
+    if settings.student is None:
+        raise MagnetError(
+            f"negatives.source {settings.source} needs negatives.student (the SFT model: kind hf or openai)"
+        )
+    tool_format, source = student_tool_format(settings.student.model, settings.student_tool_format)
+    model = settings.student
+    if tool_format == "native" and model.tool_calls == "auto":
+        # Trained on tools through its chat template: a server that cannot take them must stop the run with the
+        # fix, not show the student a text prompt it never saw.
+        model = dataclasses.replace(model, tool_calls="native")
+    return FormattedStudent(synthesis_teacher(model, out, usage), tool_format), source

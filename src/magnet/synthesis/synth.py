@@ -26,17 +26,15 @@ from magnet.data.schema import SFTRow, validate_preference_row
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
 from magnet.llm.client import Teacher
-from magnet.llm.factory import make_teacher
 from magnet.llm.usage import UsageTracker
 from magnet.run_async import run_sync
-from magnet.synthesis.config import SynthConfig, TeacherSettings
+from magnet.synthesis.config import SynthConfig
 from magnet.synthesis.config import load_config as load_config  # re-exported: where earlier versions had it
 from magnet.synthesis.datasets_stage import build_datasets, datasets_progress, describe_positive
 from magnet.synthesis.distill import Rollout, distill
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import FunctionGraph, build_graph
-from magnet.synthesis.negatives import perturb_negative, student_negative
-from magnet.synthesis.offline import OfflineTeacher
+from magnet.synthesis.negatives import perturb_negative, sampled_negative, student_negative
 from magnet.synthesis.paths import SignaturePath, read_paths
 from magnet.synthesis.pipeline import (
     Outcome,
@@ -58,14 +56,15 @@ from magnet.synthesis.report import (
     write_report,
 )
 from magnet.synthesis.simulate import Simulator
-from magnet.synthesis.stages import (
+from magnet.synthesis.stages import (  # synthesis_teacher re-exported: it was defined here
     graph_config,
     graph_judge,
+    make_student,
     make_translator,
     sample_signature_paths,
+    synthesis_teacher,
     translate_paths,
 )
-from magnet.synthesis.student import FormattedStudent, student_tool_format
 from magnet.synthesis.translate import registry_and_simulator
 from magnet.tools.pool import pool_specs, pool_toolkits
 from magnet.tools.toolkit import Toolkit
@@ -95,11 +94,6 @@ def longest_first(items: Sequence[Any], size: Any) -> list[Any]:
     teacher requests, so starting the long chains first keeps every concurrency slot busy until the end instead of
     leaving a few long ones running alone (the order is deterministic, so shards and resumes are unaffected)."""
     return sorted(items, key=lambda item: -size(item))
-
-
-def synthesis_teacher(settings: TeacherSettings, out: Path, usage: UsageTracker) -> Teacher:
-    """The teacher (or student) the settings describe, the offline backend included."""
-    return make_teacher(settings, out, usage, offline=OfflineTeacher)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,7 +274,13 @@ class Synth:
         translate_id = stage_identity(
             "translate", paths, t.shard_size, self._stage_config(translate=dataclasses.asdict(t))
         )
-        positives_id = chained_identity("positives", translate_id, self._stage_config(max_steps=self.config.max_steps))
+        positives_id = chained_identity(
+            "positives",
+            translate_id,
+            self._stage_config(
+                max_steps=self.config.max_steps, **({} if self.config.positive_hints else {"hints": False})
+            ),
+        )
         negatives_id = chained_identity(
             "negatives", positives_id, self._stage_config(negatives=dataclasses.asdict(self.config.negatives))
         )
@@ -352,7 +352,12 @@ class Synth:
         async def process(ref: RecordRef) -> Outcome:
             episode = Episode.from_dict(ref.load())
             result = await distill(
-                episode, registry, self.teacher, max_steps=self.config.max_steps, simulator=self.simulator
+                episode,
+                registry,
+                self.teacher,
+                max_steps=self.config.max_steps,
+                simulator=self.simulator,
+                hints=self.config.positive_hints,
             )
             if result.row is not None:
                 return Outcome(record={"row": result.row.to_dict(), "rollout": result.rollout.to_dict()})
@@ -372,23 +377,10 @@ class Synth:
         )
 
     def _student(self) -> Teacher | None:
-        """The student model of ``negatives.source: student`` (None for the other sources); settings are checked
-        before any stage starts."""
-        settings = self.config.negatives
-        if settings.source not in ("perturb", "student", "none"):
-            raise MagnetError(f"negatives.source must be perturb, student or none, got {settings.source!r}")
-        if settings.source != "student":
-            return None
-        if settings.student is None:
-            raise MagnetError("negatives.source student needs negatives.student (the SFT model: kind hf or openai)")
-        tool_format, source = student_tool_format(settings.student.model, settings.student_tool_format)
-        self.student_format_source = source
-        model = settings.student
-        if tool_format == "native" and model.tool_calls == "auto":
-            # Trained on tools through its chat template: a server that cannot take them must stop the run with
-            # the fix, not show the student a text prompt it never saw.
-            model = dataclasses.replace(model, tool_calls="native")
-        return FormattedStudent(synthesis_teacher(model, self.out, self.usage), tool_format)
+        """The student model of ``negatives.source: student`` or ``sampled`` (None for the other sources),
+        checked before any stage starts."""
+        student, self.student_format_source = make_student(self.config.negatives, self.out, self.usage)
+        return student
 
     async def negative_stage(
         self, identity, shard_count: int, distilled: ShardChannel, registry, student: Teacher | None
@@ -413,18 +405,15 @@ class Synth:
                     episode, positive, row, registry, self.teacher, seed=self.config.seed, simulator=self.simulator
                 )
             else:
-                pair = await student_negative(
-                    episode,
-                    positive,
-                    row,
-                    registry,
-                    student,
-                    self.teacher,
-                    samples=settings.samples,
-                    temperature=settings.temperature,
-                    seed=self.config.seed,
-                    simulator=self.simulator,
-                )
+                sampling = {"samples": settings.samples, "temperature": settings.temperature, "seed": self.config.seed}
+                if settings.source == "sampled":
+                    pair = await sampled_negative(
+                        episode, positive, row, registry, student, **sampling, simulator=self.simulator
+                    )
+                else:
+                    pair = await student_negative(
+                        episode, positive, row, registry, student, self.teacher, **sampling, simulator=self.simulator
+                    )
             if pair is None:
                 return Outcome(rejection={"episode": episode.id}, reason="no_negative")
             record = pair.to_dict()
