@@ -40,7 +40,18 @@ def synthesize(
     from magnet.synthesis.config import load_config
     from magnet.synthesis.synth import run_synth
 
-    return run_synth(load_config(config, values=settings), progress=progress, toolkits=toolkits)
+    loaded = load_config(config, values=settings)
+    return run_synth(loaded, progress=progress, toolkits=toolkits, report_checks=synth_report_checks(loaded))
+
+
+def synth_report_checks(config: Any) -> tuple:
+    """The checks a synth report runs beyond synthesis: the contamination check against BFCL (the paper's
+    Appendix C) when the pool was allowed BFCL's classes."""
+    if not config.allow_bfcl:
+        return ()
+    from magnet.eval.contamination import synth_contamination
+
+    return (synth_contamination,)
 
 
 def _recipe_arguments(config: str | Path | None, overrides: Mapping[str, Any]) -> list[str]:

@@ -54,3 +54,27 @@ def test_the_command_reads_a_jsonl_dataset(tmp_path, capsys):
     assert main(["contamination", str(dataset), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert (figures["rows"], figures["matching_paths"], figures["bigram_share"]) == (1, 1, 1.0)
+
+
+@pytest.mark.slow
+def test_the_synth_report_checks_contamination_when_bfcl_was_allowed(tmp_path, reference):
+    """A pool allowed BFCL's classes gets the check in its report (JSON and Markdown), with the same figures as
+    ``magnet contamination`` on its SFT dataset; the builtin pool's report has no such section."""
+    import datasets
+
+    import magnet
+
+    small = {"walks_per_function": 1, "limit": 8, "single": 8, "parallel": 0, "multiple": 0, "irrelevance": 0}
+    common = {"paths": small, "datasets": {"sft_mixture": "all", "test_size": 0.2}}
+    report = magnet.synthesize(pool="bfcl", allow_bfcl=True, out=str(tmp_path / "bfcl"), progress=False, **common)
+    found = report["contamination"]
+    loaded = datasets.load_from_disk(str(tmp_path / "bfcl" / "datasets" / "sft"))
+    rows = [row for split in loaded.values() for row in split]
+    assert found["rows"] == len(rows) and found == {
+        **contamination(rows, reference).to_dict(),
+        "markdown": found["markdown"],
+    }
+    assert found["matching_paths"] > 0  # BFCL's own classes walk BFCL's own paths
+    assert "## contamination" in (tmp_path / "bfcl" / "report.md").read_text()
+    builtin = magnet.synthesize(out=str(tmp_path / "builtin"), progress=False, **common)
+    assert "contamination" not in builtin

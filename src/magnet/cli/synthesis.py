@@ -212,6 +212,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Run the whole synthesis from a YAML config (resuming a previous run's finished shards)."""
+    from magnet.api import synth_report_checks
     from magnet.synthesis.config import load_config
     from magnet.synthesis.synth import run_synth
 
@@ -222,7 +223,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         if not (index.isdigit() and total.isdigit()) or not int(index) < int(total):
             raise MagnetError(f"--shard {args.shard!r}: expected i/n with 0 <= i < n, e.g. 0/4")
         part = (int(index), int(total))
-    report = run_synth(config, part=part, progress=not args.no_progress)
+    report = run_synth(config, part=part, progress=not args.no_progress, report_checks=synth_report_checks(config))
     out = Path(config.out)
     if "incomplete" in report:
         print(report["incomplete"])

@@ -12,6 +12,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from magnet.data.stats import call_name, conversation
@@ -147,3 +148,17 @@ def contamination(rows: Iterable[Mapping[str, Any]], reference: BFCLReference) -
     return ContaminationReport(
         count, len(matches), len(grams), len(grams & reference.bigrams), tuple(dict.fromkeys(matches))[:5]
     )
+
+
+def synth_contamination(out: Path, version: str | None = None) -> dict[str, Any]:
+    """The contamination of a ``magnet synth`` run's SFT dataset (every split) against BFCL, for its report
+    (``Synth``'s ``report_checks`` when the pool was allowed BFCL's classes): ``{"contamination": {...}}`` with
+    the figures and their Markdown."""
+    import datasets
+
+    folder = Path(out) / "datasets" / "sft"
+    loaded = datasets.load_from_disk(str(folder))
+    splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    rows = (row for split in splits for row in split)
+    report = contamination(rows, bfcl_reference(version))
+    return {"contamination": {**report.to_dict(), "markdown": report.markdown()}}

@@ -163,6 +163,8 @@ def render_report(report: Mapping[str, Any]) -> str:
             f"output {inserts['nested_value_unavailable']}; implicit share "
             + ("n/a" if share is None else f"{share:.1%}"),
         ]
+    if report.get("contamination", {}).get("markdown"):
+        lines += ["", "## contamination (the pool was allowed BFCL's classes)", "", report["contamination"]["markdown"]]
     missing = report.get("functions_without_rows") or {}
     if missing:
         lines += ["", f"## functions in no SFT row ({len(missing)})", ""]

@@ -143,6 +143,7 @@ class Synth:
         progress: bool = True,
         part: tuple[int, int] | None = None,
         toolkits: Sequence[type[Toolkit]] = (),
+        report_checks: Sequence[Callable[[Path], Mapping[str, Any]]] = (),
     ):
         if part is not None and not 0 <= part[0] < part[1]:
             raise MagnetError(f"part {part[0]}/{part[1]}: the part must be in 0..{part[1] - 1}")
@@ -165,6 +166,7 @@ class Synth:
         self.pending_writes: list[Callable[[], None]] = []
         self.graph: FunctionGraph | None = None
         self.paths: list[SignaturePath] = []
+        self.report_checks = tuple(report_checks)
 
     async def run(self) -> dict[str, Any]:
         """Every stage in order; returns the final report (also written as ``report.json``/``report.md``)."""
@@ -446,6 +448,8 @@ class Synth:
         if self.graph is not None:
             called = report.pop("functions_called")
             report["functions_without_rows"] = functions_without_rows(self.graph, called, self.paths)
+        for check in self.report_checks:  # checks from layers above synthesis (the BFCL contamination check)
+            report.update(check(self.out))
         report["models"] = models_report(self.teacher, self.student, self.student_format_source)
         report["usage"] = self.usage.to_dict()
         write_report(self.out, report)
@@ -482,8 +486,10 @@ def run_synth(
     progress: bool = True,
     part: tuple[int, int] | None = None,
     toolkits: Sequence[type[Toolkit]] = (),
+    report_checks: Sequence[Callable[[Path], Mapping[str, Any]]] = (),
 ) -> dict[str, Any]:
     """Run every stage of ``config`` (resuming what a previous run left); ``part=(i, n)`` for one of n machines;
-    ``toolkits`` (classes) replace the config's pool, e.g. a class defined in a notebook."""
-    synth = Synth(config, progress=progress, part=part, toolkits=toolkits)
+    ``toolkits`` (classes) replace the config's pool, e.g. a class defined in a notebook; ``report_checks`` add
+    sections to the report (see ``Synth``)."""
+    synth = Synth(config, progress=progress, part=part, toolkits=toolkits, report_checks=report_checks)
     return run_sync(synth.run())
