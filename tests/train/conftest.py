@@ -1,19 +1,23 @@
 """Real training rows for the train tests: SFT rows and preference pairs made by the synthesis pipeline
-(builtin pool, offline teacher), multi-turn, single-turn, irrelevance and miss-func rows among them."""
+(builtin pool, offline teacher), multi-turn, single-turn, irrelevance and miss-func rows among them; and a small
+pipeline-like pair that branches at turn 1 of 3, with a stock-template view of its assistant tokens to check
+the trainer against."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 
 import pytest
 import torch
 from transformers import AutoTokenizer
 
+from magnet.data.records import Message, ToolCall
 from magnet.synthesis.distill import distill
 from magnet.synthesis.episode import Episode
 from magnet.synthesis.graph import SchemaJudge, build_graph
-from magnet.synthesis.negatives import perturb_negative
+from magnet.synthesis.negatives import perturb_negative, preference_pair
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.operations import reshape
 from magnet.synthesis.paths import sample_paths, sample_single_turn
@@ -58,6 +62,76 @@ def sft_rows(synthesized):
 @pytest.fixture(scope="session")
 def preference_rows(synthesized):
     return synthesized[1]
+
+
+DEPOSIT = {
+    "type": "function",
+    "function": {
+        "name": "deposit",
+        "description": "Put money on an account.",
+        "parameters": {
+            "type": "object",
+            "properties": {"account_id": {"type": "string"}, "amount": {"type": "number"}},
+            "required": ["account_id", "amount"],
+        },
+    },
+}
+
+
+def _deposit_turn(index: int, amount: float, balance: float, answers: tuple[str, ...]) -> list[Message]:
+    call = ToolCall(f"c{index}", "deposit", {"account_id": "acc-1", "amount": amount})
+    return [
+        Message("user", f"Make deposit {index} on acc-1 and tell me the balance."),
+        Message("assistant", None, (call,)),
+        Message("tool", f'{{"balance": {balance}}}', tool_call_id=f"c{index}", name="deposit"),
+        *(Message("assistant", answer) for answer in answers),
+    ]
+
+
+@pytest.fixture(scope="session")
+def branching_pair():
+    """A pair as the pipeline makes them (``preference_pair``): three user turns, the negative's wrong deposit at
+    turn 1, so turn 2 follows a different history on each side; the prompt holds turn 0's assistant messages, and
+    the positive answers turn 1 with two assistant messages in a row."""
+    system = Message("system", "You are a bank.")
+    positive = [
+        system,
+        *_deposit_turn(0, 5, 15, ("acc-1 holds 15.",)),
+        *_deposit_turn(1, 2, 17, ("Done.", "acc-1 holds 17.")),
+        *_deposit_turn(2, 1, 18, ("acc-1 holds 18.",)),
+    ]
+    negative = [
+        system,
+        *_deposit_turn(0, 5, 15, ("acc-1 holds 15.",)),
+        *_deposit_turn(1, 50, 65, ("acc-1 holds 65.",)),
+        *_deposit_turn(2, 1, 66, ("acc-1 holds 66.",)),
+    ]
+    pair = preference_pair("branching", [DEPOSIT], positive, negative, {"source": "perturb", "negative_turns": [1]})
+    assert pair is not None and pair.meta["branch_turn"] == 1 and pair.prompt[-1].role == "user"
+    return pair.to_dict()
+
+
+def _stock_assistant_turns(tokenizer, messages, tools) -> tuple[list[int], list[int]]:
+    """``(input_ids, turns)`` of a conversation under the stock Qwen2.5 template, found from its text alone: an
+    assistant token is one inside what follows ``<|im_start|>assistant`` up to ``<|im_end|>\\n``; its turn is the
+    number of user blocks before it (tool outputs come in user blocks that open with ``<tool_response>``) minus 1;
+    other tokens get -1."""
+    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
+    spans, user = [], -1
+    for block in re.finditer(r"<\|im_start\|>(user|assistant)(.*?<\|im_end\|>\n)", text, flags=re.S):
+        if block.group(1) == "user" and not block.group(2).startswith("\n<tool_response>"):
+            user += 1
+        elif block.group(1) == "assistant":
+            spans.append((block.start(2), block.end(2), user))
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    turns = [next((t for a, b, t in spans if a <= start and end <= b), -1) for start, end in encoded["offset_mapping"]]
+    return list(encoded["input_ids"]), turns
+
+
+@pytest.fixture(scope="session")
+def stock_assistant_turns():
+    """``_stock_assistant_turns``: the assistant tokens and their turns, found without the training template."""
+    return _stock_assistant_turns
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """MultiTurnDPOTrainer: masks on exactly the assistant turns of both sides, the loss against TRL's own DPOTrainer
-(single-turn pairs) and against a direct computation from the model's logits (multi-turn pairs), and training."""
+(single-turn pairs) and against a direct computation from the model's logits (multi-turn pairs, each variant,
+the branch turn's segment and the NLL over the whole positive trajectory), and training."""
 
 from __future__ import annotations
 
@@ -72,8 +73,13 @@ def test_turn_weights_are_zero_off_the_assistant():
     turns = [-1, 0, 0, -1, -1, 1, 1, -1, 2]
     assert turn_weights(turns, 0, "sigmoid", 1.0) == [0, 1, 1, 0, 0, 1, 1, 0, 1]
     assert turn_weights(turns, 2, "segment", 1.0) == [0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert turn_weights(turns, 1, "segment", 1.0) == [0, 0, 0, 0, 0, 1, 1, 0, 0]  # the branch turn only
+    assert turn_weights(turns, 1, "segment", 1.0, segment_turns=0) == [0, 0, 0, 0, 0, 1, 1, 0, 1]
+    assert turn_weights(turns, 0, "segment", 1.0, segment_turns=0) == turn_weights(turns, 0, "sigmoid", 1.0)
     dmpo = turn_weights(turns, 0, "dmpo", 0.5)
     assert dmpo[1] == dmpo[2] == 1.0 and dmpo[5] == pytest.approx(dmpo_weight(1, 3, 0.5)) and dmpo[0] == 0
+    # turns are counted over the whole conversation: a continuation that starts at turn 2 of 4
+    assert turn_weights([-1, 2, -1, 3], 2, "dmpo", 0.5)[1] == pytest.approx(dmpo_weight(2, 4, 0.5))
 
 
 @pytest.mark.parametrize(
@@ -172,10 +178,11 @@ def test_single_turn_loss_equals_trl_dpo_trainer(
     # orders, which in float32 differs by ~1e-6 from one CPU to another (STACK.md section 7).
     base = load(tiny_model_dir, dtype=torch.float64)
     policy = perturbed(base)
+    # sft_on="continuation": TRL's "sft" loss is the NLL of the completion only, not of the whole trajectory.
     ours = MultiTurnDPOTrainer(
         copy.deepcopy(policy),
         ref_model=copy.deepcopy(base),
-        args=mdpo_args(tmp_path / "ours", sft_weight=sft_weight, per_device_train_batch_size=4),
+        args=mdpo_args(tmp_path / "ours", sft_weight=sft_weight, sft_on="continuation", per_device_train_batch_size=4),
         train_dataset=preference_dataset(pairs, validate=False),  # a call with no answer yet: a one-step pair
         processing_class=tokenizer,
     )
@@ -199,86 +206,79 @@ def test_single_turn_loss_equals_trl_dpo_trainer(
     for mine, trls in zip(ours.train_dataset, theirs.train_dataset, strict=True):
         for key in ("prompt_ids", "chosen_ids", "rejected_ids"):
             assert mine[key] == trls[key]
-        for side in ("chosen", "rejected"):
-            assert min(mine[f"{side}_turns"]) == max(mine[f"{side}_turns"]) == 0
+        for side in ("chosen", "rejected"):  # one assistant turn, every token of it
+            assert min(mine[f"{side}_turns"]) == max(mine[f"{side}_turns"]) == mine["segment_start"]
     batch = ours.data_collator([ours.train_dataset[i] for i in range(len(pairs))])
     ours.model.eval(), theirs.model.eval()
     with torch.no_grad():
         loss_ours = ours.compute_loss(ours.model, batch).item()
-        trl_batch = {k: v for k, v in batch.items() if k != "token_weights"}
+        trl_batch = {k: v for k, v in batch.items() if k not in ("token_weights", "sft_mask")}
         loss_trl = theirs.compute_loss(theirs.model, trl_batch).item()
     assert loss_ours == pytest.approx(loss_trl, abs=1e-9)
     assert abs(loss_ours - math.log(2)) > 1e-3  # policy and reference differ: a real comparison
 
 
-def direct_loss(policy, reference, tokenizer, pairs, tool_format, beta, mdpo_loss, gamma, length_normalize, sft_weight):
-    """The mDPO loss from the models' logits and the template's assistant masks, written out (no trainer code)."""
-    template = training_template(tokenizer)
+def token_logps(model, ids):
+    """log p(ids[i] | ids[:i]) for i >= 1, in float64, from a plain forward of ``model``."""
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, :-1].double()
+    return F.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+
+
+def stock_view(tokenizer, pair, side, tool_format, stock_assistant_turns):
+    """``(ids, turns, prompt_len)`` of prompt + side under the stock template (``stock_assistant_turns``)."""
+    messages, tools = render({**pair, "messages": pair["prompt"] + pair[side]}, tool_format)
+    ids, turns = stock_assistant_turns(tokenizer, messages, tools)
+    prompt_messages, _ = render({**pair, "messages": pair["prompt"]}, tool_format)
+    prompt = tokenizer.apply_chat_template(
+        prompt_messages, tools=tools, add_generation_prompt=True, tokenize=True, return_dict=True
+    )
+    return ids, turns, len(prompt["input_ids"])
+
+
+def first_different_turn(pair):
+    """The user turn where prompt + chosen and prompt + rejected first differ (the earlier side's turn)."""
+    sides = [pair["prompt"] + pair["chosen"], pair["prompt"] + pair["rejected"]]
+    index = next(i for i, (a, b) in enumerate(zip(*sides, strict=False)) if a != b)
+    return min(sum(m["role"] == "user" for m in side[: index + 1]) - 1 for side in sides)
+
+
+def direct_loss(policy, reference, tokenizer, pairs, tool_format, variant, stock_assistant_turns, beta=0.1):
+    """The mDPO loss from the models' logits and the stock template's assistant spans, written out (no trainer
+    code): per-token weights by user turn over the whole conversation, the NLL over ``sft_on``'s tokens."""
+    mdpo_loss, gamma = variant["mdpo_loss"], variant.get("dmpo_gamma", 0.7)
     margins, nll_sum, nll_count = [], 0.0, 0
     for pair in pairs:
+        branch = pair["meta"].get("branch_turn", first_different_turn(pair))
+        assert branch == first_different_turn(pair)
         r = {}
         for side in ("chosen", "rejected"):
-            messages, tools = render({**pair, "messages": pair["prompt"] + pair[side]}, tool_format)
-            enc = tokenizer.apply_chat_template(
-                messages,
-                tools=tools,
-                chat_template=template,
-                tokenize=True,
-                return_dict=True,
-                return_assistant_tokens_mask=True,
-            )
-            prompt_messages, _ = render({**pair, "messages": pair["prompt"]}, tool_format)
-            prompt_len = len(
-                tokenizer.apply_chat_template(
-                    prompt_messages,
-                    tools=tools,
-                    chat_template=template,
-                    add_generation_prompt=True,
-                    tokenize=True,
-                    return_dict=True,
-                )["input_ids"]
-            )
-            ids = torch.tensor([enc["input_ids"]])
-            mask = torch.tensor(enc["assistant_masks"])
-            mask[:prompt_len] = 0
-            # assistant turns of the continuation: runs of the mask
-            turn_of, turn = [], -1
-            for i, flag in enumerate(mask.tolist()):
-                if flag and (i == 0 or not mask[i - 1]):
-                    turn += 1
-                turn_of.append(turn if flag else -1)
-            turns = turn + 1
-            first = 0
-            for a, b in zip(pair["chosen"], pair["rejected"], strict=False):
-                if a != b:
-                    break
-                first += a["role"] == "assistant"
+            ids, turns, prompt_len = stock_view(tokenizer, pair, side, tool_format, stock_assistant_turns)
+            count = sum(m["role"] == "user" for m in pair["prompt"] + pair[side])
+            span = variant.get("segment_turns", 1) or count
             weight = []
-            for t in turn_of:
-                if t < 0:
+            for position, t in enumerate(turns):
+                if t < 0 or position < prompt_len:
                     weight.append(0.0)
                 elif mdpo_loss == "sigmoid":
                     weight.append(1.0)
                 elif mdpo_loss == "segment":
-                    weight.append(float(t >= first))
+                    weight.append(float(branch <= t < branch + span))
                 else:
-                    weight.append((1 - gamma ** (turns - t)) / (1 - gamma**turns))
-            weight = torch.tensor(weight)
-            with torch.no_grad():
-                lp = F.log_softmax(policy(ids).logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None])[:, 0]
-                lr = F.log_softmax(reference(ids).logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None])[:, 0]
-            w = weight[1:].double()
+                    weight.append((1 - gamma ** (count - t)) / (1 - gamma**count))
+            lp, lr = token_logps(policy, ids), token_logps(reference, ids)
+            w = torch.tensor(weight[1:], dtype=torch.float64)
             score = ((lp - lr) * w).sum()
-            if length_normalize:
+            if variant.get("length_normalize", False):
                 score = score / (w > 0).sum()
             r[side] = score
             if side == "chosen":
-                m = mask[1:].bool()
-                nll_sum += -lp[m].sum().item()
-                nll_count += int(m.sum())
+                first = 0 if variant.get("sft_on", "trajectory") == "trajectory" else prompt_len
+                nll = [-lp[i - 1].item() for i, t in enumerate(turns) if t >= 0 and i >= first]
+                nll_sum, nll_count = nll_sum + sum(nll), nll_count + len(nll)
         margins.append(r["chosen"] - r["rejected"])
     preference = torch.stack([-F.logsigmoid(beta * m) for m in margins]).mean().item()
-    return preference + sft_weight * nll_sum / nll_count
+    return preference + variant["sft_weight"] * nll_sum / nll_count
 
 
 @pytest.mark.parametrize(
@@ -287,13 +287,15 @@ def direct_loss(policy, reference, tokenizer, pairs, tool_format, beta, mdpo_los
         {"mdpo_loss": "sigmoid", "sft_weight": 0.0},
         {"mdpo_loss": "sigmoid", "sft_weight": 1.0},
         {"mdpo_loss": "dmpo", "dmpo_gamma": 0.7, "sft_weight": 0.0},
+        {"mdpo_loss": "sigmoid", "sft_weight": 1.0, "sft_on": "continuation"},
         {"mdpo_loss": "segment", "sft_weight": 0.5},
+        {"mdpo_loss": "segment", "segment_turns": 0, "sft_weight": 0.0},
         {"mdpo_loss": "sigmoid", "length_normalize": True, "sft_weight": 0.0},
     ],
 )
 @pytest.mark.parametrize("tool_format", ["native", "bfcl_prompt"])
 def test_multi_turn_loss_equals_a_direct_computation(
-    tiny_model_dir, tokenizer, preference_rows, tmp_path, variant, tool_format, float64_log_probs
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, variant, tool_format, float64_log_probs, stock_assistant_turns
 ):
     multi = [p for p in preference_rows if sum(m["role"] == "assistant" for m in p["chosen"]) > 1]
     pairs = sorted(multi, key=lambda p: len(str(p)))[:2]  # the shortest: every forward pass here is a long one
@@ -327,19 +329,78 @@ def test_multi_turn_loss_equals_a_direct_computation(
     with torch.no_grad():
         loss = trainer.compute_loss(trainer.model, batch).item()
     order = [next(p for p in pairs if p["id"] == row["id"]) for row in trainer.train_dataset]
-    expected = direct_loss(
-        policy,
-        base,
-        tokenizer,
-        order,
-        tool_format,
-        beta=0.1,
-        mdpo_loss=variant["mdpo_loss"],
-        gamma=variant.get("dmpo_gamma", 0.7),
-        length_normalize=variant.get("length_normalize", False),
-        sft_weight=variant["sft_weight"],
-    )
+    expected = direct_loss(policy, base, tokenizer, order, tool_format, variant, stock_assistant_turns)
     assert loss == pytest.approx(expected, abs=1e-9)
+
+
+def branching_trainer(tmp_path, name, policy, base, tokenizer, pair, **overrides):
+    trainer = MultiTurnDPOTrainer(
+        copy.deepcopy(policy),
+        ref_model=copy.deepcopy(base),
+        args=mdpo_args(tmp_path / name, per_device_train_batch_size=1, **overrides),
+        train_dataset=preference_dataset([pair]),
+        processing_class=tokenizer,
+        tool_format="native",
+    )
+    trainer.model.eval()
+    return trainer
+
+
+def test_segment_scores_the_branch_turn_of_a_pipeline_pair(
+    tiny_model_dir, tokenizer, branching_pair, tmp_path, float64_log_probs, stock_assistant_turns
+):
+    # A pipeline pair: the whole shared prefix is the prompt, the negative errs at turn 1 of 3 (meta.branch_turn),
+    # and turn 2 follows a different history on each side: 'segment' scores turn 1 only, 'sigmoid' turns 1 and 2.
+    base = load(tiny_model_dir, dtype=torch.float64)  # float64: a strict tolerance on any CPU
+    policy = perturbed(base)
+    losses = {}
+    for variant in ("sigmoid", "segment"):
+        trainer = branching_trainer(tmp_path, variant, policy, base, tokenizer, branching_pair, mdpo_loss=variant)
+        with torch.no_grad():
+            losses[variant] = trainer.compute_loss(trainer.model, trainer.data_collator([trainer.train_dataset[0]]))
+    # Independently: plain float64 forwards, the assistant spans of the stock template's text, turns by counting
+    # its user blocks; the continuation's tokens of the scored turns; policy minus reference.
+    margins = {"sigmoid": 0.0, "segment": 0.0}
+    for side, sign in (("chosen", 1), ("rejected", -1)):
+        ids, turns, prompt_len = stock_view(tokenizer, branching_pair, side, "native", stock_assistant_turns)
+        ratio = token_logps(policy, ids) - token_logps(base, ids)
+        scored = {
+            "sigmoid": [i - 1 for i, t in enumerate(turns) if i >= prompt_len and t >= 0],
+            "segment": [i - 1 for i, t in enumerate(turns) if i >= prompt_len and t == 1],
+        }
+        assert set(turns[prompt_len:]) == {-1, 1, 2} and scored["segment"]
+        for variant, positions in scored.items():
+            margins[variant] += sign * ratio[positions].sum().item()
+        if side == "chosen":  # sft_on="trajectory" (the default): every assistant token of prompt + chosen
+            lp = token_logps(policy, ids)
+            nll = -lp[[i - 1 for i, t in enumerate(turns) if t >= 0]].mean().item()
+    expected = {v: -F.logsigmoid(torch.tensor(0.1 * m, dtype=torch.float64)).item() + nll for v, m in margins.items()}
+    assert losses["segment"].item() == pytest.approx(expected["segment"], abs=1e-9)
+    assert losses["sigmoid"].item() == pytest.approx(expected["sigmoid"], abs=1e-9)
+    assert abs(losses["segment"].item() - losses["sigmoid"].item()) > 1e-4
+
+
+def test_sft_on_trajectory_adds_the_prompts_assistant_tokens_to_the_nll(
+    tiny_model_dir, tokenizer, branching_pair, tmp_path, float64_log_probs, stock_assistant_turns
+):
+    base = load(tiny_model_dir, dtype=torch.float64)
+    policy = perturbed(base)
+    ids, turns, prompt_len = stock_view(tokenizer, branching_pair, "chosen", "native", stock_assistant_turns)
+    assert any(t >= 0 for t in turns[:prompt_len])  # the prompt holds assistant tokens (turn 0's)
+    lp = token_logps(policy, ids)  # independent, float64
+    expected = {
+        "trajectory": -lp[[i - 1 for i, t in enumerate(turns) if t >= 0]].mean().item(),
+        "continuation": -lp[[i - 1 for i, t in enumerate(turns) if t >= 0 and i >= prompt_len]].mean().item(),
+    }
+    nll = {}
+    for sft_on in ("trajectory", "continuation"):
+        trainer = branching_trainer(tmp_path, sft_on, policy, base, tokenizer, branching_pair, sft_on=sft_on)
+        with torch.no_grad():
+            trainer.compute_loss(trainer.model, trainer.data_collator([trainer.train_dataset[0]]))
+        nll[sft_on] = trainer._metrics["eval"]["nll"][-1]
+    assert nll["trajectory"] == pytest.approx(expected["trajectory"], abs=1e-9)
+    assert nll["continuation"] == pytest.approx(expected["continuation"], abs=1e-9)
+    assert abs(nll["trajectory"] - nll["continuation"]) > 1e-3
 
 
 @pytest.mark.parametrize("use_lora", [False, True])

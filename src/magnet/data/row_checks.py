@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from magnet.data.turns import message_turns
 from magnet.errors import DatasetError
 from magnet.tools.function_spec import validate_spec_dict
 
@@ -208,7 +209,23 @@ def _preference_conversation(row: Mapping[str, Any], where: str, names: set[str]
     meta = row.get("meta")
     if meta is not None and not isinstance(meta, Mapping):
         problems.append(f"{where}.meta: expected an object, got {type(meta).__name__}")
+    elif meta is not None and meta.get("branch_turn") is not None:
+        problems.extend(_branch_turn_problems(row, meta["branch_turn"], where))
     return problems
+
+
+def _branch_turn_problems(row: Mapping[str, Any], branch: Any, where: str) -> list[str]:
+    """``meta.branch_turn`` (optional: rows made before it was recorded lack it) is a user turn of both sides."""
+    if not isinstance(branch, int) or isinstance(branch, bool) or branch < 0:
+        return [f"{where}.meta.branch_turn: expected a non-negative integer (a user turn), got {branch!r}"]
+    sides = [row.get("prompt"), row.get("chosen"), row.get("rejected")]
+    if not all(isinstance(side, list) and all(isinstance(m, Mapping) for m in side) for side in sides):
+        return []  # already reported
+    prompt, chosen, rejected = sides
+    last = min(max(message_turns(prompt + chosen), default=-1), max(message_turns(prompt + rejected), default=-1))
+    if branch > last:
+        return [f"{where}.meta.branch_turn: {branch} is past the last user turn of the pair ({last})"]
+    return []
 
 
 def _check(rows: Sequence[Any], validate: Callable[[Any, int], list[str]]) -> None:

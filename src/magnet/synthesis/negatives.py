@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from magnet.data.schema import Message, PreferenceRow, SFTRow
+from magnet.data.turns import branch_turn
 from magnet.errors import MagnetError, StepError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.distill import Hint, Rollout, reference_hints, rollout
@@ -158,7 +159,11 @@ def preference_pair(
     rejected: Sequence[Message],
     meta: Mapping[str, Any],
 ) -> PreferenceRow | None:
-    """Split two conversations into the shared prompt and the differing continuations (None if identical)."""
+    """Split two conversations into the shared prompt and the differing continuations (None if identical).
+
+    TRL's convention: the prompt is the longest shared prefix that ends with a user or tool message. ``meta`` gets
+    ``branch_turn``, the user turn (``magnet.data.turns``) where the two conversations first differ, counted over
+    the whole conversation: the turn where the negative's error is, which mDPO's ``segment`` loss starts from."""
     if tuple(chosen) == tuple(rejected):
         return None
     shared = 0
@@ -172,7 +177,7 @@ def preference_pair(
         prompt=tuple(chosen[:shared]),
         chosen=tuple(chosen[shared:]),
         rejected=tuple(rejected[shared:]),
-        meta=dict(meta),
+        meta={**meta, "branch_turn": branch_turn(chosen, rejected)},
     )
 
 
@@ -307,4 +312,49 @@ async def student_negative(
             if pair is not None:
                 return pair
             break
+    return None
+
+
+async def sampled_negative(
+    episode: Episode,
+    positive: Rollout,
+    row: SFTRow,
+    registry: Mapping[str, type[Toolkit]],
+    student: Teacher,
+    *,
+    samples: int = 10,
+    temperature: float = 0.7,
+    seed: int = 0,
+    simulator: Simulator | None = None,
+) -> PreferenceRow | None:
+    """The ablation of negative hints (Table 4's "rejected = random SFT samples"): the student's own hint-free
+    sample, the first of ``samples`` that differs from the positive trajectory, unjudged and not rolled out again."""
+    for sample in range(samples):
+        params = {"temperature": temperature, "seed": seed * 1000 + sample}
+        try:
+            attempt = await rollout(
+                episode,
+                registry,
+                student,
+                [None] * len(episode.turns),
+                step="student_sample",
+                system_prompt="",
+                params=params,
+                simulator=simulator,
+            )
+        except (TeacherError, MagnetError):
+            continue
+        meta = {
+            "source": "sampled",
+            "negative_turns": [],
+            "error_types": [],
+            "episode": episode.id,
+            "kind": episode.kind,
+            "teacher": student.name,
+            "sample": sample,
+            "missing": dict(row.meta.missing),
+        }
+        pair = preference_pair(f"{episode.id}-neg", row.tools, positive.messages, attempt.messages, meta)
+        if pair is not None:
+            return pair
     return None

@@ -16,6 +16,7 @@ from magnet.data.render import TOOL_FORMATS
 from magnet.errors import MagnetError
 
 MDPO_LOSSES = ("sigmoid", "dmpo", "segment")
+SFT_ON = ("continuation", "trajectory")
 
 
 @dataclass
@@ -78,20 +79,35 @@ class MagnetSFTConfig(SFTConfig):
 
 @dataclass
 class MDPOConfig(DPOConfig):
-    """``trl.DPOConfig`` for multi-turn DPO: r(tau) sums log-ratios over the assistant tokens of every turn, and
-    L = -log sigma(beta (r(tau_w) - r(tau_l))) + sft_weight * NLL(tau_w)."""
+    """``trl.DPOConfig`` for multi-turn DPO: r(tau) sums log-ratios over the assistant tokens of the continuation,
+    and L = -log sigma(beta (r(tau_w) - r(tau_l))) + sft_weight * NLL(tau_w)."""
 
     mdpo_loss: str = field(
         default="sigmoid",
         metadata={
-            "help": "'sigmoid': the paper's M-DPO over all assistant turns; 'dmpo': per-turn weights "
-            "discounted by dmpo_gamma (DMPO); 'segment': only the turns from the first difference on."
+            "help": "'sigmoid': the paper's M-DPO over every assistant turn of the continuation; 'dmpo': turn t of "
+            "T weighted by DMPO's discount with dmpo_gamma; 'segment': only the segment_turns user turns from "
+            "the pair's branch turn (meta.branch_turn), where the negative's error is."
+        },
+    )
+    segment_turns: int = field(
+        default=1,
+        metadata={
+            "help": "With mdpo_loss 'segment': how many user turns the segment spans from the branch turn "
+            "(1: the branch turn only; 0: to the end of the conversation, which is then 'sigmoid')."
         },
     )
     sft_weight: float = field(default=1.0, metadata={"help": "The paper's lambda: weight of the NLL of chosen."})
+    sft_on: str = field(
+        default="trajectory",
+        metadata={
+            "help": "The NLL's tokens: 'trajectory': the assistant tokens of prompt + chosen (the paper's "
+            "L_SFT(x; tau_w), the whole positive trajectory); 'continuation': those of chosen only."
+        },
+    )
     dmpo_gamma: float = field(default=0.7, metadata={"help": "Discount of the 'dmpo' per-turn weights."})
     length_normalize: bool = field(
-        default=False, metadata={"help": "Divide each trajectory's summed log-ratio by its assistant tokens."}
+        default=False, metadata={"help": "Divide each trajectory's summed log-ratio by its weighted tokens."}
     )
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature of the preference loss."})
     learning_rate: float = field(
@@ -100,7 +116,16 @@ class MDPOConfig(DPOConfig):
 
     def __post_init__(self) -> None:
         if self.mdpo_loss not in MDPO_LOSSES:
-            raise MagnetError(f"mdpo_loss must be one of {MDPO_LOSSES}, got {self.mdpo_loss!r}")
-        if self.sft_weight < 0 or not 0 < self.dmpo_gamma <= 1:
-            raise MagnetError("sft_weight must be >= 0 and dmpo_gamma in (0, 1]")
+            raise MagnetError(f"MDPOConfig.mdpo_loss must be one of {MDPO_LOSSES}, got {self.mdpo_loss!r}")
+        if self.sft_on not in SFT_ON:
+            raise MagnetError(f"MDPOConfig.sft_on must be one of {SFT_ON}, got {self.sft_on!r}")
+        if not isinstance(self.segment_turns, int) or isinstance(self.segment_turns, bool) or self.segment_turns < 0:
+            raise MagnetError(
+                f"MDPOConfig.segment_turns must be an integer >= 0 (1: the branch turn only; 0: to the end), "
+                f"got {self.segment_turns!r}"
+            )
+        if self.sft_weight < 0:
+            raise MagnetError(f"MDPOConfig.sft_weight must be >= 0, got {self.sft_weight!r}")
+        if not 0 < self.dmpo_gamma <= 1:
+            raise MagnetError(f"MDPOConfig.dmpo_gamma must be in (0, 1], got {self.dmpo_gamma!r}")
         super().__post_init__()

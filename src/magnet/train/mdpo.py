@@ -6,17 +6,27 @@ log-ratio r(tau) = sum log pi_theta - log pi_ref over the assistant's tokens onl
 
     L = -log sigmoid(beta * (r(tau_w) - r(tau_l))) + lambda * NLL(assistant tokens of tau_w)
 
-Three things differ from TRL and nothing else is overridden: the rows are rendered and tokenized with assistant
-turn numbers (``_prepare_dataset``, see ``magnet.train.tokenize``), the collator sets ``completion_mask`` to the
-assistant tokens and adds per-token ``token_weights`` for the variant in use, and the loss sums the weighted
-log-ratios (``_compute_loss``, ``compute_ref_log_probs``, which ``precompute_ref_log_probs`` uses too). The
-reference model, PEFT (reference = the adapter-disabled base), DeepSpeed/FSDP preparation, precomputed
+The prompt (the shared prefix) is the same on both sides, so its assistant tokens' log-ratios cancel in
+r(tau_w) - r(tau_l); only the continuations' are scored. The NLL term is the paper's L_SFT(x; tau_w): over the
+assistant tokens of the whole positive trajectory, prompt included (``sft_on: trajectory``, read from the same
+forward pass, as TRL puts prompt and continuation in one sequence), or of the continuation only
+(``sft_on: continuation``).
+
+Three things differ from TRL and nothing else is overridden: the rows are rendered and tokenized with per-token
+user-turn numbers (``_prepare_dataset``, see ``magnet.train.tokenize``; a turn is a user turn as
+``magnet.data.turns`` defines it), the collator sets ``completion_mask`` to the continuation's assistant tokens and
+adds per-token ``token_weights`` for the variant in use and the ``sft_mask`` of the NLL, and the loss sums the
+weighted log-ratios (``_compute_loss``, ``compute_ref_log_probs``, which ``precompute_ref_log_probs`` uses too).
+The reference model, PEFT (reference = the adapter-disabled base), DeepSpeed/FSDP preparation, precomputed
 reference log-probs, logging and checkpointing are TRL's.
 
-Variants (``MDPOConfig.mdpo_loss``): ``sigmoid`` weights every assistant turn 1; ``segment`` only the turns from
-the first one where chosen and rejected differ; ``dmpo`` weights turn t of T by (1 - g^(T-t)) / (1 - g^T)
-(DMPO, Shi et al. 2024: earlier turns count more, and the weights normalise for the number of turns).
-``length_normalize`` divides each r(tau) by its number of weighted tokens.
+Variants (``MDPOConfig.mdpo_loss``), with t the user turn of a token in the whole conversation: ``sigmoid``
+weights every assistant token of the continuation 1 (M-DPO, Xiong et al. 2024); ``segment`` only the turns
+``[b, b + segment_turns)`` from the pair's branch turn b (``meta["branch_turn"]``, where the error is made: the
+later turns follow different histories on the two sides; ``segment_turns: 0`` runs to the end and equals
+``sigmoid``); ``dmpo`` weights turn t of T (the user turns of that side's whole conversation) by
+(1 - g^(T-t)) / (1 - g^T) (DMPO, Shi et al. 2024: earlier turns count more, and the weights normalise for the
+number of turns). ``length_normalize`` divides each r(tau) by its number of weighted tokens.
 """
 
 from __future__ import annotations
@@ -63,17 +73,24 @@ def dmpo_weight(turn: int, turns: int, gamma: float) -> float:
     return (1 - gamma ** (turns - turn)) / (1 - gamma**turns)
 
 
-def turn_weights(turns: Sequence[int], segment_start: int, mdpo_loss: str, gamma: float) -> list[float]:
-    """Per-token weights of the preference term: 0 off the assistant's tokens, and per turn as ``mdpo_loss`` says.
+def turn_weights(
+    turns: Sequence[int], segment_start: int, mdpo_loss: str, gamma: float, segment_turns: int = 1
+) -> list[float]:
+    """Per-token weights of the preference term on a continuation: 0 off the assistant's tokens, and per turn as
+    ``mdpo_loss`` says. ``turns`` are user-turn numbers in the whole conversation (``magnet.train.tokenize``), so
+    the last one + 1 is the conversation's number of turns.
 
-    >>> turn_weights([-1, 0, 0, -1, 1], segment_start=1, mdpo_loss="segment", gamma=1.0)
-    [0.0, 0.0, 0.0, 0.0, 1.0]
+    >>> turn_weights([-1, 1, 1, -1, 2, -1, 3], segment_start=2, mdpo_loss="segment", gamma=1.0)
+    [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    >>> turn_weights([-1, 1, 1, -1, 2, -1, 3], segment_start=2, mdpo_loss="segment", gamma=1.0, segment_turns=0)
+    [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
     """
     count = max(turns, default=-1) + 1
     if mdpo_loss == "sigmoid":
         per_turn = [1.0] * count
     elif mdpo_loss == "segment":
-        per_turn = [1.0 if turn >= segment_start else 0.0 for turn in range(count)]
+        end = segment_start + segment_turns if segment_turns else count
+        per_turn = [1.0 if segment_start <= turn < end else 0.0 for turn in range(count)]
     elif mdpo_loss == "dmpo":
         per_turn = [dmpo_weight(turn, count, gamma) for turn in range(count)]
     else:
@@ -83,32 +100,46 @@ def turn_weights(turns: Sequence[int], segment_start: int, mdpo_loss: str, gamma
 
 @dataclass
 class DataCollatorForMultiTurnPreference(DataCollatorForPreference):
-    """TRL's preference collator, with ``completion_mask`` on the assistant tokens only and the per-token
-    ``token_weights`` of the preference term (same truncation and padding as TRL's tensors)."""
+    """TRL's preference collator, with ``completion_mask`` on the continuation's assistant tokens only, the
+    per-token ``token_weights`` of the preference term, and ``sft_mask``: the tokens of the NLL term (on the chosen
+    rows: the assistant tokens of prompt + chosen, or of chosen only with ``sft_on="continuation"``; none on the
+    rejected rows). Same truncation and padding as TRL's tensors."""
 
     mdpo_loss: str = "sigmoid"
     dmpo_gamma: float = 1.0
+    segment_turns: int = 1
+    sft_on: str = "trajectory"
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         output = super().torch_call(examples)
-        masks, weights = [], []
+        masks, weights, sft_masks = [], [], []
         for side in ("chosen", "rejected"):
             for example in examples:
                 prompt = [0] * len(example["prompt_ids"])
                 turns = example[f"{side}_turns"]
-                masks.append(prompt + [int(turn >= 0) for turn in turns])
+                mask = [int(turn >= 0) for turn in turns]
+                masks.append(prompt + mask)
                 weights.append(
-                    [0.0] * len(prompt) + turn_weights(turns, example["segment_start"], self.mdpo_loss, self.dmpo_gamma)
+                    [0.0] * len(prompt)
+                    + turn_weights(turns, example["segment_start"], self.mdpo_loss, self.dmpo_gamma, self.segment_turns)
                 )
+                if side == "rejected":
+                    sft_masks.append([0] * (len(prompt) + len(mask)))
+                elif self.sft_on == "trajectory":
+                    sft_masks.append([int(turn >= 0) for turn in example["prompt_turns"]] + mask)
+                else:
+                    sft_masks.append(prompt + mask)
         if self.max_length is not None:
             cut = (
                 slice(None, self.max_length) if self.truncation_mode == "keep_start" else slice(-self.max_length, None)
             )
-            masks, weights = [m[cut] for m in masks], [w[cut] for w in weights]
+            masks, weights, sft_masks = [m[cut] for m in masks], [w[cut] for w in weights], [m[cut] for m in sft_masks]
         width = output["input_ids"].shape[1]
         output["completion_mask"] = pad([torch.tensor(m + [0] * (width - len(m))) for m in masks], 0)
+        output["sft_mask"] = pad([torch.tensor(m + [0] * (width - len(m))) for m in sft_masks], 0)
+        # float64, as the sums they weight (``_scores``): DMPO's weights of later turns are not exact in float32.
         output["token_weights"] = pad(
-            [torch.tensor(w + [0.0] * (width - len(w)), dtype=torch.float32) for w in weights], 0.0
+            [torch.tensor(w + [0.0] * (width - len(w)), dtype=torch.float64) for w in weights], 0.0
         )
         for key in ("ref_chosen_logps", "ref_rejected_logps"):
             if key in examples[0]:
@@ -121,7 +152,7 @@ class DataCollatorForMultiTurnPreference(DataCollatorForPreference):
 # TRL options that change what the loss is; MultiTurnDPOTrainer computes its own loss and supports none of them.
 _UNSUPPORTED = {
     "loss_type": (["sigmoid"], "use mdpo_loss (sigmoid, dmpo, segment) and sft_weight instead"),
-    "loss_weights": (None, "use sft_weight for the NLL term"),
+    "loss_weights": (None, "use sft_weight (and sft_on) for the NLL term"),
     "ld_alpha": (None, "use length_normalize"),
     "use_weighting": (False, "WPO weighting is not implemented for multi-turn pairs"),
     "f_divergence_type": ("reverse_kl", "only the reverse-KL (standard) DPO is implemented"),
@@ -181,6 +212,8 @@ class MultiTurnDPOTrainer(DPOTrainer):
                 pad_to_multiple_of=args.pad_to_multiple_of,
                 mdpo_loss=args.mdpo_loss,
                 dmpo_gamma=args.dmpo_gamma,
+                segment_turns=args.segment_turns,
+                sft_on=args.sft_on,
             )
         super().__init__(
             model,
@@ -218,14 +251,19 @@ class MultiTurnDPOTrainer(DPOTrainer):
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        extra = ("chosen_turns", "rejected_turns", "segment_start")
+        extra = ("prompt_turns", "chosen_turns", "rejected_turns", "segment_start")
         self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
 
     # -- loss ---------------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _model_inputs(inputs: dict[str, torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
-        labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
+    def _model_inputs(inputs: dict[str, torch.Tensor], with_sft: bool = False) -> tuple[dict[str, Any], torch.Tensor]:
+        """The model's arguments, and labels on the tokens whose log-probs the loss reads (the fused LM head
+        scores only those): the continuations' assistant tokens, and with ``with_sft`` the NLL's tokens too."""
+        scored = inputs["completion_mask"].bool()
+        if with_sft and "sft_mask" in inputs:
+            scored = scored | inputs["sft_mask"].bool()
+        labels = inputs["input_ids"].masked_fill(~scored, -100)
         return {
             "input_ids": inputs["input_ids"],
             "attention_mask": inputs["attention_mask"],
@@ -263,7 +301,7 @@ class MultiTurnDPOTrainer(DPOTrainer):
 
     def _compute_loss(self, model, inputs, return_outputs):
         mode = "train" if self.model.training else "eval"
-        model_kwargs, labels = self._model_inputs(inputs)
+        model_kwargs, labels = self._model_inputs(inputs, with_sft=True)
         if self.aux_loss_enabled:
             model_kwargs["output_router_logits"] = True
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
@@ -280,7 +318,9 @@ class MultiTurnDPOTrainer(DPOTrainer):
         chosen_logratios = chosen_logps - ref_chosen_logps
         rejected_logratios = rejected_logps - ref_rejected_logps
         preference_loss = -F.logsigmoid(self.beta * (chosen_logratios - rejected_logratios)).mean()
-        chosen_mask = mask.chunk(2, dim=0)[0].bool()
+        # The NLL's tokens: the chosen rows' sft_mask (a collator of TRL's own has none: its completion tokens).
+        sft_mask = inputs["sft_mask"][:, 1:] if "sft_mask" in inputs else mask
+        chosen_mask = sft_mask.chunk(2, dim=0)[0].bool()
         chosen_token_logps = per_token.chunk(2, dim=0)[0]
         nll = -chosen_token_logps[chosen_mask].mean() if chosen_mask.any() else per_token.sum() * 0.0
         # float32 for training in any lower precision; a float64 model (the tests' comparisons) keeps float64.
