@@ -332,3 +332,48 @@ def test_sampled_negatives_are_the_students_own_unjudged_samples(setup):
     assert {step for step, _ in asked} == {"student_sample"}  # no judge, no second rollout with hints
     assert not any("[Hint]" in text for _, text in asked)
     assert validate_preference_row(pair.to_dict()) == []
+
+
+def test_recovery_rows_show_a_wrong_call_its_output_then_the_right_calls(setup):
+    """Beyond the paper (its limitation 3): the assistant makes a wrong call, reads its real output, then makes the
+    reference calls. The correction the teacher got is in no stored message; the state is the reference's."""
+    from magnet.synthesis.distill import CORRECTION_NOTE
+    from magnet.synthesis.recovery import recovery_row
+    from magnet.tools.call_matching import unmatched_calls
+
+    registry, episodes = setup
+    seen = []
+
+    class Recording(OfflineTeacher):
+        async def complete(self, messages, tools=None, **params):
+            seen.extend(str(m.get("content") or "") for m in messages)
+            return await super().complete(messages, tools, **params)
+
+    rows = []
+    for episode in episodes:
+        positive = asyncio.run(distill(episode, registry, OfflineTeacher()))
+        row = asyncio.run(recovery_row(episode, positive.rollout, registry, Recording()))
+        if row is not None:
+            rows.append((episode, row))
+    assert len(rows) >= 5
+    assert any(text.startswith(CORRECTION_NOTE) for text in seen)
+    for episode, row in rows:
+        data = row.to_dict()
+        assert validate_sft_row(data) == [] and data["meta"]["kind"] == "recovery" and row.id.endswith("-rec")
+        assert not any(
+            CORRECTION_NOTE in (m["content"] or "") or "[Hint]" in (m["content"] or "") for m in data["messages"]
+        )
+        turn = data["meta"]["recovery_turn"]
+        users = [i for i, m in enumerate(data["messages"]) if m["role"] == "user"]
+        end = users[turn + 1] if turn + 1 < len(users) else len(data["messages"])
+        responses = [
+            [FunctionCall(c["function"]["name"], c["function"]["arguments"]) for c in m["tool_calls"]]
+            for m in data["messages"][users[turn] : end]
+            if m["role"] == "assistant" and m["tool_calls"]
+        ]
+        made = [call for calls in responses for call in calls]
+        reference = episode.turns[turn].calls
+        assert not unmatched_calls(reference, made)  # every reference call, in the end
+        detour = next(i for i, calls in enumerate(responses) if unmatched_calls(calls, reference))
+        after = [call for calls in responses[detour + 1 :] for call in calls]
+        assert after and not unmatched_calls(after, reference)  # after the wrong call: only right ones

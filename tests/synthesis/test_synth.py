@@ -418,3 +418,25 @@ def test_a_refused_config_writes_no_folder(tmp_path, monkeypatch):
     with pytest.raises(MagnetError, match=r"the part must be in 0\.\.-1"):
         run_synth(load_config(None, [f"out={tmp_path / 'never'}"]), progress=False, part=(0, 0))
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_recovery_rows_join_the_sft_dataset_beside_the_mixture(tmp_path, capsys):
+    """``negatives.recovery``: the recovery rows are all in the SFT dataset (no paper share drops them), the pairs
+    stay as they were, and the report and ``magnet stats`` count them."""
+    import magnet
+    from magnet.cli import main
+
+    paths = {"walks_per_function": 1, "limit": 40, "single": 10, "parallel": 0, "multiple": 0, "irrelevance": 5}
+    report = magnet.synthesize(
+        out=str(tmp_path), progress=False, paths=paths, negatives={"recovery": True}, datasets={"test_size": 0}
+    )
+    assert report["sft"]["kinds"].get("recovery", 0) > 0
+    sft = [row for row in _rows(tmp_path / "datasets" / "sft")]
+    recovered = [row for row in sft if row["meta"]["kind"] == "recovery"]
+    assert len(recovered) == report["sft"]["kinds"]["recovery"]
+    assert all(row["id"].endswith("-rec") for row in recovered)
+    assert all("recovery" not in row for row in _rows(tmp_path / "datasets" / "preference"))
+    assert "| recovery rows (share) |" in (tmp_path / "report.md").read_text()
+    assert main(["stats", str(tmp_path / "datasets" / "sft")]) == 0
+    assert f"| recovery rows (share) | {len(recovered)} " in capsys.readouterr().out

@@ -16,7 +16,7 @@ from magnet.errors import DatasetError
 from magnet.tools.function_spec import validate_spec_dict
 
 ROLES = ("system", "user", "assistant", "tool")
-KINDS = ("multi_turn", "single_turn", "irrelevance")
+KINDS = ("multi_turn", "single_turn", "irrelevance", "recovery")
 MAX_REPORTED = 50
 
 

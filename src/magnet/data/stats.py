@@ -120,6 +120,9 @@ def comparison_table(stats: Mapping[str, Any], paper: Mapping[str, Any]) -> str:
             f"| {kind} rows (share) | {stats['kinds'].get(kind, 0)} ({stats['shares'].get(kind, 0):.1%}) "
             f"| {paper[kind]} ({paper[kind] / paper_total:.1%}) |"
         )
+    if stats["kinds"].get("recovery"):  # negatives.recovery: beyond the paper, which has none
+        recovery = stats["kinds"]["recovery"]
+        lines.append(f"| recovery rows (share) | {recovery} ({stats['shares']['recovery']:.1%}) | none |")
     lines.append(f"| turns per multi-turn row | {stats['multi_turn_turns']} | {paper['multi_turn_turns']} |")
     lines.append(f"| calls per multi-turn row | {stats['multi_turn_calls']} | {paper['multi_turn_calls']} |")
     lines.append(f"| calls per single-turn row | {stats['single_turn_calls']} | {paper['single_turn_calls']} |")

@@ -153,6 +153,13 @@ class NegativeSettings:
         },
     )
     samples: int = field(default=10, metadata={"help": "Student samples per turn to find a wrong one."})
+    recovery: bool = field(
+        default=False,
+        metadata={
+            "help": "Also write recovery rows (SFT kind recovery): a wrong call, its real error or output, then the "
+            "reference calls (beyond the paper: its limitation 3). Kept beside the SFT mixture, all of them."
+        },
+    )
     temperature: float = field(default=0.7, metadata={"help": "Student sampling temperature."})
     student: TeacherSettings | None = field(
         default=None, metadata={"help": "The student model (kind openai or hf), as in teacher."}

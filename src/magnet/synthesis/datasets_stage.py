@@ -28,6 +28,7 @@ from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
 from magnet.synthesis.config import DatasetSettings
 from magnet.synthesis.pipeline import RecordRef, index_records
+from magnet.synthesis.recovery import RECOVERY_KEY
 
 Rows = Callable[..., Iterator[dict[str, Any]]]
 
@@ -50,6 +51,24 @@ def describe_pair(record: Mapping[str, Any]) -> dict[str, Any]:
         "kind": (record.get("meta") or {}).get("kind", "multi_turn"),
         "functions": tuple(sorted(called_functions([record]))),
     }
+
+
+def describe_recovery(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The recovery row a negatives record holds (kind ``recovery``), or kind ``""`` when it holds none."""
+    row = record.get(RECOVERY_KEY)
+    if row is None:
+        return {"id": record["id"], "kind": ""}
+    return {"id": row["id"], "kind": "recovery", "functions": tuple(sorted(called_functions([row])))}
+
+
+def _sft_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The SFT row of a positives record, or the recovery row of a negatives record."""
+    return record["row"] if "row" in record else record[RECOVERY_KEY]
+
+
+def _pair(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A negatives record without its recovery row: the preference row."""
+    return {key: value for key, value in record.items() if key != RECOVERY_KEY}
 
 
 def mixture_arguments(setting: Any, paper_counts: Mapping[str, int]) -> dict[str, Any]:
@@ -131,14 +150,17 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
     kind, functions = (lambda ref: ref.kind), (lambda ref: ref.functions)
     sft_mixture = mixture_arguments(settings.sft_mixture, PAPER_SFT_COUNTS)
     sft_refs, sft_mix = mix(positives, kind, **sft_mixture, seed=seed, cover=functions)
+    # Recovery rows (negatives.recovery) are no kind of the paper's mixture: all of them join the SFT rows.
+    recoveries = [ref for ref in index_records(out / "negatives", describe_recovery) if ref.kind] if with_pairs else []
+    sft_refs = sft_refs + recoveries
     preference_mixture = mixture_arguments(settings.preference_mixture, PAPER_PREFERENCE_COUNTS)
     pref_refs, pref_mix = mix(pairs, kind, **preference_mixture, seed=seed, cover=functions)
 
     def sft_rows(refs: Sequence[RecordRef] = sft_refs) -> Iterator[dict[str, Any]]:
-        return (ref.load()["row"] for ref in refs)
+        return (_sft_row(ref.load()) for ref in refs)
 
     def pref_rows(refs: Sequence[RecordRef] = pref_refs) -> Iterator[dict[str, Any]]:
-        return (ref.load() for ref in refs)
+        return (_pair(ref.load()) for ref in refs)
 
     folder = out / "datasets"
     folder.mkdir(exist_ok=True)

@@ -31,6 +31,8 @@ from magnet.tools.executor import Environment
 from magnet.tools.spec import load_openai_tools
 from magnet.tools.toolkit import Toolkit
 
+# What a recovery rollout tells the teacher after its wrong calls (never stored; see ``rollout``'s corrections).
+CORRECTION_NOTE = "Those calls were wrong: their outputs above show it. Now make the right calls."
 FAILURE_KEYWORDS = ("bad request", "does not match", "i encountered an error", "an error occurred")
 SPLIT_LABELS = ("miss_func", "miss_param", "irrelevance")
 
@@ -73,6 +75,15 @@ def reference_hints(episode: Episode) -> list[Hint]:
         else:
             hints.append(Hint(turn.calls))
     return hints
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a recovery rollout tells the teacher once it has made one of the ``wrong`` calls: those were wrong,
+    make ``hint``'s calls (see ``rollout``'s corrections)."""
+
+    hint: Hint
+    wrong: tuple[FunctionCall, ...]
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,7 @@ async def rollout(
     start_turn: int = 0,
     prefix: Rollout | None = None,
     simulator: Simulator | None = None,
+    corrections: Mapping[int, Correction] | None = None,
 ) -> Rollout:
     """Play the assistant over the episode's queries with ``hints`` (``None`` for a turn: no hint).
 
@@ -163,7 +175,9 @@ async def rollout(
     ends the turn. A turn may take one response per reference call plus ``max_steps`` (a turn of many calls made
     one per response is not cut short; a model that loops is). Hints go to the teacher only; the returned
     messages hold the bare queries. ``prefix``/``start_turn`` continue a rollout from an earlier one (replaying
-    its calls), which the negatives use to branch at a turn.
+    its calls), which the negatives use to branch at a turn. ``corrections`` ``{turn: Correction}``: after the
+    first response of that turn that makes one of the correction's wrong calls, the teacher is told (unseen in the
+    stored messages) that its calls were wrong and given the right ones; a recovery (``magnet.synthesis.recovery``).
     """
     env = build_environment(episode, registry)
     env.hidden = _withheld(episode)
@@ -192,7 +206,8 @@ async def rollout(
         seen.append({"role": "user", "content": turn.query + (f"\n\n{hint.text()}" if hint else "")})
         stored.append(Message("user", turn.query))
         budget = max_steps + len(turn.calls)
-        turns.append(await _turn(simulator, env, teacher, seen, stored, index, step, budget, params or {}))
+        correction = (corrections or {}).get(index)
+        turns.append(await _turn(simulator, env, teacher, seen, stored, index, step, budget, params or {}, correction))
     return Rollout(tuple(stored), tuple(turns), env.state(), first_tools, added_tools)
 
 
@@ -221,6 +236,7 @@ async def _turn(
     step: str,
     max_steps: int,
     params: Mapping[str, Any],
+    correction: Correction | None = None,
 ) -> TurnRollout:
     calls: list[FunctionCall] = []
     outputs: list[str] = []
@@ -249,6 +265,10 @@ async def _turn(
             errors.append(result.error)
             stored.append(Message("tool", result.content, tool_call_id=call_id, name=result.call.name))
             seen.append(stored[-1].to_dict())
+        if correction is not None and not unmatched_calls(correction.wrong, completion.tool_calls):
+            # the teacher alone reads it: the stored trajectory recovers on its own
+            seen.append({"role": "user", "content": f"{CORRECTION_NOTE}\n\n{correction.hint.text()}"})
+            correction = None
     return TurnRollout(tuple(calls), tuple(outputs), tuple(errors), "", False)
 
 

@@ -203,3 +203,9 @@ def format_episode(episode: Episode) -> str:
             }.get(turn.label, turn.label)
             lines.append(f"   (reference: no call; the assistant should {what} {', '.join(turn.missing)})")
     return "\n".join(lines) + "\n"
+
+
+def describe_episode(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An episode shard record's id, and its size: the teacher requests its distillation takes, about one per
+    call and one per turn (what the positives stage orders by, longest first)."""
+    return {"id": record["id"], "size": sum(len(turn.get("calls", ())) + 1 for turn in record["turns"])}

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from magnet.llm.answers import OUTPUT_PREFIX, decode_text_calls
+from magnet.synthesis.distill import CORRECTION_NOTE
 from magnet.synthesis.offline_planning import _parsed_outputs
 from magnet.synthesis.offline_translation import WAITING, _sentence, calls_in_request
 from magnet.synthesis.prompt_reading import PromptReadError
@@ -105,14 +106,22 @@ def answer_rollout(
     only an output can give waits for it), as the system prompt asks; on ``miss function``, say so; on ``missed
     params``, ask for what the message leaves out. Without a hint: the calls the message asks for, read as
     forth-translation reads a query. When no call is left, a summary of the outputs since the message.
+
+    A correction after some outputs (``CORRECTION_NOTE`` with a hint: the calls were wrong) replaces the hint: the
+    calls it names that were not made right yet come next, and the summary leaves the failed calls out.
     """
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_output(m)), default=None)
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user" and not _is_output(m)]
+    corrections = [i for i in users if _content(messages[i]).startswith(CORRECTION_NOTE)]
+    last = max((i for i in users if i not in corrections), default=None)
     if last is None:
         raise PromptReadError("rollout", "a user message")
     query = _content(messages[last])
     made = [call for message in messages[last + 1 :] for call in _made_calls(message)]
     outputs = [output for message in messages[last + 1 :] if _is_output(message) for output in _outputs(message)]
     hint = _hint(query)
+    corrected = bool(corrections) and corrections[-1] > last
+    if corrected:
+        hint = _hint(_content(messages[corrections[-1]]))
     if hint == "miss function":
         return [], "I cannot do that: none of the functions I have can do it."
     if hint == "missed params":
@@ -134,6 +143,8 @@ def answer_rollout(
     # A call whose value an output of this turn must give, and none has yet, cannot be written (yet).
     pending = [call for call in pending if not any(value is WAITING for value in call.arguments.values())]
     if not pending or len(made) >= len(wanted) + 2:
+        if corrected:  # the answer is about the right calls' outputs, not the wrong ones'
+            outputs = [output for call, output in zip(made, outputs, strict=False) if call in wanted]
         return [], _summary(outputs)
     shown = [_content(m) + json.dumps(m.get("tool_calls") or "") for m in messages if m.get("role") != "system"]
     seen = "\n".join(shown).replace(f"[Hint]: {hint}", "")

@@ -32,7 +32,7 @@ from magnet.synthesis.config import SynthConfig
 from magnet.synthesis.config import load_config as load_config  # re-exported: where earlier versions had it
 from magnet.synthesis.datasets_stage import build_datasets, datasets_progress, describe_positive
 from magnet.synthesis.distill import Rollout, distill
-from magnet.synthesis.episode import Episode
+from magnet.synthesis.episode import Episode, describe_episode
 from magnet.synthesis.graph import FunctionGraph, build_graph
 from magnet.synthesis.negatives import perturb_negative, sampled_negative, student_negative
 from magnet.synthesis.paths import SignaturePath, read_paths
@@ -48,6 +48,7 @@ from magnet.synthesis.pipeline import (
     shard_path,
     stage_identity,
 )
+from magnet.synthesis.recovery import RECOVERY_KEY, recovery_row
 from magnet.synthesis.report import (
     functions_without_rows,
     insert_summary,
@@ -422,6 +423,12 @@ class Synth:
             invalid = validate_preference_row(record)
             if invalid:  # e.g. a student that answered nothing: a rejection, never a dataset stage that fails
                 return Outcome(rejection={"episode": episode.id, "reasons": invalid}, reason="invalid_pair")
+            if settings.recovery:  # an SFT row beside the pair: the datasets stage reads it from here
+                recovered = await recovery_row(
+                    episode, positive, registry, self.teacher, seed=self.config.seed, simulator=self.simulator
+                )
+                if recovered is not None:
+                    record[RECOVERY_KEY] = recovered.to_dict()
             return Outcome(record=record)
 
         self.reports["negatives"] = await run_chained_stage(
@@ -455,12 +462,6 @@ class Synth:
         write_report(self.out, report)
         self.usage.save(self.out / "usage.json")
         return report
-
-
-def describe_episode(record: Mapping[str, Any]) -> dict[str, Any]:
-    """An episode shard record's id, and its size: the teacher requests its distillation takes, about one per
-    call and one per turn (what the positives stage orders by, longest first)."""
-    return {"id": record["id"], "size": sum(len(turn.get("calls", ())) + 1 for turn in record["turns"])}
 
 
 @dataclass(frozen=True)
