@@ -338,3 +338,18 @@ def test_mixed_draws_a_style_per_request_deterministically():
     assert asyncio.run(teacher.complete(BACK_TRANSLATE.messages(inputs), seed=3)) == asyncio.run(
         again.complete(BACK_TRANSLATE.messages(inputs), seed=3)
     )
+
+
+def test_the_offline_backend_reads_functions_from_bfcls_prompting_mode_system_prompt():
+    """A student trained in BFCL's prompting format is shown the functions as BFCL lists them (a Python literal,
+    with BFCL's hint appended to each description): the offline backend, standing in for that student, reads
+    them back as they were."""
+    from magnet.data.render import bfcl_system_prompt
+    from magnet.synthesis.prompt_reading import read_functions
+
+    tools = [SPECS["create_event"].to_tool(), SPECS["set_reminder"].to_tool()]
+    specs = read_functions("rollout", bfcl_system_prompt(tools))
+    assert [(s.name, s.description) for s in specs] == [
+        (SPECS[n].name, SPECS[n].description) for n in ("create_event", "set_reminder")
+    ]
+    assert set(specs[0].properties) == set(SPECS["create_event"].properties)

@@ -9,11 +9,13 @@ and the missing part, which fails the offline run.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from magnet.data.render import PYTHON_HINT
 from magnet.errors import CallParseError, TeacherError
 from magnet.synthesis.steps import (
     SPLIT_RULES,
@@ -85,8 +87,35 @@ def specs_of(items: Sequence[Any]) -> tuple[FunctionSpec, ...]:
     return tuple(specs)
 
 
+def _literal_list(text: str, start: int) -> list[Any]:
+    """The list literal (JSON, or Python's repr as BFCL's prompt writes it) that opens at ``start``, or ``[]``."""
+    depth, quote, escaped = 0, "", False
+    for position in range(start, len(text)):
+        char = text[position]
+        if quote:
+            escaped, quote = (not escaped and char == "\\"), ("" if char == quote and not escaped else quote)
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                try:
+                    found = ast.literal_eval(text[start : position + 1])
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    try:
+                        found = json.loads(text[start : position + 1])
+                    except json.JSONDecodeError:
+                        return []
+                return found if isinstance(found, list) else []
+    return []
+
+
 def read_functions(step: str, text: str) -> tuple[FunctionSpec, ...]:
-    """Functions written one JSON object per line (``describe_function``, or OpenAI tools)."""
+    """Functions written one JSON object per line (``describe_function``, or OpenAI tools), or as one JSON list (BFCL's
+    prompting-mode system prompt, which a student trained in that format is shown)."""
     objects = []
     for line in text.splitlines():
         line = line.strip()
@@ -95,6 +124,16 @@ def read_functions(step: str, text: str) -> tuple[FunctionSpec, ...]:
                 objects.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
+    if not objects:
+        for match in re.finditer(r"\[\s*\{", text):
+            found = _literal_list(text, match.start())
+            objects = [  # BFCL's listing appends a Python hint to each description: not the function's own words
+                {**item, "description": str(item.get("description") or "").removesuffix(PYTHON_HINT)}
+                for item in found
+                if isinstance(item, dict)
+            ]
+            if objects:
+                break
     specs = specs_of(objects)
     if not specs:
         raise PromptReadError(step, "any function description")
