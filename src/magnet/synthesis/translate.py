@@ -426,7 +426,9 @@ class _Run:
                 break
         skipped = sorted(names - {result.call.name for result in executed})
         if skipped:
-            raise StepError(f"forth_translate: the reference never called {skipped}", step="forth_translate")
+            raise StepError(
+                f"forth_translate: the reference never called {skipped}", step="forth_translate", attempts=len(names)
+            )
         calls = tuple(result.call for result in executed)
         outputs = tuple(result.content for result in executed)
         nested = self._check_nested(request, links, executed)
