@@ -228,6 +228,30 @@ async def perturb_negative(
     return preference_pair(f"{episode.id}-neg", row.tools, positive.messages, negative.messages, meta)
 
 
+async def _student_sample(
+    episode: Episode,
+    registry: Mapping[str, type[Toolkit]],
+    student: Teacher,
+    params: Mapping[str, Any],
+    simulator: Simulator | None,
+) -> Rollout | None:
+    """One hint-free rollout of the student (None when it failed): no hints and no hint instructions, the
+    conversation as the student was trained on it."""
+    try:
+        return await rollout(
+            episode,
+            registry,
+            student,
+            [None] * len(episode.turns),
+            step="student_sample",
+            system_prompt="",
+            params=params,
+            simulator=simulator,
+        )
+    except (TeacherError, MagnetError):
+        return None
+
+
 async def student_negative(
     episode: Episode,
     positive: Rollout,
@@ -245,18 +269,8 @@ async def student_negative(
     gives the misleading hint (the student's own calls there); the student rolls out again with it."""
     for sample in range(samples):
         params = {"temperature": temperature, "seed": seed * 1000 + sample}
-        try:
-            attempt = await rollout(
-                episode,
-                registry,
-                student,
-                [None] * len(episode.turns),
-                step="student_sample",
-                system_prompt="",  # no hints, no hint instructions: the conversation as the student was trained
-                params=params,
-                simulator=simulator,
-            )
-        except (TeacherError, MagnetError):
+        attempt = await _student_sample(episode, registry, student, params, simulator)
+        if attempt is None:
             continue
         offered = tuple(load_openai_tools(positive.tools))
         for index, (reference, turn) in enumerate(zip(episode.turns, attempt.turns, strict=True)):
@@ -331,18 +345,8 @@ async def sampled_negative(
     sample, the first of ``samples`` that differs from the positive trajectory, unjudged and not rolled out again."""
     for sample in range(samples):
         params = {"temperature": temperature, "seed": seed * 1000 + sample}
-        try:
-            attempt = await rollout(
-                episode,
-                registry,
-                student,
-                [None] * len(episode.turns),
-                step="student_sample",
-                system_prompt="",
-                params=params,
-                simulator=simulator,
-            )
-        except (TeacherError, MagnetError):
+        attempt = await _student_sample(episode, registry, student, params, simulator)
+        if attempt is None:
             continue
         meta = {
             "source": "sampled",
