@@ -197,3 +197,58 @@ def test_an_unreadable_tool_call_is_a_wrong_answer_not_an_outage(tmp_path):
     record = read_results(tmp_path / "results" / "multi_turn_base.jsonl")[0]
     assert not record["valid"] and "could not be read" in record["turns"][0][0]["decode_error"]
     assert read_results(tmp_path / "results" / "simple.jsonl")[0]["error_type"] == "ast_decoder:decoder_failed"
+
+
+class _Huge(ReferenceRunner):
+    """Answers with a hexadecimal literal of 4,400 digits: it parses, but Python will not write it back as text."""
+
+    async def answer(self, request):
+        if request.step > 0:
+            return Completion(text="Done.")
+        value = "0x" + "f" * 4400
+        name = request.expected[0].name if request.expected else "cd"
+        return Completion(text=f"[{name}(folder={value})]")
+
+
+def test_an_answer_no_harness_step_can_write_is_scored_wrong_and_the_evaluation_goes_on(tmp_path):
+    """One model answer may not stop an evaluation: the huge literal fails to decode (as in BFCL), the entries
+    count as wrong with the reason, and every entry is scored."""
+    result = evaluate_bfcl(_Huge(), tmp_path, categories=["simple", "multi_turn_base"], limit=2, progress=False)
+    assert not result.failed and result.scores["simple"].count == result.scores["multi_turn_base"].count == 2
+    assert result.scores["simple"].accuracy == result.scores["multi_turn_base"].accuracy == 0.0
+    record = read_results(tmp_path / "results" / "simple.jsonl")[0]
+    assert "cannot be written back" in record["error"] and record["error_type"] == "ast_decoder:decoder_failed"
+    step = read_results(tmp_path / "results" / "multi_turn_base.jsonl")[0]["turns"][0][0]
+    assert "cannot be written back" in step["decode_error"] and step["calls"] == []
+
+
+def test_native_arguments_no_json_reader_takes_are_a_wrong_answer(tmp_path):
+    """The same number as a tool call's JSON arguments, from a real HTTP endpoint: not an outage, a wrong answer."""
+    arguments = '{"folder": ' + "9" * 4400 + "}"
+    with LoopbackServer(lambda body: Reply(tool_calls=[{"name": "cd", "arguments": arguments}])) as server:
+        runner = endpoint_runner("loopback", server.base_url, tool_format="native")
+        runner.teacher.max_retries = 1
+        result = evaluate_bfcl(runner, tmp_path, categories=["simple"], limit=1, progress=False)
+    assert not result.failed and result.scores["simple"].accuracy == 0.0
+
+
+def test_a_failure_while_scoring_counts_the_entry_wrong_with_the_reason(tmp_path, monkeypatch):
+    """Whatever fails after the model answered (here BFCL's checker, made to raise) scores that entry wrong and
+    names the failure; the other entries are scored as usual."""
+    from magnet.eval import checkers
+
+    real = checkers.ast_check
+    calls = iter(range(100))
+
+    def flaky(*args, **kwargs):
+        if next(calls) == 1:
+            raise RuntimeError("the checker broke on this answer")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkers, "ast_check", flaky)
+    result = evaluate_bfcl(ReferenceRunner(), tmp_path, categories=["simple"], limit=3, progress=False)
+    records = {r["id"]: r for r in read_results(tmp_path / "results" / "simple.jsonl")}
+    assert len(records) == 3 and result.scores["simple"].count == 3
+    broken = [r for r in records.values() if not r["valid"]]
+    assert len(broken) == 1 and broken[0]["error_type"] == "answer_failed"
+    assert "RuntimeError: the checker broke" in broken[0]["error"]

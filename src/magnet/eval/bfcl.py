@@ -89,6 +89,18 @@ def _check_run(out_dir: Path, identity: dict[str, Any], overwrite: bool) -> None
     write_atomic(path, json.dumps(identity, indent=2) + "\n")
 
 
+def failed_record(entry: Any, error: BaseException) -> dict[str, Any]:
+    """The results line of an entry whose answer could not be decoded, formatted, executed or scored: wrong, with
+    the reason."""
+    return {
+        "id": entry.id,
+        "category": entry.category,
+        "valid": False,
+        "error_type": "answer_failed",
+        "error": f"{type(error).__name__}: {str(error)[:500]}",
+    }
+
+
 async def _run_category(
     category: str,
     entries: Sequence[Any],
@@ -112,6 +124,9 @@ async def _run_category(
                 failed[entry.id] = str(error)
                 logger.warning("%s: the model request failed (%s); it runs again on a rerun", entry.id, error)
                 return
+            except Exception as error:  # no model answer may stop an evaluation: the entry is scored wrong, with why
+                logger.warning("%s: scoring the answer failed; the entry counts as wrong", entry.id, exc_info=error)
+                record = failed_record(entry, error)
         with path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         bar.update(1)

@@ -14,7 +14,9 @@ call was decoded).
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,7 +40,7 @@ from magnet.eval.entries import (
 from magnet.eval.runners import AnswerRequest, Runner
 from magnet.llm.client import Completion
 from magnet.tools.bfcl import MultiTurnEntry
-from magnet.tools.calls import FunctionCall
+from magnet.tools.calls import FunctionCall, format_call
 
 
 @dataclass
@@ -57,16 +59,35 @@ class StepRecord:
 
 def decode_answer(completion: Completion, tool_format: str, language: str) -> tuple[list[FunctionCall], str | None]:
     """The calls in an answer, or the reason there are none. ``native``: the answer's tool calls (text alone is
-    no call); ``bfcl_prompt``: the text, decoded as BFCL decodes it, but with literals only."""
+    no call); ``bfcl_prompt``: the text, decoded as BFCL decodes it, but with literals only. Calls holding a value
+    that cannot be written back as text or JSON (an integer of more digits than Python converts) are no calls:
+    the answer fails to decode, as it would in BFCL, instead of failing the harness later."""
     if tool_format == "native":
-        if completion.tool_calls:
-            return list(completion.tool_calls), None
-        return [], "no tool call in the answer"
-    try:
-        calls = decode_prompting(completion.text, language)
-    except CallParseError as error:
-        return [], str(error)
+        if not completion.tool_calls:
+            return [], "no tool call in the answer"
+        calls = list(completion.tool_calls)
+    else:
+        try:
+            calls = decode_prompting(completion.text, language)
+        except CallParseError as error:
+            return [], str(error)
+        except (ValueError, RecursionError, MemoryError) as error:
+            return [], f"the answer cannot be read ({type(error).__name__}: {str(error)[:200]})"
+    problem = unwritable(calls)
+    if problem:
+        return [], problem
     return calls, None if calls else "no call in the answer"
+
+
+def unwritable(calls: Sequence[FunctionCall]) -> str | None:
+    """Why some call cannot be written as call text and JSON (what execution and the results file need), or None."""
+    for call in calls:
+        try:
+            format_call(call)
+            json.dumps(call.to_dict())
+        except (CallParseError, ValueError, TypeError, RecursionError) as error:
+            return f"{call.name}: a value cannot be written back ({type(error).__name__}: {str(error)[:200]})"
+    return None
 
 
 # Request failures that are the model's doing (its tool call is not JSON): a wrong answer, not an outage.
@@ -90,7 +111,7 @@ def _step(
     calls, error = ([], fault) if fault else decode_answer(completion, tool_format, language)
     record = StepRecord(
         text=completion.text,
-        tool_calls=[call.to_dict() for call in completion.tool_calls],
+        tool_calls=[] if unwritable(completion.tool_calls) else [call.to_dict() for call in completion.tool_calls],
         decode_error=error,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,

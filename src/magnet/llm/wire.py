@@ -79,7 +79,7 @@ def completion_from_body(body: bytes, latency: float, model: str) -> Completion:
         message = choice["message"]
         if not isinstance(message, dict):
             raise TypeError(f"message is {type(message).__name__}")
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError, RecursionError) as error:
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as error:  # ValueError: JSON, too many digits
         raise MalformedAnswer(
             "malformed_response", f"not a chat completion ({type(error).__name__}: {error}): {body[:120]!r}"
         ) from None

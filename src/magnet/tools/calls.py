@@ -296,6 +296,8 @@ def parse_tool_calls(tool_calls: Sequence[Any] | None) -> list[FunctionCall]:
                 raise CallParseError(
                     f"tool_calls[{index}] ({name}): arguments are not valid JSON ({error.msg} at column {error.colno})"
                 ) from None
+            except (ValueError, RecursionError) as error:  # an integer of more digits than Python converts, a deep nest
+                raise CallParseError(f"tool_calls[{index}] ({name}): arguments cannot be read ({error})") from None
         else:
             arguments = raw
         if not isinstance(arguments, Mapping):
