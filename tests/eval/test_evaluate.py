@@ -77,7 +77,7 @@ def test_results_resume_and_belong_to_one_runner(tmp_path):
     second = evaluate_bfcl(ReferenceRunner(), tmp_path, **options)
     assert sorted(r["id"] for r in read_results(path)) == sorted(json.loads(line)["id"] for line in lines)
     assert second.summary["table2"] == first.summary["table2"]
-    with pytest.raises(MagnetError, match="holds results of"):
+    with pytest.raises(MagnetError, match=r"holds an evaluation of reference, .* not of silent"):
         evaluate_bfcl(SilentRunner(), tmp_path, **options)
     third = evaluate_bfcl(SilentRunner(), tmp_path, overwrite=True, **options)
     assert third.scores["simple"].accuracy == 0.0
@@ -252,3 +252,55 @@ def test_a_failure_while_scoring_counts_the_entry_wrong_with_the_reason(tmp_path
     broken = [r for r in records.values() if not r["valid"]]
     assert len(broken) == 1 and broken[0]["error_type"] == "answer_failed"
     assert "RuntimeError: the checker broke" in broken[0]["error"]
+
+
+def test_another_model_with_the_same_folder_name_is_refused_not_given_its_scores(tmp_path, tiny_model_dir):
+    """runs/a/mdpo and runs/b/mdpo share the runner name hf:mdpo and the default --out: the second must not find
+    the first one's entries done. The fingerprint (the folder's weights and configs, the generation settings)
+    refuses it in one line; --overwrite starts again; the same model resumes."""
+    import shutil
+
+    from magnet.eval.runners import runner_fingerprint
+
+    a, b = tmp_path / "a" / "mdpo", tmp_path / "b" / "mdpo"
+    shutil.copytree(tiny_model_dir, a)
+    shutil.copytree(tiny_model_dir, b)
+    weights = next(b.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one weight: another model
+    weights.write_bytes(bytes(data))
+    first, second = local_runner(str(a)), local_runner(str(b))
+    assert first.name == second.name and runner_fingerprint(first) != runner_fingerprint(second)
+    assert runner_fingerprint(local_runner(str(a))) == runner_fingerprint(first)  # the same model: the same print
+    out = tmp_path / "eval"
+    options = {"categories": ["simple"], "limit": 1, "progress": False}
+    evaluate_bfcl(first, out, **options)
+    with pytest.raises(MagnetError) as refused:
+        evaluate_bfcl(second, out, **options)
+    message = str(refused.value)
+    assert "\n" not in message and f"{a.resolve()} (weights" in message and f"not of {b.resolve()}" in message
+    assert "--overwrite" in message
+    with pytest.raises(MagnetError, match="holds an evaluation of"):  # the same model asked otherwise
+        evaluate_bfcl(local_runner(str(a), max_new_tokens=7), out, **options)
+    evaluate_bfcl(first, out, **options)  # the same model and settings resume
+    evaluate_bfcl(second, out, overwrite=True, **options)
+    assert json.loads((out / "run.json").read_text())["fingerprint"] == runner_fingerprint(second)
+
+
+def test_an_endpoint_is_its_url_its_served_model_and_its_settings():
+    from magnet.eval.runners import runner_fingerprint
+
+    one = runner_fingerprint(endpoint_runner("m", "http://127.0.0.1:8000/v1"))
+    assert one == runner_fingerprint(endpoint_runner("m", "http://127.0.0.1:8000/v1/"))
+    assert one != runner_fingerprint(endpoint_runner("m", "http://127.0.0.1:8001/v1"))
+    assert one != runner_fingerprint(endpoint_runner("m", "http://127.0.0.1:8000/v1", max_tokens=64))
+    assert one != runner_fingerprint(endpoint_runner("m", "http://127.0.0.1:8000/v1", tool_format="native"))
+
+
+def test_overwrite_empties_only_a_folder_holding_an_evaluation(tmp_path):
+    folder = tmp_path / "not-an-eval"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(MagnetError, match="not a Magnet evaluation"):
+        evaluate_bfcl(SilentRunner(), folder, categories=["simple"], limit=1, overwrite=True, progress=False)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]

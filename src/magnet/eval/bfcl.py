@@ -31,8 +31,9 @@ from magnet.eval.entries import (
     multi_turn_entries,
     resolve_categories,
 )
+from magnet.eval.fingerprint import describe
 from magnet.eval.loop import run_multi_turn, run_single_turn
-from magnet.eval.runners import Runner
+from magnet.eval.runners import Runner, runner_fingerprint
 from magnet.eval.summary import Score, category_scores, summary_json, summary_markdown
 from magnet.files import write_atomic, write_jsonl
 from magnet.run_async import run_sync
@@ -74,18 +75,30 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _check_run(out_dir: Path, identity: dict[str, Any], overwrite: bool) -> None:
+def check_run(out_dir: Path, identity: dict[str, Any], overwrite: bool) -> None:
+    """Make ``out_dir`` this evaluation's folder: a new one, or one that holds results of this very evaluation
+    (``identity``: runner, tool format, BFCL version and the fingerprint of what is evaluated). A folder holding
+    another evaluation is refused in one line; ``overwrite`` empties it first, and only if it holds a Magnet
+    evaluation (a ``run.json``): never a folder of something else."""
     path = out_dir / "run.json"
-    if path.is_file() and not overwrite:
-        previous = json.loads(path.read_text())
-        if previous != identity:
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise MagnetError(f"{path}: cannot be read ({error}); remove it, or use another --out") from None
+        if previous != identity and not overwrite:
             raise MagnetError(
-                f"{path}: this folder holds results of {previous}, not {identity}; use another --out, or --overwrite "
-                "to start again"
+                f"{out_dir}: holds an evaluation of {describe(previous)}, not of {describe(identity)}; use another "
+                "--out, or --overwrite to start again"
             )
-    if overwrite:
-        for stale in (out_dir / "results").glob("*.jsonl"):
-            stale.unlink()
+        if overwrite:
+            for stale in [*(out_dir / "results").glob("*.jsonl"), out_dir / "summary.json", out_dir / "summary.md"]:
+                stale.unlink(missing_ok=True)
+    elif overwrite and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise MagnetError(
+            f"{out_dir}: not a Magnet evaluation (no run.json), and --overwrite deletes only those; use another --out"
+        )
+    (out_dir / "results").mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(identity, indent=2) + "\n")
 
 
@@ -156,8 +169,13 @@ async def evaluate_bfcl_async(
     version = resolve_version(version)
     names = resolve_categories(categories)
     out_dir = Path(out_dir)
-    (out_dir / "results").mkdir(parents=True, exist_ok=True)
-    _check_run(out_dir, {"runner": runner.name, "tool_format": runner.tool_format, "bfcl": version}, overwrite)
+    identity = {
+        "runner": runner.name,
+        "tool_format": runner.tool_format,
+        "bfcl": version,
+        "fingerprint": runner_fingerprint(runner),
+    }
+    check_run(out_dir, identity, overwrite)
     failed: dict[str, str] = {}
     selected: dict[str, set[str]] = {}
     for category in names:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from magnet.data.model_record import recorded_tool_format
 from magnet.data.render import TOOL_FORMATS, render
 from magnet.errors import MagnetError
+from magnet.eval.fingerprint import endpoint_fingerprint, local_fingerprint
 from magnet.llm.client import Completion, Teacher
 from magnet.tools.calls import FunctionCall, format_calls
 
@@ -133,10 +134,13 @@ class ModelRunner:
     tool_format: str = "bfcl_prompt"
     params: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0})
     dotless_names: bool = False
+    fingerprint: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _check_format(self.tool_format)
         self.name = getattr(self.teacher, "name", "model")
+        if self.fingerprint is None:  # a teacher built in Python: its name and how it is asked
+            self.fingerprint = {"model": self.name, "generation": {"tool_format": self.tool_format, **self.params}}
 
     async def answer(self, request: AnswerRequest) -> Completion:
         messages, tools = render(request.row, self.tool_format)
@@ -174,7 +178,15 @@ def local_runner(
         cache=cache,
         tool_calls=tool_calls,
     )
-    return ModelRunner(teacher, tool_format=tool_format, params={"temperature": 0.0})
+    generation = {"tool_format": tool_format, "temperature": 0.0, "max_new_tokens": max_new_tokens}
+    if tool_format == "native":
+        generation["tool_calls"] = tool_calls
+    return ModelRunner(
+        teacher,
+        tool_format=tool_format,
+        params={"temperature": 0.0},
+        fingerprint=local_fingerprint(model_path, generation),
+    )
 
 
 def trained_model_runner(model_path: str, *, tool_format: str | None = None, **options: Any) -> ModelRunner:
@@ -215,4 +227,20 @@ def endpoint_runner(
     params: dict[str, Any] = {"temperature": 0.0}
     if max_tokens:
         params["max_tokens"] = max_tokens
-    return ModelRunner(teacher, tool_format=tool_format, params=params, dotless_names=True)
+    generation = {
+        "tool_format": tool_format,
+        **params,
+        **({"tool_calls": tool_calls} if tool_format == "native" else {}),
+    }
+    return ModelRunner(
+        teacher,
+        tool_format=tool_format,
+        params=params,
+        dotless_names=True,
+        fingerprint=endpoint_fingerprint(base_url, model, generation),
+    )
+
+
+def runner_fingerprint(runner: Runner) -> dict[str, Any]:
+    """What a runner evaluates (``magnet.eval.fingerprint``); a harness check is its name."""
+    return getattr(runner, "fingerprint", None) or {"runner": runner.name}
