@@ -304,3 +304,30 @@ def test_overwrite_empties_only_a_folder_holding_an_evaluation(tmp_path):
     with pytest.raises(MagnetError, match="not a Magnet evaluation"):
         evaluate_bfcl(SilentRunner(), folder, categories=["simple"], limit=1, overwrite=True, progress=False)
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+MALFORMED_ANSWER = (
+    '<tool_call>{"name": "ls", "arguments": {}}</tool_call>\n'
+    '<tool_call>{"name": "cd", "arguments": {"folder": </tool_call>'
+)
+
+
+@pytest.mark.slow
+def test_a_malformed_tool_call_is_scored_by_one_rule_local_or_served(tmp_path, tiny_model_dir, monkeypatch):
+    """A well-formed call beside a malformed one: the local model (its <tool_call> blocks) and the endpoint (its
+    tool_calls) both void the whole answer, execute nothing, and record why; the two records agree."""
+    local = local_runner(tiny_model_dir, tool_format="native", max_new_tokens=4)
+    # whatever the tiny model generates, it "wrote" this:
+    monkeypatch.setattr(local.teacher.tokenizer, "decode", lambda *args, **kwargs: MALFORMED_ANSWER)
+    calls = [{"name": "ls", "arguments": "{}"}, {"name": "cd", "arguments": '{"folder": '}]
+    with LoopbackServer(lambda body: Reply(tool_calls=calls)) as server:
+        served = endpoint_runner("loopback", server.base_url, tool_format="native")
+        served.teacher.max_retries = 1
+        steps = []
+        for name, runner in (("local", local), ("served", served)):
+            evaluate_bfcl(runner, tmp_path / name, categories=["multi_turn_base"], limit=1, progress=False)
+            steps.append(read_results(tmp_path / name / "results" / "multi_turn_base.jsonl")[0]["turns"][0][0])
+    for step in steps:
+        assert step["calls"] == [] and step["results"] == []
+        assert step["decode_error"].startswith("the answer could not be read")
+    assert "a malformed tool call" in steps[0]["decode_error"] and "malformed_tool_call" in steps[1]["decode_error"]

@@ -5,7 +5,10 @@ Requests from concurrent synthesis tasks are gathered into batches (left-padded,
 identical sampling parameters) and generated in a worker thread, so the event loop keeps serving other work.
 Prompts are rendered with the tokenizer's chat template (``tools`` included when the template renders them; else,
 with ``tool_calls`` ``auto`` or ``text``, the functions are described in the prompt); Qwen2.5-style ``<tool_call>``
-blocks and calls written as text in the answer become tool calls.
+blocks and calls written as text in the answer become tool calls. An answer with a ``<tool_call>`` block that does
+not parse fails as a whole (``TeacherError``, cause ``malformed_tool_call``), as an endpoint's answer with
+unreadable tool-call arguments does and as vLLM's Hermes parser voids it: a local and a served model are scored
+by one rule.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from magnet.llm.client import PROBE_MESSAGES, PROBE_TOOL, CachingTeacher, Comple
 from magnet.llm.usage import UsageTracker
 from magnet.tools.calls import parse_tagged_tool_calls
 
+MALFORMED = "malformed_tool_call"
+"""The failure cause of an answer whose tool call does not parse, as an endpoint reports it (``magnet.llm.wire``)."""
 GENERATION_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 
 
@@ -217,13 +222,18 @@ class HFTeacher(CachingTeacher):
                     continue
                 seconds = time.perf_counter() - started
                 for item, completion in zip(group, completions, strict=True):
+                    if isinstance(completion, TeacherError):
+                        self.usage.record_failure(item.step, completion.cause)
+                        if not item.future.done():
+                            item.future.set_exception(completion)
+                        continue
                     self.usage.record_answer(
                         item.step, self.model, completion.prompt_tokens, completion.completion_tokens, seconds
                     )
                     if not item.future.done():
                         item.future.set_result(completion)
 
-    def _generate(self, prompts: list[str], params: Mapping[str, Any]) -> list[Completion]:
+    def _generate(self, prompts: list[str], params: Mapping[str, Any]) -> list[Completion | TeacherError]:
         import torch
 
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -252,7 +262,12 @@ class HFTeacher(CachingTeacher):
                 new_tokens = new_tokens[: int((new_tokens == self.tokenizer.eos_token_id).nonzero()[0]) + 1]
             new_tokens = new_tokens[new_tokens != self.tokenizer.pad_token_id]
             raw = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
-            text, calls, _problems = parse_tagged_tool_calls(raw)
+            text, calls, problems = parse_tagged_tool_calls(raw)
+            if problems:  # one rule with an endpoint (and vLLM's Hermes parser): a malformed call voids the answer
+                completions.append(
+                    TeacherError(f"{self.name}: a malformed tool call: {'; '.join(problems)}", cause=MALFORMED)
+                )
+                continue
             completions.append(
                 Completion(
                     text=text if calls else raw.strip(),
