@@ -25,6 +25,7 @@ LAYERS = {
     "testing": 5,
     "config_reference": 5,
     "api": 5,
+    "episode_eval": 5,
     "cli": 6,
 }
 """A package may import only packages of lower layers (never a peer: synthesis, train and eval stand apart)."""

@@ -63,7 +63,7 @@ def _table(rows: list[tuple[str, str, str]]) -> list[str]:
 
 def reference_markdown() -> str:
     """The whole reference: the synth config, the training recipes' own fields, the evaluation."""
-    from magnet.eval.settings import EvalSettings
+    from magnet.eval.settings import EpisodeEvalSettings, EvalSettings
     from magnet.synthesis.config import SynthConfig
     from magnet.train.config import MagnetSFTConfig, MDPOConfig, ScriptArguments
 
@@ -94,6 +94,10 @@ def reference_markdown() -> str:
         "### `magnet eval bfcl` (`--flag value`, or a YAML file of these keys as `--config`)",
         "",
         *_table(_rows(EvalSettings)),
+        "",
+        "### `magnet eval episodes` (held-out synthesized episodes: `--flag value`, or a YAML file as `--config`)",
+        "",
+        *_table(_rows(EpisodeEvalSettings)),
     ]
     return "\n".join(lines) + "\n"
 

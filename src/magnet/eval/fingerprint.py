@@ -90,4 +90,6 @@ def describe(identity: Mapping[str, Any]) -> str:
         what = str(fingerprint.get("model") or identity.get("runner"))
     generation = fingerprint.get("generation") or {}
     settings = ", ".join(f"{key} {value}" for key, value in sorted(generation.items()))
-    return f"{what}, {identity.get('tool_format')}, BFCL {identity.get('bfcl')}" + (f", {settings}" if settings else "")
+    episodes = identity.get("episodes")
+    on = f"the {episodes['split']} episodes of {episodes['run']}" if episodes else f"BFCL {identity.get('bfcl')}"
+    return f"{what}, {identity.get('tool_format')}, {on}" + (f", {settings}" if settings else "")

@@ -69,7 +69,39 @@ class EvalSettings:
         return [name.strip() for name in self.categories.split(",") if name.strip()]
 
 
-def runner_from_settings(settings: EvalSettings) -> Runner:
+@dataclass
+class EpisodeEvalSettings:
+    """One held-out evaluation: the synth run and split, and exactly one of ``model``, ``endpoint`` or ``runner``."""
+
+    synth: str = field(default="", metadata={"help": "A magnet synth output folder (it holds datasets/held_out.json)."})
+    split: Literal["test", "holdout"] = field(
+        default="test",
+        metadata={"help": "test (the SFT test split's episodes) or holdout (datasets.holdout_toolkits' episodes)."},
+    )
+    model: str | None = field(default=None, metadata={"help": "A local model folder (transformers)."})
+    endpoint: str | None = field(default=None, metadata={"help": "An OpenAI-compatible endpoint, e.g. vLLM's."})
+    served_model: str | None = field(default=None, metadata={"help": "With endpoint: the model name it serves."})
+    runner: Literal["reference", "silent"] | None = field(
+        default=None, metadata={"help": "Harness checks instead of a model: reference (scores 100%) or silent."}
+    )
+    tool_format: Literal["bfcl_prompt", "native"] | None = field(
+        default=None,
+        metadata={"help": "How tools and calls are shown; None: the model's magnet.json, else bfcl_prompt."},
+    )
+    tool_calls: Literal["auto", "native", "text"] = field(
+        default="auto", metadata={"help": "With tool_format native: how calls travel (see magnet eval bfcl)."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Only the first N episodes of the split."})
+    out: str | None = field(default=None, metadata={"help": "Output folder (None: <synth>/eval/<split>/<model name>)."})
+    concurrency: int = field(default=8, metadata={"help": "Episodes in flight at once."})
+    max_new_tokens: int = field(default=1024, metadata={"help": "Longest answer per step."})
+    batch_size: int = field(default=8, metadata={"help": "With model: prompts generated together."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "With endpoint: the API key's variable."})
+    cache: str | None = field(default=None, metadata={"help": "Request cache file (answers reused on a rerun)."})
+    overwrite: bool = field(default=False, metadata={"help": "Discard results already in out."})
+
+
+def runner_from_settings(settings: EvalSettings | EpisodeEvalSettings) -> Runner:
     """The runner the settings describe: a local model, an endpoint, or a harness check."""
     chosen = [name for name in ("model", "endpoint", "runner") if getattr(settings, name)]
     if len(chosen) != 1:

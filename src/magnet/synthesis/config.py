@@ -182,6 +182,13 @@ class DatasetSettings:
     )
     preference_mixture: Any = field(default="all", metadata={"help": "As sft_mixture, for the preference pairs."})
     test_size: float = field(default=0.05, metadata={"help": "Share (or count) of rows held out as the test split."})
+    holdout_toolkits: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Toolkits left out of training entirely: their episodes are in no dataset, and `magnet eval "
+            "episodes --split holdout` evaluates a model on them (the out-of-domain check)."
+        },
+    )
     exports: bool = field(
         default=True, metadata={"help": "Also write ShareGPT (LLaMA-Factory) and OpenAI fine-tuning JSONL."}
     )

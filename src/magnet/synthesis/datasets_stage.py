@@ -9,6 +9,7 @@ never holds an SFT dataset from one run beside pairs from another.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import shutil
@@ -41,14 +42,17 @@ def describe_positive(record: Mapping[str, Any]) -> dict[str, Any]:
         "kind": meta.get("kind", "multi_turn"),
         "parent": meta.get("episode", ""),
         "functions": tuple(sorted(called_functions([record["row"]]))),
+        "toolkits": tuple(meta.get("source_toolkits") or ()),
     }
 
 
 def describe_pair(record: Mapping[str, Any]) -> dict[str, Any]:
     """A preference pair's id and kind (for the mixture)."""
+    meta = record.get("meta") or {}
     return {
         "id": record["id"],
-        "kind": (record.get("meta") or {}).get("kind", "multi_turn"),
+        "kind": meta.get("kind", "multi_turn"),
+        "parent": meta.get("episode", ""),
         "functions": tuple(sorted(called_functions([record]))),
     }
 
@@ -58,7 +62,12 @@ def describe_recovery(record: Mapping[str, Any]) -> dict[str, Any]:
     row = record.get(RECOVERY_KEY)
     if row is None:
         return {"id": record["id"], "kind": ""}
-    return {"id": row["id"], "kind": "recovery", "functions": tuple(sorted(called_functions([row])))}
+    return {
+        "id": row["id"],
+        "kind": "recovery",
+        "parent": (row.get("meta") or {}).get("episode", ""),
+        "functions": tuple(sorted(called_functions([row]))),
+    }
 
 
 def _sft_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,9 +106,10 @@ def datasets_progress(enabled: bool) -> Iterator[None]:
 
 def _stage_dataset(
     kind: str, refs: Sequence[RecordRef], rows: Rows, build: Path, out: Path, settings: DatasetSettings, seed: int
-) -> tuple[datasets.DatasetDict, Path]:
+) -> tuple[datasets.DatasetDict, Path, dict[str, list[int]]]:
     """The train/test parts of ``refs`` (the same split as ``datasets``' ``train_test_split``), each written from
-    its rows as they are read (``stream_dataset``) and saved under ``build``; returns it and where it lies."""
+    its rows as they are read (``stream_dataset``) and saved under ``build``; returns it, where it lies, and the
+    indices of ``refs`` in each part."""
     parts = split_indices(len(refs), settings.test_size, seed)
     staging = build / f"saved-{kind}"
     try:
@@ -120,7 +130,7 @@ def _stage_dataset(
             raise MagnetError(f"{source}: cannot read ({reason}); rerun to redo the stage that wrote it") from None
         target = out / "datasets" / kind
         raise MagnetError(f"{target}: cannot write ({reason}); files written before are unchanged") from None
-    return dataset, staging
+    return dataset, staging, parts
 
 
 def _swap_in(staged: Mapping[str, Path], folder: Path) -> None:
@@ -142,16 +152,42 @@ def _swap_in(staged: Mapping[str, Path], folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+HELD_OUT_FILE = "held_out.json"
+"""Under ``datasets/``: the episodes a model did not train on, by split (``test``: the SFT test split's episodes;
+``holdout``: those of ``datasets.holdout_toolkits``), for ``magnet eval episodes``."""
+
+
+def held_out_episodes(positives: Sequence[RecordRef], toolkits: Sequence[str]) -> set[str]:
+    """The episodes of the positives that use any of ``toolkits`` (an unknown toolkit name is an error)."""
+    if not toolkits:
+        return set()
+    known = sorted({name for ref in positives for name in ref.toolkits})
+    unknown = [name for name in toolkits if name not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MagnetError(
+            f"datasets.holdout_toolkits: {unknown} are no toolkits of this run's episodes{hint}; toolkits: {known}; "
+            "a rerun with the name mended redoes the datasets only"
+        )
+    return {ref.parent for ref in positives if set(ref.toolkits) & set(toolkits)}
+
+
 def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pairs: bool) -> dict[str, Any]:
     """Write ``out/datasets`` (sft, preference, exports) and the plots from ``out/positives`` and, ``with_pairs``,
     ``out/negatives``; returns the mixture, statistics and plots part of the run report."""
     positives = index_records(out / "positives", describe_positive)
     pairs = index_records(out / "negatives", describe_pair) if with_pairs else []
+    recoveries = [ref for ref in index_records(out / "negatives", describe_recovery) if ref.kind] if with_pairs else []
+    held_out = held_out_episodes(positives, settings.holdout_toolkits)
+    if held_out:  # toolkits left out of training: their episodes are in no dataset
+        positives, pairs, recoveries = (
+            [ref for ref in refs if ref.parent not in held_out] for refs in (positives, pairs, recoveries)
+        )
     kind, functions = (lambda ref: ref.kind), (lambda ref: ref.functions)
     sft_mixture = mixture_arguments(settings.sft_mixture, PAPER_SFT_COUNTS)
     sft_refs, sft_mix = mix(positives, kind, **sft_mixture, seed=seed, cover=functions)
     # Recovery rows (negatives.recovery) are no kind of the paper's mixture: all of them join the SFT rows.
-    recoveries = [ref for ref in index_records(out / "negatives", describe_recovery) if ref.kind] if with_pairs else []
     sft_refs = sft_refs + recoveries
     preference_mixture = mixture_arguments(settings.preference_mixture, PAPER_PREFERENCE_COUNTS)
     pref_refs, pref_mix = mix(pairs, kind, **preference_mixture, seed=seed, cover=functions)
@@ -166,10 +202,10 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
     folder.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build_dir:
         build = Path(build_dir)
-        sft, sft_staged = _stage_dataset("sft", sft_refs, sft_rows, build, out, settings, seed)
+        sft, sft_staged, sft_parts = _stage_dataset("sft", sft_refs, sft_rows, build, out, settings, seed)
         staged = {"sft": sft_staged}
         if pref_refs:
-            preference, staged["preference"] = _stage_dataset(
+            preference, staged["preference"], _ = _stage_dataset(
                 "preference", pref_refs, pref_rows, build, out, settings, seed
             )
         _swap_in(staged, folder)
@@ -179,7 +215,16 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
             sft.push_to_hub(settings.push_to_hub, config_name="sft")
             if pref_refs:
                 preference.push_to_hub(settings.push_to_hub, config_name="preference")
+    splits = {
+        "test": sorted(
+            {sft_refs[index].parent for index in sft_parts.get("test", []) if sft_refs[index].kind != "recovery"}
+        ),
+        "holdout": sorted(held_out),
+        "holdout_toolkits": sorted(settings.holdout_toolkits),
+    }
+    write_atomic(folder / HELD_OUT_FILE, json.dumps(splits, indent=1) + "\n")
     report: dict[str, Any] = {"stages": {}, "mixture": {"sft": sft_mix.to_dict(), "preference": pref_mix.to_dict()}}
+    report["held_out"] = {"test_episodes": len(splits["test"]), "holdout_episodes": len(held_out)}
     if pref_refs:
         report["preference_error_types"] = error_types(pref_rows())
     if settings.exports:

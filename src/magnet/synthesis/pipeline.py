@@ -132,6 +132,7 @@ class RecordRef:
     kind: str = ""
     parent: str = ""
     functions: tuple[str, ...] = ()
+    toolkits: tuple[str, ...] = ()
 
     def load(self) -> dict[str, Any]:
         """The record itself, read from its shard."""
