@@ -23,6 +23,11 @@ LIMITS = [
     ('paths={"walks_per_function": 1}', 'paths={"walks_per_function": 1, "limit": 30}'),
     ("max_steps=20", "max_steps=2"),
     ("--out runs/tour ", "--out runs/tour --paths.walks_per_function 1 --paths.limit 30 "),
+    # before the generic multi_turn limit below, which would change the line first
+    (
+        "--model runs/demo/sft --categories multi_turn --limit 20",
+        "--model runs/demo/sft --categories multi_turn_base --limit 1 --max-new-tokens 8",
+    ),
     ("--categories multi_turn --limit 20", "--categories multi_turn --limit 2"),
     ("--walks-per-function 10 \\", "--walks-per-function 1 --n 20 \\"),
     (
@@ -39,10 +44,6 @@ LIMITS = [
     (
         "--model runs/demo/sft       #",
         "--model runs/demo/sft --categories simple,irrelevance --limit 1 --max-new-tokens 8 #",
-    ),
-    (
-        "--model runs/demo/sft --categories multi_turn --limit 20",
-        "--model runs/demo/sft --categories multi_turn_base --limit 1 --max-new-tokens 8",
     ),
     ("--runner reference          #", "--runner reference --categories simple,multi_turn_base --limit 2 #"),
 ]
