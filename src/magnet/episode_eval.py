@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from magnet.errors import MagnetError, TeacherError
 from magnet.eval.bfcl import check_run, failed_record, read_results
 from magnet.eval.checkers import step_limit
-from magnet.eval.loop import StepRecord, _ask, _step
+from magnet.eval.loop import StepRecord, ask_runner, step_record
 from magnet.eval.runners import AnswerRequest, Runner, runner_fingerprint
 from magnet.eval.settings import EpisodeEvalSettings, runner_from_settings
 from magnet.files import write_atomic
@@ -192,8 +192,8 @@ async def run_episode(episode: Episode, runner: Runner, registry: Mapping[str, t
                 step=len(steps),
                 expected=turn.calls or None,
             )
-            completion, fault = await _ask(runner, request)
-            record, calls = _step(completion, runner.tool_format, "Python", fault)
+            completion, fault = await ask_runner(runner, request)
+            record, calls = step_record(completion, runner.tool_format, "Python", fault)
             steps.append(record)
             if not calls:
                 talk.messages.append({"role": "assistant", "content": record.text})

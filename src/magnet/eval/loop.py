@@ -94,7 +94,7 @@ def unwritable(calls: Sequence[FunctionCall]) -> str | None:
 MODEL_FAULTS = ("malformed_tool_call",)
 
 
-async def _ask(runner: Runner, request: AnswerRequest) -> tuple[Completion, str | None]:
+async def ask_runner(runner: Runner, request: AnswerRequest) -> tuple[Completion, str | None]:
     """The runner's answer, or an empty one and the reason when the model's answer could not be read. Other
     request failures propagate: the entry is not scored, and a rerun asks again."""
     try:
@@ -105,9 +105,11 @@ async def _ask(runner: Runner, request: AnswerRequest) -> tuple[Completion, str 
         raise
 
 
-def _step(
+def step_record(
     completion: Completion, tool_format: str, language: str, fault: str | None = None
 ) -> tuple[StepRecord, list[FunctionCall]]:
+    """One answer as its results-file record and the calls to execute (none when it did not decode, or ``fault``
+    says why it could not be read)."""
     calls, error = ([], fault) if fault else decode_answer(completion, tool_format, language)
     record = StepRecord(
         text=completion.text,
@@ -162,8 +164,8 @@ async def run_multi_turn(entry: MultiTurnEntry, runner: Runner) -> dict[str, Any
                     step=len(steps),
                     expected=expected,
                 )
-                completion, fault = await _ask(runner, request)
-                record, calls = _step(completion, runner.tool_format, "Python", fault)
+                completion, fault = await ask_runner(runner, request)
+                record, calls = step_record(completion, runner.tool_format, "Python", fault)
                 steps.append(record)
                 if not calls:
                     messages.append({"role": "assistant", "content": record.text})
@@ -208,8 +210,8 @@ async def run_single_turn(entry: SingleTurnEntry, runner: Runner) -> dict[str, A
         expected=expected,
         expected_text=expected_text,
     )
-    completion, fault = await _ask(runner, request)
-    record, calls = _step(completion, runner.tool_format, entry.language, fault)
+    completion, fault = await ask_runner(runner, request)
+    record, calls = step_record(completion, runner.tool_format, entry.language, fault)
     decoded = to_ast_form(calls)
     if entry.possible_answer is None:  # relevance categories: did the answer decode to at least one call?
         made_call = bool(calls)
