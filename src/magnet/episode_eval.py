@@ -21,7 +21,6 @@ and of the episode set) are BFCL's (``magnet.eval``).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -31,10 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from magnet.errors import MagnetError, TeacherError
-from magnet.eval.bfcl import check_run, failed_record, read_results
+from magnet.errors import MagnetError
+from magnet.eval.bfcl import check_run, failed_record, read_results, score_all
 from magnet.eval.checkers import step_limit
 from magnet.eval.loop import StepRecord, ask_runner, step_record
 from magnet.eval.runners import AnswerRequest, Runner, runner_fingerprint
@@ -312,32 +309,19 @@ async def evaluate_episodes_async(
     }
     check_run(out_dir, identity, overwrite)
     path = out_dir / "results" / "episodes.jsonl"
-    done = {record["id"] for record in read_results(path)}
-    todo = [episode for episode in episodes if episode.id not in done]
     failed: dict[str, str] = {}
-    semaphore = asyncio.Semaphore(concurrency)
-    bar = tqdm(total=len(episodes), initial=len(episodes) - len(todo), desc=split, disable=not progress, unit="ep")
-
-    async def one(episode: Episode) -> None:
-        async with semaphore:
-            try:
-                record = await run_episode(episode, runner, registry)
-            except TeacherError as error:
-                failed[episode.id] = str(error)
-                logger.warning("%s: the model request failed (%s); it runs again on a rerun", episode.id, error)
-                return
-            except Exception as error:  # no model answer may stop an evaluation
-                logger.warning("%s: scoring the answer failed; the episode counts as wrong", episode.id, exc_info=error)
-                record = {**failed_record(episode, error), "category": category_of(episode)}
-                record["toolkits"] = list(episode.toolkits)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        bar.update(1)
-
-    try:
-        await asyncio.gather(*(one(episode) for episode in todo))
-    finally:
-        bar.close()
+    await score_all(
+        episodes,
+        lambda episode: run_episode(episode, runner, registry),
+        path,
+        concurrency=concurrency,
+        failed=failed,
+        progress=progress,
+        desc=split,
+        on_error=lambda episode, error: failed_record(
+            episode, error, category=category_of(episode), toolkits=list(episode.toolkits)
+        ),
+    )
     wanted = {episode.id for episode in episodes}
     records = [record for record in read_results(path) if record["id"] in wanted]
     summary = {**summarize(records, runner, split, str(run)), "failed_requests": failed}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,50 +102,56 @@ def check_run(out_dir: Path, identity: dict[str, Any], overwrite: bool) -> None:
     write_atomic(path, json.dumps(identity, indent=2) + "\n")
 
 
-def failed_record(entry: Any, error: BaseException) -> dict[str, Any]:
+def failed_record(entry: Any, error: BaseException, **fields: Any) -> dict[str, Any]:
     """The results line of an entry whose answer could not be decoded, formatted, executed or scored: wrong, with
-    the reason."""
+    the reason (``fields`` add to it, e.g. the category of an episode)."""
     return {
         "id": entry.id,
-        "category": entry.category,
+        "category": getattr(entry, "category", ""),
         "valid": False,
         "error_type": "answer_failed",
         "error": f"{type(error).__name__}: {str(error)[:500]}",
+        **fields,
     }
 
 
-async def _run_category(
-    category: str,
-    entries: Sequence[Any],
-    runner: Runner,
+async def score_all(
+    items: Sequence[Any],
+    score: Callable[[Any], Awaitable[dict[str, Any]]],
     path: Path,
+    *,
     concurrency: int,
     failed: dict[str, str],
     progress: bool,
+    desc: str,
+    on_error: Callable[[Any, BaseException], dict[str, Any]] = failed_record,
 ) -> None:
-    run = run_multi_turn if category in MULTI_TURN else run_single_turn
+    """Score the items not yet in ``path`` (``score`` gives an item's results line), ``concurrency`` at once, each
+    line appended as soon as it is done (a killed run loses only the items in flight). A failed model request
+    leaves the item out (``failed``; a rerun asks again); any other failure scores it wrong (``on_error``): no model
+    answer may stop an evaluation."""
     done = {record["id"] for record in read_results(path)}
-    todo = [entry for entry in entries if entry.id not in done]
+    todo = [item for item in items if item.id not in done]
     semaphore = asyncio.Semaphore(concurrency)
-    bar = tqdm(total=len(entries), initial=len(entries) - len(todo), desc=category, disable=not progress, unit="entry")
+    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, disable=not progress, unit="entry")
 
-    async def one(entry: Any) -> None:
+    async def one(item: Any) -> None:
         async with semaphore:
             try:
-                record = await run(entry, runner)
+                record = await score(item)
             except TeacherError as error:
-                failed[entry.id] = str(error)
-                logger.warning("%s: the model request failed (%s); it runs again on a rerun", entry.id, error)
+                failed[item.id] = str(error)
+                logger.warning("%s: the model request failed (%s); it runs again on a rerun", item.id, error)
                 return
-            except Exception as error:  # no model answer may stop an evaluation: the entry is scored wrong, with why
-                logger.warning("%s: scoring the answer failed; the entry counts as wrong", entry.id, exc_info=error)
-                record = failed_record(entry, error)
+            except Exception as error:  # no model answer may stop an evaluation: the item is scored wrong, with why
+                logger.warning("%s: scoring the answer failed; it counts as wrong", item.id, exc_info=error)
+                record = on_error(item, error)
         with path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         bar.update(1)
 
     try:
-        await asyncio.gather(*(one(entry) for entry in todo))
+        await asyncio.gather(*(one(item) for item in todo))
     finally:
         bar.close()
 
@@ -186,7 +192,16 @@ async def evaluate_bfcl_async(
         entries = entries[:limit] if limit else entries
         selected[category] = {entry.id for entry in entries}
         path = out_dir / "results" / f"{category}.jsonl"
-        await _run_category(category, entries, runner, path, concurrency, failed, progress)
+        run = run_multi_turn if category in MULTI_TURN else run_single_turn
+        await score_all(
+            entries,
+            lambda entry, run=run: run(entry, runner),
+            path,
+            concurrency=concurrency,
+            failed=failed,
+            progress=progress,
+            desc=category,
+        )
     records = [
         record
         for category in names
