@@ -39,8 +39,12 @@ def test_held_out_toolkits_are_in_no_dataset_and_listed_for_evaluation(synth_run
         assert not any("Calendar" in (row["meta"].get("source_toolkits") or []) for row in rows)
     assert all("Calendar" in episode.toolkits for episode in held_out(synth_run, "holdout"))
     test_ids = {episode.id for episode in held_out(synth_run, "test")}
-    sft_test = datasets.load_from_disk(str(synth_run / "datasets" / "sft"))["test"]
-    assert test_ids == {row["meta"]["episode"] for row in sft_test}
+    sft = datasets.load_from_disk(str(synth_run / "datasets" / "sft"))
+    preference = datasets.load_from_disk(str(synth_run / "datasets" / "preference"))
+    assert test_ids == {row["meta"]["episode"] for row in sft["test"]}
+    # nothing trained on a test episode: its pair is in the preference test split too, never in train
+    assert not test_ids & {row["meta"]["episode"] for row in preference["train"]}
+    assert {row["meta"]["episode"] for row in preference["test"]} <= test_ids
 
 
 @pytest.mark.parametrize("tool_format", ["bfcl_prompt", "native"])

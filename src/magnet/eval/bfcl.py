@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from magnet.errors import MagnetError, TeacherError
+from magnet.errors import EndpointRefused, MagnetError, TeacherError
 from magnet.eval.entries import (
     MULTI_TURN,
     load_single_turn_entries,
@@ -143,6 +143,8 @@ async def score_all(
                 failed[item.id] = str(error)
                 logger.warning("%s: the model request failed (%s); it runs again on a rerun", item.id, error)
                 return
+            except EndpointRefused:  # the endpoint refuses every request (a wrong model name): stop, with the fix
+                raise
             except Exception as error:  # no model answer may stop an evaluation: the item is scored wrong, with why
                 logger.warning("%s: scoring the answer failed; it counts as wrong", item.id, exc_info=error)
                 record = on_error(item, error)

@@ -87,7 +87,7 @@ def execution_strings(calls: Sequence[FunctionCall], callable_names: Collection[
             try:
                 strings.append(format_call(call))
                 continue
-            except CallParseError:
+            except (CallParseError, ValueError, RecursionError):  # ValueError: an integer of too many digits
                 pass
         strings.append(f"{UNKNOWN_FUNCTION}()")
     return strings

@@ -40,7 +40,7 @@ from magnet.eval.entries import (
 from magnet.eval.runners import AnswerRequest, Runner
 from magnet.llm.client import Completion
 from magnet.tools.bfcl import MultiTurnEntry
-from magnet.tools.calls import FunctionCall, format_call
+from magnet.tools.calls import FunctionCall
 
 
 @dataclass
@@ -80,12 +80,13 @@ def decode_answer(completion: Completion, tool_format: str, language: str) -> tu
 
 
 def unwritable(calls: Sequence[FunctionCall]) -> str | None:
-    """Why some call cannot be written as call text and JSON (what execution and the results file need), or None."""
+    """Why some call cannot be written as JSON (what the results file needs; an integer of more digits than Python
+    converts fails call text as well), or None. Call text is not required: a Java answer may name a parameter
+    ``from``, which no Python call text can hold; execution handles what it cannot write."""
     for call in calls:
         try:
-            format_call(call)
             json.dumps(call.to_dict())
-        except (CallParseError, ValueError, TypeError, RecursionError) as error:
+        except (ValueError, TypeError, RecursionError) as error:
             return f"{call.name}: a value cannot be written back ({type(error).__name__}: {str(error)[:200]})"
     return None
 

@@ -105,12 +105,19 @@ def datasets_progress(enabled: bool) -> Iterator[None]:
 
 
 def _stage_dataset(
-    kind: str, refs: Sequence[RecordRef], rows: Rows, build: Path, out: Path, settings: DatasetSettings, seed: int
+    kind: str,
+    refs: Sequence[RecordRef],
+    rows: Rows,
+    build: Path,
+    out: Path,
+    settings: DatasetSettings,
+    seed: int,
+    parts: Mapping[str, list[int]] | None = None,
 ) -> tuple[datasets.DatasetDict, Path, dict[str, list[int]]]:
-    """The train/test parts of ``refs`` (the same split as ``datasets``' ``train_test_split``), each written from
-    its rows as they are read (``stream_dataset``) and saved under ``build``; returns it, where it lies, and the
-    indices of ``refs`` in each part."""
-    parts = split_indices(len(refs), settings.test_size, seed)
+    """The train/test parts of ``refs`` (``parts``, else the same split as ``datasets``' ``train_test_split``), each
+    written from its rows as they are read (``stream_dataset``) and saved under ``build``; returns it, where it
+    lies, and the indices of ``refs`` in each part."""
+    parts = dict(parts) if parts is not None else split_indices(len(refs), settings.test_size, seed)
     staging = build / f"saved-{kind}"
     try:
         dataset = datasets.DatasetDict(
@@ -203,10 +210,19 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
     with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as build_dir:
         build = Path(build_dir)
         sft, sft_staged, sft_parts = _stage_dataset("sft", sft_refs, sft_rows, build, out, settings, seed)
+        pref_parts: dict[str, list[int]] = {}
         staged = {"sft": sft_staged}
         if pref_refs:
-            preference, staged["preference"], _ = _stage_dataset(
-                "preference", pref_refs, pref_rows, build, out, settings, seed
+            # The pairs of the SFT test split's episodes are the preference test split: no episode is trained on
+            # in one dataset and held out in the other (``magnet eval episodes --split test`` relies on it).
+            tested = {sft_refs[index].parent for index in sft_parts.get("test", [])}
+            in_test = [index for index, ref in enumerate(pref_refs) if ref.parent in tested]
+            pref_parts = {
+                "train": [index for index, ref in enumerate(pref_refs) if ref.parent not in tested],
+                **({"test": in_test} if in_test else {}),
+            }
+            preference, staged["preference"], pref_parts = _stage_dataset(
+                "preference", pref_refs, pref_rows, build, out, settings, seed, pref_parts
             )
         _swap_in(staged, folder)
         if not pref_refs:  # no pairs this run (negatives none): a previous run's pairs must not stay beside
@@ -215,10 +231,11 @@ def build_datasets(out: Path, settings: DatasetSettings, seed: int, *, with_pair
             sft.push_to_hub(settings.push_to_hub, config_name="sft")
             if pref_refs:
                 preference.push_to_hub(settings.push_to_hub, config_name="preference")
+    # An episode is held out only if nothing trained on it: not its SFT row, not a recovery row of it, not its pair.
+    trained = {sft_refs[index].parent for index in sft_parts.get("train", [])}
+    trained |= {pref_refs[index].parent for index in pref_parts.get("train", [])}
     splits = {
-        "test": sorted(
-            {sft_refs[index].parent for index in sft_parts.get("test", []) if sft_refs[index].kind != "recovery"}
-        ),
+        "test": sorted({sft_refs[index].parent for index in sft_parts.get("test", [])} - trained),
         "holdout": sorted(held_out),
         "holdout_toolkits": sorted(settings.holdout_toolkits),
     }
