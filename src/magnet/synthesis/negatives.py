@@ -181,6 +181,19 @@ def preference_pair(
     )
 
 
+def pair_meta(source: str, episode: Episode, row: SFTRow, teacher: Teacher, **fields: Any) -> dict[str, Any]:
+    """A pair's ``meta``: where its negative came from (``source``, the model that wrote it, ``fields`` such as the
+    turns and error types), its episode and kind, and what the episode withholds."""
+    return {
+        "source": source,
+        **fields,
+        "episode": episode.id,
+        "kind": episode.kind,
+        "teacher": teacher.name,
+        "missing": dict(row.meta.missing),
+    }
+
+
 async def perturb_negative(
     episode: Episode,
     positive: Rollout,
@@ -216,15 +229,7 @@ async def perturb_negative(
             )
         except (TeacherError, MagnetError):
             return None
-    meta = {
-        "source": "perturb",
-        "negative_turns": [chosen.turn],
-        "error_types": [chosen.error_type],
-        "episode": episode.id,
-        "kind": episode.kind,
-        "teacher": teacher.name,
-        "missing": dict(row.meta.missing),
-    }
+    meta = pair_meta("perturb", episode, row, teacher, negative_turns=[chosen.turn], error_types=[chosen.error_type])
     return preference_pair(f"{episode.id}-neg", row.tools, positive.messages, negative.messages, meta)
 
 
@@ -311,17 +316,16 @@ async def student_negative(
                 )
             except (TeacherError, MagnetError):
                 break
-            meta = {
-                "source": "student",
-                "negative_turns": [index],
-                "error_types": [verdict.error_type],
-                "reason": verdict.reason,
-                "episode": episode.id,
-                "kind": episode.kind,
-                "teacher": student.name,
-                "sample": sample,
-                "missing": dict(row.meta.missing),
-            }
+            meta = pair_meta(
+                "student",
+                episode,
+                row,
+                student,
+                negative_turns=[index],
+                error_types=[verdict.error_type],
+                reason=verdict.reason,
+                sample=sample,
+            )
             pair = preference_pair(f"{episode.id}-neg", row.tools, positive.messages, negative.messages, meta)
             if pair is not None:
                 return pair
@@ -348,16 +352,7 @@ async def sampled_negative(
         attempt = await _student_sample(episode, registry, student, params, simulator)
         if attempt is None:
             continue
-        meta = {
-            "source": "sampled",
-            "negative_turns": [],
-            "error_types": [],
-            "episode": episode.id,
-            "kind": episode.kind,
-            "teacher": student.name,
-            "sample": sample,
-            "missing": dict(row.meta.missing),
-        }
+        meta = pair_meta("sampled", episode, row, student, negative_turns=[], error_types=[], sample=sample)
         pair = preference_pair(f"{episode.id}-neg", row.tools, positive.messages, attempt.messages, meta)
         if pair is not None:
             return pair
