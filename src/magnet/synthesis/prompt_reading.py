@@ -17,6 +17,7 @@ from typing import Any
 
 from magnet.data.render import PYTHON_HINT
 from magnet.errors import CallParseError, TeacherError
+from magnet.llm.answers import closing_bracket
 from magnet.synthesis.steps import (
     SPLIT_RULES,
     STEPS,
@@ -89,28 +90,17 @@ def specs_of(items: Sequence[Any]) -> tuple[FunctionSpec, ...]:
 
 def _literal_list(text: str, start: int) -> list[Any]:
     """The list literal (JSON, or Python's repr as BFCL's prompt writes it) that opens at ``start``, or ``[]``."""
-    depth, quote, escaped = 0, "", False
-    for position in range(start, len(text)):
-        char = text[position]
-        if quote:
-            escaped, quote = (not escaped and char == "\\"), ("" if char == quote and not escaped else quote)
-            continue
-        if char in "'\"":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-            if depth == 0:
-                try:
-                    found = ast.literal_eval(text[start : position + 1])
-                except (ValueError, SyntaxError, MemoryError, RecursionError):
-                    try:
-                        found = json.loads(text[start : position + 1])
-                    except json.JSONDecodeError:
-                        return []
-                return found if isinstance(found, list) else []
-    return []
+    end = closing_bracket(text, start)
+    if end is None:
+        return []
+    try:
+        found = ast.literal_eval(text[start:end])
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        try:
+            found = json.loads(text[start:end])
+        except json.JSONDecodeError:
+            return []
+    return found if isinstance(found, list) else []
 
 
 def read_functions(step: str, text: str) -> tuple[FunctionSpec, ...]:
