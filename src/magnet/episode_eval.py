@@ -73,10 +73,10 @@ def held_out(run: str | Path, split: str) -> list[Episode]:
     remaining = set(wanted)
     for path in sorted((run / "episodes").glob("accepted-*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip() and json.loads(line)["id"] in remaining:
-                episode = Episode.from_dict(json.loads(line))
-                found[episode.id] = episode
-                remaining.discard(episode.id)
+            record = json.loads(line) if line.strip() else {}
+            if record.get("id") in remaining:
+                found[record["id"]] = Episode.from_dict(record)
+                remaining.discard(record["id"])
     if remaining:
         raise MagnetError(
             f"{run / 'episodes'}: {len(remaining)} {split} episode(s) missing, e.g. {sorted(remaining)[0]}"
@@ -298,7 +298,7 @@ async def evaluate_episodes_async(
     """Evaluate ``runner`` on a synth run's held-out episodes (see the module docstring)."""
     if limit is not None and limit < 1:
         raise MagnetError(f"limit must be at least 1, got {limit}")
-    episodes = held_out(run, split)[:limit] if limit else held_out(run, split)
+    episodes = held_out(run, split)[:limit]
     registry = run_registry(run)
     out_dir = Path(out_dir)
     identity = {
