@@ -9,7 +9,7 @@ import pytest
 
 import magnet
 from magnet.cli import main
-from magnet.episode_eval import evaluate_episodes, held_out
+from magnet.episode_eval import SPLIT_LABELS, evaluate_episodes, held_out
 from magnet.errors import MagnetError
 from magnet.eval.runners import ReferenceRunner, SilentRunner, local_runner
 from magnet.llm.client import Completion
@@ -55,6 +55,7 @@ def test_the_reference_answers_score_every_held_out_episode(synth_run, tmp_path,
             ReferenceRunner(tool_format=tool_format), synth_run, split, tmp_path / split, progress=False
         )
         assert result.summary["accuracy"] == 1.0 and result.summary["episodes"] == len(held_out(synth_run, split))
+        assert result.summary["turn_accuracy"] == 1.0
     assert set(result.summary["toolkits"]) >= set(HELD_OUT)
 
 
@@ -65,6 +66,11 @@ def test_a_model_that_never_calls_scores_only_where_no_call_is_right(synth_run, 
     assert all(value["accuracy"] == 0.0 for name, value in categories.items() if name != "irrelevance")
     record = json.loads((tmp_path / "results" / "episodes.jsonl").read_text().splitlines()[0])
     assert record["error"] in (None, "made no call")
+    # a turn is right for a model that never calls exactly when the reference calls nothing there either
+    turns = [turn for episode in held_out(synth_run, "test") for turn in episode.turns]
+    silent_right = sum(not turn.calls or turn.label in SPLIT_LABELS for turn in turns)
+    assert 0 < silent_right < len(turns)
+    assert result.summary["turn_accuracy"] == round(silent_right / len(turns), 4)
 
 
 class WrongValue(ReferenceRunner):

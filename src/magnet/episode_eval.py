@@ -227,6 +227,7 @@ async def run_episode(episode: Episode, runner: Runner, registry: Mapping[str, t
         "toolkits": list(episode.toolkits),
         "valid": wrong is None and len(turns) == len(episode.turns),
         "error": wrong,
+        "turn_count": len(episode.turns),
         "force_terminated": force_terminated,
         "turns": turns,
         "seconds": round(time.perf_counter() - started, 3),
@@ -255,8 +256,17 @@ def _accuracy(records: Sequence[Mapping[str, Any]], key) -> dict[str, dict[str, 
     return {name: {"accuracy": round(sum(v) / len(v), 4), "count": len(v)} for name, v in sorted(groups.items())}
 
 
+def _turn_accuracy(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """Right turns over all turns: finer than whole episodes on a small set (a turn never reached, after a
+    force-termination, counts as wrong)."""
+    total = sum(record.get("turn_count", len(record["turns"])) for record in records)
+    right = sum(bool(turn["correct"]) for record in records for turn in record["turns"])
+    return round(right / total, 4) if total else None
+
+
 def summarize(records: Sequence[Mapping[str, Any]], runner: Runner, split: str, run: str) -> dict[str, Any]:
-    """Accuracy overall, per category and per toolkit (an episode of two toolkits counts for both)."""
+    """Accuracy overall (of episodes, and of turns), per category and per toolkit (an episode of two toolkits
+    counts for both)."""
     return {
         "runner": runner.name,
         "tool_format": runner.tool_format,
@@ -264,6 +274,7 @@ def summarize(records: Sequence[Mapping[str, Any]], runner: Runner, split: str, 
         "split": split,
         "episodes": len(records),
         "accuracy": round(sum(bool(r["valid"]) for r in records) / len(records), 4) if records else None,
+        "turn_accuracy": _turn_accuracy(records),
         "categories": _accuracy(records, lambda r: [r["category"]]),
         "toolkits": _accuracy(records, lambda r: r.get("toolkits") or ["?"]),
     }
@@ -274,7 +285,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# {summary['runner']} on the {summary['split']} episodes of {summary['run']}",
         "",
-        f"accuracy: {summary['accuracy']:.1%} of {summary['episodes']} episodes ({summary['tool_format']})"
+        f"accuracy: {summary['accuracy']:.1%} of {summary['episodes']} episodes, {summary['turn_accuracy']:.1%} of "
+        f"their turns ({summary['tool_format']})"
         if summary["accuracy"] is not None
         else "no episodes",
     ]

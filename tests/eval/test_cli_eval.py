@@ -24,6 +24,23 @@ def test_eval_bfcl_reference_prints_table2(tmp_path, capsys):
     assert len((out / "results" / "multi_turn_base.jsonl").read_text().splitlines()) == 3
 
 
+def test_eval_bfcl_ids_evaluates_only_those_entries(tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = main(["eval", "bfcl", "--runner", "reference", "--categories", "multi_turn_base,simple",
+                 "--ids", "simple_7,multi_turn_base_1", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ids"] == ["multi_turn_base_1", "simple_7"]
+    assert {name: score["count"] for name, score in summary["categories"].items()} == {
+        "multi_turn_base": 1,
+        "simple": 1,
+    }
+    assert [json.loads(line)["id"] for line in (out / "results" / "simple.jsonl").read_text().splitlines()] == [
+        "simple_7"
+    ]
+    assert "Only the entries multi_turn_base_1, simple_7 were evaluated." in (out / "summary.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -33,6 +50,10 @@ def test_eval_bfcl_reference_prints_table2(tmp_path, capsys):
         (["--model", "."], "--model .: not a model folder (no config.json, no weights, no tokenizer); give the"),
         (["--endpoint", "http://127.0.0.1:9/v1"], "--endpoint needs --served-model"),
         (["--runner", "silent", "--limit", "0"], "limit must be at least 1"),
+        (
+            ["--runner", "silent", "--categories", "simple", "--ids", "simple_7,irrelevance_2"],
+            "ids: no entry irrelevance_2 in the categories simple",
+        ),
     ],
 )
 def test_eval_bfcl_bad_arguments_are_one_line_errors(tmp_path, capsys, argv, message):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,7 @@ async def evaluate_bfcl_async(
     *,
     categories: Sequence[str] = ("all",),
     limit: int | None = None,
+    ids: Collection[str] = (),
     version: str | None = None,
     concurrency: int = 8,
     overwrite: bool = False,
@@ -186,12 +187,19 @@ async def evaluate_bfcl_async(
     check_run(out_dir, identity, overwrite)
     failed: dict[str, str] = {}
     selected: dict[str, set[str]] = {}
+    wanted = set(ids)
+    chosen = {}
     for category in names:
         if category in MULTI_TURN:
             entries = multi_turn_entries(category, version=version)
         else:
             entries = load_single_turn_entries(category, version=version)
-        entries = entries[:limit] if limit else entries
+        chosen[category] = [entry for entry in entries if entry.id in wanted] if wanted else entries
+    unknown = sorted(wanted - {entry.id for entries in chosen.values() for entry in entries})
+    if unknown:
+        raise MagnetError(f"ids: no entry {', '.join(unknown)} in the categories {', '.join(names)} (BFCL {version})")
+    chosen = {category: entries[:limit] if limit else entries for category, entries in chosen.items()}
+    for category, entries in chosen.items():
         selected[category] = {entry.id for entry in entries}
         path = out_dir / "results" / f"{category}.jsonl"
         run = run_multi_turn if category in MULTI_TURN else run_single_turn
@@ -211,12 +219,12 @@ async def evaluate_bfcl_async(
         if record["id"] in selected[category]
     ]
     scores = category_scores(records)
-    summary = summary_json(runner.name, scores, limit=limit)
+    summary = summary_json(runner.name, scores, limit=limit, ids=sorted(wanted))
     summary["tool_format"] = runner.tool_format
     summary["bfcl"] = version
     summary["failed_requests"] = failed
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_atomic(out_dir / "summary.md", summary_markdown(runner.name, scores, limit=limit))
+    write_atomic(out_dir / "summary.md", summary_markdown(runner.name, scores, limit=limit, ids=sorted(wanted)))
     return EvaluationResult(out_dir, scores, summary, failed)
 
 
@@ -224,6 +232,7 @@ def evaluate_bfcl(runner: Runner, out_dir: str | Path, **options: Any) -> Evalua
     """Evaluate ``runner`` on BFCL categories and write results and the Table 2 summary under ``out_dir``.
 
     Options: ``categories`` (names or collections, default ``("all",)``), ``limit`` (first N entries per
-    category), ``version`` (``v3`` by default when installed), ``concurrency``, ``overwrite``, ``progress``.
+    category), ``ids`` (only these entries, as BFCL's ``--run-ids``), ``version`` (``v3`` by default when
+    installed), ``concurrency``, ``overwrite``, ``progress``.
     """
     return run_sync(evaluate_bfcl_async(runner, out_dir, **options))

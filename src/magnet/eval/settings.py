@@ -51,6 +51,10 @@ class EvalSettings:
         },
     )
     limit: int | None = field(default=None, metadata={"help": "Only the first N entries of each category."})
+    ids: str = field(
+        default="",
+        metadata={"help": "Only these entries, comma-separated (e.g. simple_3,multi_turn_base_1): BFCL's --run-ids."},
+    )
     bfcl_version: Literal["v3", "v4"] | None = field(
         default=None, metadata={"help": "BFCL data version (None: v3 when installed)."}
     )
@@ -150,6 +154,7 @@ def evaluate_from_settings(settings: EvalSettings, *, progress: bool = True, run
         settings.out or default_out(runner),
         categories=settings.category_names(),
         limit=settings.limit,
+        ids=[name.strip() for name in settings.ids.split(",") if name.strip()],
         version=settings.bfcl_version,
         concurrency=settings.concurrency,
         overwrite=settings.overwrite,

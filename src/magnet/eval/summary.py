@@ -10,7 +10,7 @@ not all evaluated is shown as N/A here (BFCL would count the missing ones as 0).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,9 @@ def _percent(score: Score | None) -> str:
     return "N/A" if score is None else f"{100 * score.accuracy:.2f}"
 
 
-def summary_markdown(name: str, scores: Mapping[str, Score], *, limit: int | None = None) -> str:
+def summary_markdown(
+    name: str, scores: Mapping[str, Score], *, limit: int | None = None, ids: Sequence[str] = ()
+) -> str:
     """Table 2 as Markdown, then every evaluated category with its count."""
     columns = table2(scores)
     lines = [
@@ -122,10 +124,14 @@ def summary_markdown(name: str, scores: Mapping[str, Score], *, limit: int | Non
     ]
     if limit is not None:
         lines += ["", f"Only the first {limit} entries of each category were evaluated."]
+    if ids:
+        lines += ["", f"Only the entries {', '.join(ids)} were evaluated."]
     return "\n".join(lines) + "\n"
 
 
-def summary_json(name: str, scores: Mapping[str, Score], *, limit: int | None = None) -> dict[str, Any]:
+def summary_json(
+    name: str, scores: Mapping[str, Score], *, limit: int | None = None, ids: Sequence[str] = ()
+) -> dict[str, Any]:
     """The same as plain data (accuracies in percent, ``None`` for N/A)."""
 
     def value(score: Score | None) -> float | None:
@@ -134,6 +140,7 @@ def summary_json(name: str, scores: Mapping[str, Score], *, limit: int | None = 
     return {
         "model": name,
         "limit": limit,
+        "ids": list(ids),
         "table2": {key: value(score) for key, score in table2(scores).items()},
         "categories": {
             category: {"accuracy": value(score), "count": score.count} for category, score in scores.items()
