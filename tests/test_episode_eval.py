@@ -107,6 +107,29 @@ def test_the_folder_belongs_to_one_evaluation_and_bad_input_is_named(synth_run, 
         held_out(synth_run, "train")
 
 
+class Looping(ReferenceRunner):
+    """Repeats the turn's first reference call forever: never the answer that ends a turn."""
+
+    async def answer(self, request):
+        if request.expected:
+            return Completion(text=f"[{request.expected[0].to_text()}]")
+        return await super().answer(request)
+
+
+def test_a_looping_model_is_force_terminated_at_the_step_limit_it_was_given(synth_run, tmp_path):
+    looping = next(e for e in held_out(synth_run, "test") if any(turn.calls for turn in e.turns))
+    limit = held_out(synth_run, "test").index(looping) + 1
+    result = evaluate_episodes(Looping(), synth_run, "test", tmp_path, limit=limit, step_limit=2, progress=False)
+    record = next(r for r in map(json.loads, (tmp_path / "results" / "episodes.jsonl").open()) if r["id"] == looping.id)
+    assert record["force_terminated"] and record["error"] == "force-terminated at the step limit (2)"
+    assert len(record["turns"][-1]["steps"]) == 3  # two responses with calls are allowed, the third one stops it
+    assert result.summary["accuracy"] < 1.0
+    with pytest.raises(MagnetError, match="holds an evaluation"):  # the limit changes the scores: another folder
+        evaluate_episodes(Looping(), synth_run, "test", tmp_path, limit=limit, step_limit=3, progress=False)
+    with pytest.raises(MagnetError, match="step_limit must be at least 1"):
+        evaluate_episodes(Looping(), synth_run, "test", tmp_path / "x", step_limit=0, progress=False)
+
+
 def test_the_command_line_prints_the_summary(synth_run, tmp_path, capsys):
     argv = ["eval", "episodes", "--synth", str(synth_run), "--split", "holdout", "--runner", "reference"]
     assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0

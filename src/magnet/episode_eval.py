@@ -12,7 +12,8 @@ withheld functions appear at the turn that adds them), its calls are executed an
 turn is scored as BFCL scores a multi-turn turn: the state after the turn must equal the reference's, and every
 output of the reference's calls must be among the model's outputs (BFCL's state and response checkers). A turn
 whose label says a function or a value is missing (or an irrelevance turn) is right when the model calls nothing.
-An episode is right when every turn is; more than BFCL's step limit of calls in a turn force-terminates it.
+An episode is right when every turn is; a turn with more responses with calls than the step limit (BFCL's 20, or
+``step_limit``) force-terminates the episode, scored wrong there.
 Accuracy per category (multi-turn, single-turn variants, irrelevance) and per toolkit.
 
 Runners, tool formats, resume and the folder's identity (``run.json``, with the fingerprint of what is evaluated
@@ -161,14 +162,17 @@ def _turn_verdict(turn: EpisodeTurn, made: int, outputs: Sequence[str], state: A
     return None
 
 
-async def run_episode(episode: Episode, runner: Runner, registry: Mapping[str, type[Toolkit]]) -> dict[str, Any]:
-    """The model's conversation over ``episode``, executed and scored; the results-file record."""
+async def run_episode(
+    episode: Episode, runner: Runner, registry: Mapping[str, type[Toolkit]], limit: int | None = None
+) -> dict[str, Any]:
+    """The model's conversation over ``episode``, executed and scored; the results-file record. ``limit``: the
+    responses with calls a turn may take before it is force-terminated (None: BFCL's)."""
     started = time.perf_counter()
     expected_states = _reference_states(episode, registry)
     env = build_environment(episode, registry)
     env.hidden = {name for names in episode.missing_functions.values() for name in names}
     talk = _Conversation(episode, env, runner.tool_format)
-    limit = step_limit()
+    limit = step_limit() if limit is None else limit
     turns: list[dict[str, Any]] = []
     force_terminated = False
     for index, turn in enumerate(episode.turns):
@@ -215,7 +219,7 @@ async def run_episode(episode: Episode, runner: Runner, registry: Mapping[str, t
             if len(steps) > limit:
                 force_terminated = True
                 break
-        reason = "force-terminated at BFCL's step limit" if force_terminated else None
+        reason = f"force-terminated at the step limit ({limit})" if force_terminated else None
         reason = reason or _turn_verdict(turn, made, outputs, env.state(), expected_states[index])
         turns.append({"correct": reason is None, "reason": reason, "steps": [asdict(step) for step in steps]})
         if force_terminated:
@@ -303,13 +307,18 @@ async def evaluate_episodes_async(
     out_dir: str | Path,
     *,
     limit: int | None = None,
+    step_limit: int | None = None,
     concurrency: int = 8,
     overwrite: bool = False,
     progress: bool = True,
 ) -> EpisodeEvaluation:
-    """Evaluate ``runner`` on a synth run's held-out episodes (see the module docstring)."""
+    """Evaluate ``runner`` on a synth run's held-out episodes (see the module docstring). ``step_limit``: BFCL's
+    20 by default; a lower one bounds the time a looping model costs (a quick check on a CPU), and is part of the
+    folder's identity since it changes the scores."""
     if limit is not None and limit < 1:
         raise MagnetError(f"limit must be at least 1, got {limit}")
+    if step_limit is not None and step_limit < 1:
+        raise MagnetError(f"step_limit must be at least 1, got {step_limit}")
     episodes = held_out(run, split)[:limit]
     registry = run_registry(run)
     out_dir = Path(out_dir)
@@ -319,12 +328,14 @@ async def evaluate_episodes_async(
         "episodes": {"run": str(Path(run).resolve()), "split": split, "digest": episode_digest(episodes)},
         "fingerprint": runner_fingerprint(runner),
     }
+    if step_limit is not None:  # only when set, so that folders written before the setting existed still resume
+        identity["step_limit"] = step_limit
     check_run(out_dir, identity, overwrite)
     path = out_dir / "results" / "episodes.jsonl"
     failed: dict[str, str] = {}
     await score_all(
         episodes,
-        lambda episode: run_episode(episode, runner, registry),
+        lambda episode: run_episode(episode, runner, registry, step_limit),
         path,
         concurrency=concurrency,
         failed=failed,
@@ -359,6 +370,7 @@ def evaluate_episodes_from_settings(settings: EpisodeEvalSettings, *, progress: 
         settings.split,
         out,
         limit=settings.limit,
+        step_limit=settings.step_limit,
         concurrency=settings.concurrency,
         overwrite=settings.overwrite,
         progress=progress,

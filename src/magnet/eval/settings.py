@@ -96,6 +96,13 @@ class EpisodeEvalSettings:
         default="auto", metadata={"help": "With tool_format native: how calls travel (see magnet eval bfcl)."}
     )
     limit: int | None = field(default=None, metadata={"help": "Only the first N episodes of the split."})
+    step_limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "Responses with calls a turn may take before it is force-terminated (None: BFCL's 20); lower "
+            "bounds what a looping model costs."
+        },
+    )
     out: str | None = field(default=None, metadata={"help": "Output folder (None: <synth>/eval/<split>/<model name>)."})
     concurrency: int = field(default=8, metadata={"help": "Episodes in flight at once."})
     max_new_tokens: int = field(default=1024, metadata={"help": "Longest answer per step."})
