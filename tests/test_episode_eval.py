@@ -8,8 +8,9 @@ import datasets
 import pytest
 
 import magnet
+from magnet import episode_eval
 from magnet.cli import main
-from magnet.episode_eval import SPLIT_LABELS, evaluate_episodes, held_out
+from magnet.episode_eval import SPLIT_LABELS, category_of, evaluate_episodes, held_out
 from magnet.errors import MagnetError
 from magnet.eval.runners import ReferenceRunner, SilentRunner, local_runner
 from magnet.llm.client import Completion
@@ -66,11 +67,15 @@ def test_a_model_that_never_calls_scores_only_where_no_call_is_right(synth_run, 
     assert all(value["accuracy"] == 0.0 for name, value in categories.items() if name != "irrelevance")
     record = json.loads((tmp_path / "results" / "episodes.jsonl").read_text().splitlines()[0])
     assert record["error"] in (None, "made no call")
-    # a turn is right for a model that never calls exactly when the reference calls nothing there either
-    turns = [turn for episode in held_out(synth_run, "test") for turn in episode.turns]
-    silent_right = sum(not turn.calls or turn.label in SPLIT_LABELS for turn in turns)
-    assert 0 < silent_right < len(turns)
-    assert result.summary["turn_accuracy"] == round(silent_right / len(turns), 4)
+    # turn accuracy: the right turns over every turn of the split; a model that never calls gets at most the turns
+    # where the reference calls nothing, and at least every turn of the irrelevance episodes
+    episodes = held_out(synth_run, "test")
+    turns = [turn for episode in episodes for turn in episode.turns]
+    records = [json.loads(line) for line in (tmp_path / "results" / "episodes.jsonl").read_text().splitlines()]
+    right = sum(turn["correct"] for record in records for turn in record["turns"])
+    assert result.summary["turn_accuracy"] == round(right / len(turns), 4)
+    irrelevance_turns = sum(len(e.turns) for e in episodes if category_of(e) == "irrelevance")
+    assert 0 < irrelevance_turns <= right <= sum(not turn.calls or turn.label in SPLIT_LABELS for turn in turns)
 
 
 class WrongValue(ReferenceRunner):
@@ -128,6 +133,24 @@ def test_a_looping_model_is_force_terminated_at_the_step_limit_it_was_given(synt
         evaluate_episodes(Looping(), synth_run, "test", tmp_path, limit=limit, step_limit=3, progress=False)
     with pytest.raises(MagnetError, match="step_limit must be at least 1"):
         evaluate_episodes(Looping(), synth_run, "test", tmp_path / "x", step_limit=0, progress=False)
+
+
+def test_an_episode_whose_scoring_fails_counts_wrong_and_the_summary_still_adds_up(synth_run, tmp_path, monkeypatch):
+    broken = held_out(synth_run, "test")[1]
+    verdict = episode_eval._turn_verdict
+
+    def failing(turn, *args):
+        if turn.query == broken.turns[0].query:
+            raise ValueError("a checker fault")
+        return verdict(turn, *args)
+
+    monkeypatch.setattr(episode_eval, "_turn_verdict", failing)
+    result = evaluate_episodes(ReferenceRunner(), synth_run, "test", tmp_path, limit=3, progress=False)
+    record = next(r for r in map(json.loads, (tmp_path / "results" / "episodes.jsonl").open()) if r["id"] == broken.id)
+    assert not record["valid"] and record["error"] == "ValueError: a checker fault"
+    turns = sum(len(e.turns) for e in held_out(synth_run, "test")[:3])
+    assert result.summary["accuracy"] == round(2 / 3, 4)
+    assert result.summary["turn_accuracy"] == round((turns - len(broken.turns)) / turns, 4)
 
 
 def test_the_command_line_prints_the_summary(synth_run, tmp_path, capsys):

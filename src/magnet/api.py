@@ -114,8 +114,9 @@ def evaluate(model: Any, out: str | Path, *, progress: bool = True, **settings: 
     from magnet.eval.settings import EvalSettings, evaluate_from_settings
     from magnet.settings import load_settings
 
-    if not isinstance(settings.get("categories", ""), str):
-        settings["categories"] = ",".join(settings["categories"])
+    for joined in ("categories", "ids"):  # a list, as Python callers write it, or the flag's comma-joined string
+        if not isinstance(settings.get(joined, ""), str):
+            settings[joined] = ",".join(settings[joined])
     runner = None
     if model in ("reference", "silent"):
         settings["runner"] = model

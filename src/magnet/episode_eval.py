@@ -33,7 +33,7 @@ from typing import Any
 
 from magnet.errors import MagnetError
 from magnet.eval.bfcl import check_run, failed_record, read_results, score_all
-from magnet.eval.checkers import step_limit
+from magnet.eval.checkers import step_limit as step_limit_of_bfcl
 from magnet.eval.loop import StepRecord, ask_runner, step_record
 from magnet.eval.runners import AnswerRequest, Runner, runner_fingerprint
 from magnet.eval.settings import EpisodeEvalSettings, runner_from_settings
@@ -172,7 +172,7 @@ async def run_episode(
     env = build_environment(episode, registry)
     env.hidden = {name for names in episode.missing_functions.values() for name in names}
     talk = _Conversation(episode, env, runner.tool_format)
-    limit = step_limit() if limit is None else limit
+    limit = step_limit_of_bfcl() if limit is None else limit
     turns: list[dict[str, Any]] = []
     force_terminated = False
     for index, turn in enumerate(episode.turns):
@@ -260,15 +260,17 @@ def _accuracy(records: Sequence[Mapping[str, Any]], key) -> dict[str, dict[str, 
     return {name: {"accuracy": round(sum(v) / len(v), 4), "count": len(v)} for name, v in sorted(groups.items())}
 
 
-def _turn_accuracy(records: Sequence[Mapping[str, Any]]) -> float | None:
-    """Right turns over all turns: finer than whole episodes on a small set (a turn never reached, after a
-    force-termination, counts as wrong)."""
-    total = sum(record.get("turn_count", len(record["turns"])) for record in records)
-    right = sum(bool(turn["correct"]) for record in records for turn in record["turns"])
+def _turn_accuracy(records: Sequence[Mapping[str, Any]], turn_counts: Mapping[str, int]) -> float | None:
+    """Right turns over all the episodes' turns: finer than whole episodes on a small set (a turn never reached,
+    after a force-termination or a failed scoring, counts as wrong)."""
+    total = sum(turn_counts[record["id"]] for record in records)
+    right = sum(bool(turn["correct"]) for record in records for turn in record.get("turns", []))
     return round(right / total, 4) if total else None
 
 
-def summarize(records: Sequence[Mapping[str, Any]], runner: Runner, split: str, run: str) -> dict[str, Any]:
+def summarize(
+    records: Sequence[Mapping[str, Any]], turn_counts: Mapping[str, int], runner: Runner, split: str, run: str
+) -> dict[str, Any]:
     """Accuracy overall (of episodes, and of turns), per category and per toolkit (an episode of two toolkits
     counts for both)."""
     return {
@@ -278,7 +280,7 @@ def summarize(records: Sequence[Mapping[str, Any]], runner: Runner, split: str, 
         "split": split,
         "episodes": len(records),
         "accuracy": round(sum(bool(r["valid"]) for r in records) / len(records), 4) if records else None,
-        "turn_accuracy": _turn_accuracy(records),
+        "turn_accuracy": _turn_accuracy(records, turn_counts),
         "categories": _accuracy(records, lambda r: [r["category"]]),
         "toolkits": _accuracy(records, lambda r: r.get("toolkits") or ["?"]),
     }
@@ -294,6 +296,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         if summary["accuracy"] is not None
         else "no episodes",
     ]
+    if summary.get("step_limit") not in (None, step_limit_of_bfcl()):
+        lines.append(f"(a turn was cut off after {summary['step_limit']} responses with calls; BFCL allows more)")
     for title, key in (("category", "categories"), ("toolkit", "toolkits")):
         lines += ["", f"| {title} | accuracy | episodes |", "| --- | --- | --- |"]
         lines += [f"| {name} | {value['accuracy']:.1%} | {value['count']} |" for name, value in summary[key].items()]
@@ -328,7 +332,7 @@ async def evaluate_episodes_async(
         "episodes": {"run": str(Path(run).resolve()), "split": split, "digest": episode_digest(episodes)},
         "fingerprint": runner_fingerprint(runner),
     }
-    if step_limit is not None:  # only when set, so that folders written before the setting existed still resume
+    if step_limit not in (None, step_limit_of_bfcl()):  # BFCL's, given or not, is the identity without the setting
         identity["step_limit"] = step_limit
     check_run(out_dir, identity, overwrite)
     path = out_dir / "results" / "episodes.jsonl"
@@ -345,9 +349,13 @@ async def evaluate_episodes_async(
             episode, error, category=category_of(episode), toolkits=list(episode.toolkits)
         ),
     )
-    wanted = {episode.id for episode in episodes}
-    records = [record for record in read_results(path) if record["id"] in wanted]
-    summary = {**summarize(records, runner, split, str(run)), "failed_requests": failed}
+    turn_counts = {episode.id: len(episode.turns) for episode in episodes}
+    records = [record for record in read_results(path) if record["id"] in turn_counts]
+    summary = {
+        **summarize(records, turn_counts, runner, split, str(run)),
+        "step_limit": step_limit or step_limit_of_bfcl(),
+        "failed_requests": failed,
+    }
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_atomic(out_dir / "summary.md", summary_markdown(summary))
     return EpisodeEvaluation(out_dir, summary, failed)

@@ -39,6 +39,13 @@ def test_eval_bfcl_ids_evaluates_only_those_entries(tmp_path, capsys):
         "simple_7"
     ]
     assert "Only the entries multi_turn_base_1, simple_7 were evaluated." in (out / "summary.md").read_text()
+    # with --limit, the ids actually evaluated are recorded; a mistyped id costs nothing, even with --overwrite
+    argv = ["eval", "bfcl", "--runner", "reference", "--categories", "simple", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--ids", "simple_3,simple_7", "--limit", "1", "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["ids"] == ["simple_3"]
+    assert main([*argv, "--ids", "simple_3,simpel_7", "--overwrite"]) == 2
+    assert "ids: no entry simpel_7" in capsys.readouterr().err
+    assert (out / "results" / "simple.jsonl").read_text().count("simple_3") == 1
 
 
 @pytest.mark.parametrize(

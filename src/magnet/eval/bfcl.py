@@ -177,6 +177,18 @@ async def evaluate_bfcl_async(
         raise MagnetError(f"concurrency must be at least 1, got {concurrency}")
     version = resolve_version(version)
     names = resolve_categories(categories)
+    wanted = {ids} if isinstance(ids, str) else set(ids)  # one id given as a string is one id, not its letters
+    chosen = {}
+    for category in names:
+        if category in MULTI_TURN:
+            entries = multi_turn_entries(category, version=version)
+        else:
+            entries = load_single_turn_entries(category, version=version)
+        chosen[category] = [entry for entry in entries if entry.id in wanted] if wanted else entries
+    unknown = sorted(wanted - {entry.id for entries in chosen.values() for entry in entries})
+    if unknown:  # before the folder is touched: a mistyped id never costs a previous evaluation (--overwrite)
+        raise MagnetError(f"ids: no entry {', '.join(unknown)} in the categories {', '.join(names)} (BFCL {version})")
+    chosen = {category: entries[:limit] if limit else entries for category, entries in chosen.items()}
     out_dir = Path(out_dir)
     identity = {
         "runner": runner.name,
@@ -187,18 +199,6 @@ async def evaluate_bfcl_async(
     check_run(out_dir, identity, overwrite)
     failed: dict[str, str] = {}
     selected: dict[str, set[str]] = {}
-    wanted = set(ids)
-    chosen = {}
-    for category in names:
-        if category in MULTI_TURN:
-            entries = multi_turn_entries(category, version=version)
-        else:
-            entries = load_single_turn_entries(category, version=version)
-        chosen[category] = [entry for entry in entries if entry.id in wanted] if wanted else entries
-    unknown = sorted(wanted - {entry.id for entries in chosen.values() for entry in entries})
-    if unknown:
-        raise MagnetError(f"ids: no entry {', '.join(unknown)} in the categories {', '.join(names)} (BFCL {version})")
-    chosen = {category: entries[:limit] if limit else entries for category, entries in chosen.items()}
     for category, entries in chosen.items():
         selected[category] = {entry.id for entry in entries}
         path = out_dir / "results" / f"{category}.jsonl"
@@ -219,12 +219,13 @@ async def evaluate_bfcl_async(
         if record["id"] in selected[category]
     ]
     scores = category_scores(records)
-    summary = summary_json(runner.name, scores, limit=limit, ids=sorted(wanted))
+    evaluated = sorted(set().union(*selected.values())) if wanted else []  # after limit: the ids actually run
+    summary = summary_json(runner.name, scores, limit=limit, ids=evaluated)
     summary["tool_format"] = runner.tool_format
     summary["bfcl"] = version
     summary["failed_requests"] = failed
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_atomic(out_dir / "summary.md", summary_markdown(runner.name, scores, limit=limit, ids=sorted(wanted)))
+    write_atomic(out_dir / "summary.md", summary_markdown(runner.name, scores, limit=limit, ids=evaluated))
     return EvaluationResult(out_dir, scores, summary, failed)
 
 

@@ -92,4 +92,5 @@ def describe(identity: Mapping[str, Any]) -> str:
     settings = ", ".join(f"{key} {value}" for key, value in sorted(generation.items()))
     episodes = identity.get("episodes")
     on = f"the {episodes['split']} episodes of {episodes['run']}" if episodes else f"BFCL {identity.get('bfcl')}"
-    return f"{what}, {identity.get('tool_format')}, {on}" + (f", {settings}" if settings else "")
+    limit = f", step limit {identity['step_limit']}" if "step_limit" in identity else ""
+    return f"{what}, {identity.get('tool_format')}, {on}" + (f", {settings}" if settings else "") + limit
