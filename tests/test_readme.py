@@ -46,6 +46,7 @@ LIMITS = [
         "--model runs/demo/sft --categories simple,irrelevance --limit 1 --max-new-tokens 8 #",
     ),
     ("--runner reference          #", "--runner reference --categories simple,multi_turn_base --limit 2 #"),
+    ("simple_7   #", "simple_7 --max-new-tokens 8 #"),  # the settings of the line above's run: it resumes there
 ]
 
 
