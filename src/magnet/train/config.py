@@ -109,6 +109,13 @@ class MDPOConfig(DPOConfig):
     length_normalize: bool = field(
         default=False, metadata={"help": "Divide each trajectory's summed log-ratio by its weighted tokens."}
     )
+    prefix_sharing: bool = field(
+        default=False,
+        metadata={
+            "help": "Forward each pair's shared prompt once and both continuations against it (one packed row, a 4D "
+            "attention mask), for the policy and the reference; needs sdpa or eager attention and keep_start."
+        },
+    )
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature of the preference loss."})
     learning_rate: float = field(
         default=1e-6, metadata={"help": "Learning rate (the paper: 1e-6 with LoRA on 14B, 5e-7 full on 7B)."}

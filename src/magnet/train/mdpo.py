@@ -56,6 +56,7 @@ from magnet.train.loading import (
     model_init_kwargs,
 )
 from magnet.train.outputs import train_and_save
+from magnet.train.prefix_sharing import PackedPairs, check_prefix_sharing, pack_pairs
 from magnet.train.templates import training_template
 from magnet.train.tokenize import PREFERENCE_COLUMNS, tokenize_preferences
 
@@ -109,6 +110,7 @@ class DataCollatorForMultiTurnPreference(DataCollatorForPreference):
     dmpo_gamma: float = 1.0
     segment_turns: int = 1
     sft_on: str = "trajectory"
+    prefix_sharing: bool = False
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         output = super().torch_call(examples)
@@ -141,6 +143,16 @@ class DataCollatorForMultiTurnPreference(DataCollatorForPreference):
         output["token_weights"] = pad(
             [torch.tensor(w + [0.0] * (width - len(w)), dtype=torch.float64) for w in weights], 0.0
         )
+        if self.prefix_sharing:
+            packed = pack_pairs(
+                [example["prompt_ids"] for example in examples],
+                [example["chosen_ids"] for example in examples],
+                [example["rejected_ids"] for example in examples],
+                width=width,
+                pad_token_id=self.pad_token_id,
+                max_length=self.max_length,
+            )
+            output.update({f"packed_{key}": value for key, value in vars(packed).items()})
         for key in ("ref_chosen_logps", "ref_rejected_logps"):
             if key in examples[0]:
                 # TRL's collator makes float32 tensors of them; a multi-turn sum of thousands of token log-probs
@@ -214,6 +226,7 @@ class MultiTurnDPOTrainer(DPOTrainer):
                 dmpo_gamma=args.dmpo_gamma,
                 segment_turns=args.segment_turns,
                 sft_on=args.sft_on,
+                prefix_sharing=args.prefix_sharing,
             )
         super().__init__(
             model,
@@ -225,6 +238,8 @@ class MultiTurnDPOTrainer(DPOTrainer):
             processing_class=processing_class,
             **kwargs,
         )
+        if args.prefix_sharing:
+            check_prefix_sharing(self._attention(), args.truncation_mode)
 
     # -- data ---------------------------------------------------------------------------------------------------
 
@@ -270,6 +285,34 @@ class MultiTurnDPOTrainer(DPOTrainer):
             "use_cache": False,
         }, labels
 
+    def _attention(self) -> str | None:
+        return getattr(self.accelerator.unwrap_model(self.model).config, "_attn_implementation", None)
+
+    def _forward(self, model: Any, inputs: dict[str, torch.Tensor], with_sft: bool = False) -> Any:
+        """The fused-head forward of the batch, per-token outputs in TRL's unshared layout (2B rows): two rows per
+        pair, or with ``prefix_sharing`` one packed row per pair, unpacked (``magnet.train.prefix_sharing``)."""
+        model_kwargs, labels = self._model_inputs(inputs, with_sft)
+        if self.aux_loss_enabled:
+            model_kwargs["output_router_logits"] = True
+        if "packed_input_ids" not in inputs:
+            return model(**model_kwargs, labels=labels, fused_lm_head=True)
+        packed = PackedPairs(
+            **{key: inputs[f"packed_{key}"] for key in ("input_ids", "position_ids", "allowed", "source")}
+        )
+        dtype = next(model.parameters()).dtype
+        outputs = model(
+            input_ids=packed.input_ids,
+            position_ids=packed.position_ids,
+            attention_mask=packed.attention_mask(self._attention(), dtype).to(packed.input_ids.device),
+            use_cache=False,
+            shift_labels=packed.shift_labels(labels),
+            fused_lm_head=True,
+            **({"output_router_logits": True} if self.aux_loss_enabled else {}),
+        )
+        for name in ("log_probs", "entropy", "is_top1"):
+            setattr(outputs, name, packed.unpack(getattr(outputs, name), labels))
+        return outputs
+
     def _scores(self, per_token_logps: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """r(tau) before the reference is subtracted: the weighted sum of per-token log-probs of each row.
 
@@ -289,22 +332,18 @@ class MultiTurnDPOTrainer(DPOTrainer):
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference r(tau) of chosen and rejected for one batch (used by ``precompute_ref_log_probs`` too)."""
-        model_kwargs, labels = self._model_inputs(inputs)
         with (
             torch.no_grad(),
             disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
             self._reference_context(model),
             self.accelerator.autocast(),
         ):
-            per_token = model(**model_kwargs, labels=labels, fused_lm_head=True).log_probs
+            per_token = self._forward(model, inputs).log_probs
         return self._scores(per_token, inputs).chunk(2, dim=0)
 
     def _compute_loss(self, model, inputs, return_outputs):
         mode = "train" if self.model.training else "eval"
-        model_kwargs, labels = self._model_inputs(inputs, with_sft=True)
-        if self.aux_loss_enabled:
-            model_kwargs["output_router_logits"] = True
-        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        outputs = self._forward(model, inputs, with_sft=True)
         mask = inputs["completion_mask"][:, 1:]
         per_token = outputs.log_probs[:, -mask.size(1) :]
         chosen_logps, rejected_logps = self._scores(per_token, inputs).chunk(2, dim=0)
@@ -335,7 +374,7 @@ class MultiTurnDPOTrainer(DPOTrainer):
         self._metrics[mode]["nll"].append(self.accelerator.gather_for_metrics(nll.detach()).mean().item())
         if return_outputs:
             with torch.no_grad():
-                outputs = model(**model_kwargs)
+                outputs = model(**self._model_inputs(inputs)[0])
         return (loss, outputs) if return_outputs else loss
 
     def _log_metrics(self, mode, inputs, outputs, mask, chosen_logratios, rejected_logratios, chosen, rejected):
