@@ -18,7 +18,8 @@ user-turn numbers (``_prepare_dataset``, see ``magnet.train.tokenize``; a turn i
 adds per-token ``token_weights`` for the variant in use and the ``sft_mask`` of the NLL, and the loss sums the
 weighted log-ratios (``_compute_loss``, ``compute_ref_log_probs``, which ``precompute_ref_log_probs`` uses too).
 The reference model, PEFT (reference = the adapter-disabled base), DeepSpeed/FSDP preparation, precomputed
-reference log-probs, logging and checkpointing are TRL's.
+reference log-probs, logging and checkpointing are TRL's. With ``prefix_sharing`` a pair is forwarded as one packed
+row, its prompt once (``magnet.train.prefix_sharing``), and its per-token outputs unpacked into TRL's layout.
 
 Variants (``MDPOConfig.mdpo_loss``), with t the user turn of a token in the whole conversation: ``sigmoid``
 weights every assistant token of the continuation 1 (M-DPO, Xiong et al. 2024); ``segment`` only the turns
