@@ -36,7 +36,7 @@ from magnet.eval.bfcl import check_run, failed_record, read_results, score_all
 from magnet.eval.checkers import step_limit as step_limit_of_bfcl
 from magnet.eval.loop import StepRecord, ask_runner, step_record
 from magnet.eval.runners import AnswerRequest, Runner, runner_fingerprint
-from magnet.eval.settings import EpisodeEvalSettings, runner_from_settings
+from magnet.eval.settings import EpisodeEvalSettings, default_out, runner_from_settings
 from magnet.files import write_atomic
 from magnet.run_async import run_sync
 from magnet.synthesis.datasets_stage import HELD_OUT_FILE
@@ -323,6 +323,7 @@ async def evaluate_episodes_async(
         raise MagnetError(f"limit must be at least 1, got {limit}")
     if step_limit is not None and step_limit < 1:
         raise MagnetError(f"step_limit must be at least 1, got {step_limit}")
+    steps = step_limit or step_limit_of_bfcl()
     episodes = held_out(run, split)[:limit]
     registry = run_registry(run)
     out_dir = Path(out_dir)
@@ -332,14 +333,14 @@ async def evaluate_episodes_async(
         "episodes": {"run": str(Path(run).resolve()), "split": split, "digest": episode_digest(episodes)},
         "fingerprint": runner_fingerprint(runner),
     }
-    if step_limit not in (None, step_limit_of_bfcl()):  # BFCL's, given or not, is the identity without the setting
-        identity["step_limit"] = step_limit
+    if steps != step_limit_of_bfcl():  # BFCL's, given or not, is the identity without the setting
+        identity["step_limit"] = steps
     check_run(out_dir, identity, overwrite)
     path = out_dir / "results" / "episodes.jsonl"
     failed: dict[str, str] = {}
     await score_all(
         episodes,
-        lambda episode: run_episode(episode, runner, registry, step_limit),
+        lambda episode: run_episode(episode, runner, registry, steps),
         path,
         concurrency=concurrency,
         failed=failed,
@@ -353,7 +354,7 @@ async def evaluate_episodes_async(
     records = [record for record in read_results(path) if record["id"] in turn_counts]
     summary = {
         **summarize(records, turn_counts, runner, split, str(run)),
-        "step_limit": step_limit or step_limit_of_bfcl(),
+        "step_limit": steps,
         "failed_requests": failed,
     }
     write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -371,7 +372,7 @@ def evaluate_episodes_from_settings(settings: EpisodeEvalSettings, *, progress: 
     if not settings.synth:
         raise MagnetError("--synth: give the magnet synth output folder whose held-out episodes to evaluate on")
     runner = runner or runner_from_settings(settings)  # the same fields as EvalSettings' runner part
-    out = settings.out or Path(settings.synth) / "eval" / settings.split / Path(str(runner.name).split(":")[-1]).name
+    out = settings.out or Path(settings.synth) / "eval" / settings.split / default_out(runner).name
     return evaluate_episodes(
         runner,
         settings.synth,

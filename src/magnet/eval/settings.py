@@ -14,9 +14,15 @@ from magnet.llm.cache import RequestCache
 from magnet.llm.local import model_folder_problem
 
 
+def comma_list(text: str) -> list[str]:
+    """A comma-separated setting (``categories``, ``ids``) as a list."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 @dataclass
-class EvalSettings:
-    """One BFCL evaluation: exactly one of ``model``, ``endpoint`` or ``runner`` says what answers."""
+class RunnerSettings:
+    """What answers and how it is asked, the same for ``magnet eval bfcl`` and ``magnet eval episodes``: exactly
+    one of ``model``, ``endpoint`` or ``runner``."""
 
     model: str | None = field(
         default=None, metadata={"help": "A local model folder (transformers), e.g. the output of recipes/mdpo.py."}
@@ -43,6 +49,19 @@ class EvalSettings:
             "and read from the answer (text), or found out once (auto)."
         },
     )
+    max_new_tokens: int = field(default=1024, metadata={"help": "Longest answer per step."})
+    batch_size: int = field(default=8, metadata={"help": "With model: prompts generated together."})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "With endpoint: the environment variable holding the API key."}
+    )
+    cache: str | None = field(default=None, metadata={"help": "Request cache file (answers reused on a rerun)."})
+    overwrite: bool = field(default=False, metadata={"help": "Discard results already in out."})
+
+
+@dataclass
+class EvalSettings(RunnerSettings):
+    """One BFCL evaluation: the runner's settings, and which entries."""
+
     categories: str = field(
         default="all",
         metadata={
@@ -60,40 +79,20 @@ class EvalSettings:
     )
     out: str | None = field(default=None, metadata={"help": "Output folder (None: runs/eval/<model name>)."})
     concurrency: int = field(default=8, metadata={"help": "Entries in flight at once."})
-    max_new_tokens: int = field(default=1024, metadata={"help": "Longest answer per step."})
-    batch_size: int = field(default=8, metadata={"help": "With model: prompts generated together."})
-    api_key_env: str = field(
-        default="OPENAI_API_KEY", metadata={"help": "With endpoint: the environment variable holding the API key."}
-    )
-    cache: str | None = field(default=None, metadata={"help": "Request cache file (answers reused on a rerun)."})
-    overwrite: bool = field(default=False, metadata={"help": "Discard results already in out."})
 
     def category_names(self) -> list[str]:
         """``categories`` as a list."""
-        return [name.strip() for name in self.categories.split(",") if name.strip()]
+        return comma_list(self.categories)
 
 
 @dataclass
-class EpisodeEvalSettings:
-    """One held-out evaluation: the synth run and split, and exactly one of ``model``, ``endpoint`` or ``runner``."""
+class EpisodeEvalSettings(RunnerSettings):
+    """One held-out evaluation: the runner's settings, and the synth run and split."""
 
     synth: str = field(default="", metadata={"help": "A magnet synth output folder (it holds datasets/held_out.json)."})
     split: Literal["test", "holdout"] = field(
         default="test",
         metadata={"help": "test (the SFT test split's episodes) or holdout (datasets.holdout_toolkits' episodes)."},
-    )
-    model: str | None = field(default=None, metadata={"help": "A local model folder (transformers)."})
-    endpoint: str | None = field(default=None, metadata={"help": "An OpenAI-compatible endpoint, e.g. vLLM's."})
-    served_model: str | None = field(default=None, metadata={"help": "With endpoint: the model name it serves."})
-    runner: Literal["reference", "silent"] | None = field(
-        default=None, metadata={"help": "Harness checks instead of a model: reference (scores 100%) or silent."}
-    )
-    tool_format: Literal["bfcl_prompt", "native"] | None = field(
-        default=None,
-        metadata={"help": "How tools and calls are shown; None: the model's magnet.json, else bfcl_prompt."},
-    )
-    tool_calls: Literal["auto", "native", "text"] = field(
-        default="auto", metadata={"help": "With tool_format native: how calls travel (see magnet eval bfcl)."}
     )
     limit: int | None = field(default=None, metadata={"help": "Only the first N episodes of the split."})
     step_limit: int | None = field(
@@ -105,14 +104,9 @@ class EpisodeEvalSettings:
     )
     out: str | None = field(default=None, metadata={"help": "Output folder (None: <synth>/eval/<split>/<model name>)."})
     concurrency: int = field(default=8, metadata={"help": "Episodes in flight at once."})
-    max_new_tokens: int = field(default=1024, metadata={"help": "Longest answer per step."})
-    batch_size: int = field(default=8, metadata={"help": "With model: prompts generated together."})
-    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "With endpoint: the API key's variable."})
-    cache: str | None = field(default=None, metadata={"help": "Request cache file (answers reused on a rerun)."})
-    overwrite: bool = field(default=False, metadata={"help": "Discard results already in out."})
 
 
-def runner_from_settings(settings: EvalSettings | EpisodeEvalSettings) -> Runner:
+def runner_from_settings(settings: RunnerSettings) -> Runner:
     """The runner the settings describe: a local model, an endpoint, or a harness check."""
     chosen = [name for name in ("model", "endpoint", "runner") if getattr(settings, name)]
     if len(chosen) != 1:
@@ -161,7 +155,7 @@ def evaluate_from_settings(settings: EvalSettings, *, progress: bool = True, run
         settings.out or default_out(runner),
         categories=settings.category_names(),
         limit=settings.limit,
-        ids=[name.strip() for name in settings.ids.split(",") if name.strip()],
+        ids=comma_list(settings.ids),
         version=settings.bfcl_version,
         concurrency=settings.concurrency,
         overwrite=settings.overwrite,
