@@ -72,28 +72,35 @@ def test_a_tools_own_timeout_error_is_its_error_not_a_time_limit():
         _off_main(lambda: CallRunner().run(failing, 1.0))
 
 
+def _new_call_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Workers started since ``before`` was taken; counting would race with earlier tests' workers still retiring."""
+    return [thread for thread in _call_threads() if thread not in before]
+
+
+def _ended(threads: list[threading.Thread], seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
+
+
 def test_closing_the_environment_ends_its_worker(piggy_class):
-    before = len(_call_threads())
+    before = set(_call_threads())
     with Environment([piggy_class()]) as env:
         result = _off_main(lambda: env.execute_one(FunctionCall("get_balance", {"account_id": "acc-1"})))
-        assert result.ok and len(_call_threads()) == before + 1
-    deadline = time.monotonic() + 2
-    while len(_call_threads()) > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(_call_threads()) == before
+        started = _new_call_threads(before)
+        assert result.ok and len(started) == 1
+    assert _ended(started)
 
 
 def test_an_environment_dropped_unclosed_ends_its_worker_too(piggy_class):
-    before = len(_call_threads())
+    before = set(_call_threads())
 
     def episode():  # an environment per episode, never closed
         env = Environment([piggy_class()])
-        return env.execute_one(FunctionCall("get_balance", {"account_id": "acc-1"})).ok, len(_call_threads())
+        return env.execute_one(FunctionCall("get_balance", {"account_id": "acc-1"})).ok, _new_call_threads(before)
 
-    ok, during = _off_main(episode)
-    assert ok and during == before + 1
+    ok, started = _off_main(episode)
+    assert ok and len(started) == 1
     gc.collect()  # collecting the environment retires its worker
-    deadline = time.monotonic() + 2
-    while len(_call_threads()) > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(_call_threads()) == before
+    assert _ended(started)
