@@ -12,7 +12,7 @@ from test_mdpo import load, mdpo_args, perturbed, single_turn  # the mDPO tests'
 from magnet.data.schema import preference_dataset
 from magnet.errors import MagnetError
 from magnet.train.mdpo import MultiTurnDPOTrainer
-from magnet.train.prefix_sharing import check_prefix_sharing, pack_pairs
+from magnet.train.prefix_sharing import check_prefix_sharing, pack_pairs, prefix_shared_attention
 
 
 def test_a_pair_is_one_row_whose_rejected_branch_restarts_after_the_prompt():
@@ -20,23 +20,61 @@ def test_a_pair_is_one_row_whose_rejected_branch_restarts_after_the_prompt():
     # prompt, chosen, a copy of the prompt's last token, rejected
     assert packed.input_ids.tolist() == [[1, 2, 3, 4, 5, 3, 6, 7, 8]]
     assert packed.position_ids.tolist() == [[0, 1, 2, 3, 4, 2, 3, 4, 5]]
-    allowed = packed.allowed[0].int().tolist()
-    assert allowed[4] == [1, 1, 1, 1, 1, 0, 0, 0, 0]  # chosen sees the prompt and itself
-    assert allowed[5] == [1, 1, 0, 0, 0, 1, 0, 0, 0]  # the copy sees what the prompt's last token sees
-    assert allowed[8] == [1, 1, 0, 0, 0, 1, 1, 1, 1]  # rejected: the prompt (through the copy) and itself
+    assert packed.prefix_lengths() == ((3, 2, 3),)
     # unshared rows [1 2 3 4 5 .] and [1 2 3 6 7 8]: where each next-token prediction comes from
     assert packed.source.tolist() == [[0, 1, 2, 3, 0], [0, 1, 5, 6, 7]]
 
 
-def test_continuations_are_cut_where_their_unshared_rows_are_and_padding_sees_itself():
+def test_continuations_are_cut_where_their_unshared_rows_are():
     packed = pack_pairs([[1, 2], [9]], [[3, 4, 5], [10]], [[6], [11, 12]], width=4, pad_token_id=0, max_length=4)
     assert packed.input_ids.tolist() == [[1, 2, 3, 4, 2, 6], [9, 10, 9, 11, 12, 0]]
-    assert packed.allowed[1, 5].int().tolist() == [0, 0, 0, 0, 0, 1]
+    assert packed.prefix_lengths() == ((2, 2, 1), (1, 1, 2))
+
+
+def _unshared_attention(module, query, key, value, lengths):
+    """Each packed row unpacked into its two unshared rows (prompt + chosen, prompt + rejected), each through
+    PyTorch's own causal SDPA, and put back in the packed columns: what the two-piece attention must give."""
+    groups = module.num_key_value_groups
+    expected = torch.zeros(query.shape[0], query.shape[2], query.shape[1], query.shape[3], dtype=query.dtype)
+    for b, (p, c, r) in enumerate(lengths):
+        opening, end = p + c, p + c + 1 + r
+        for columns in (list(range(opening)), list(range(p - 1)) + list(range(opening, end))):
+            q, k, v = (x[b : b + 1, :, columns] for x in (query, key, value))
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)[0].transpose(0, 1)
+            kept = columns if columns[0] == 0 and len(columns) == opening else columns[p - 1 :]
+            expected[b, kept] = out[len(columns) - len(kept) :]
+    return expected
+
+
+def test_the_two_piece_attention_is_each_unshared_rows_causal_attention():
+    torch.manual_seed(0)
+    lengths = ((5, 3, 4), (1, 2, 1), (3, 6, 2))  # the second: a one-token prompt, nothing before its branch's copy
+    width = max(p + c + 1 + r for p, c, r in lengths) + 2  # and padding after every row
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 2, True  # grouped-query attention: 4 heads, 2 key/value heads
+    query = torch.randn(3, 4, width, 8, dtype=torch.float64)
+    key, value = torch.randn(3, 2, width, 8, dtype=torch.float64), torch.randn(3, 2, width, 8, dtype=torch.float64)
+    shared, _ = prefix_shared_attention(module, query, key, value, None, prefix_lengths=lengths)
+    expected = _unshared_attention(module, query, key, value, lengths)
+    assert shared.shape == expected.shape == (3, width, 4, 8)
+    assert torch.allclose(shared, expected, atol=1e-12, rtol=0)
+    for b, (p, c, r) in enumerate(lengths):
+        assert not shared[b, p + c + 1 + r :].any()  # padding: zeros
+    # without prefix_lengths it is plain sdpa
+    plain, _ = prefix_shared_attention(module, query, key, value, None)
+    reference = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(2, dim=1), value.repeat_interleave(2, dim=1), is_causal=True
+    )
+    assert torch.allclose(plain, reference.transpose(1, 2), atol=1e-12, rtol=0)
 
 
 def test_where_sharing_cannot_be_right_it_is_refused_with_the_fix():
-    with pytest.raises(MagnetError, match=r"flash_attention_2.*set attn_implementation: sdpa, or prefix_sharing"):
-        check_prefix_sharing("flash_attention_2", "keep_start")
+    for attention in ("flash_attention_2", "eager"):
+        with pytest.raises(MagnetError, match=rf"uses '{attention}'.*set attn_implementation: sdpa, or prefix_sharing"):
+            check_prefix_sharing(attention, "keep_start")
+    with pytest.raises(MagnetError, match="sliding_window is 4096"):
+        check_prefix_sharing("sdpa", "keep_start", 4096)
     with pytest.raises(MagnetError, match="truncation_mode: keep_start"):
         check_prefix_sharing("sdpa", "keep_end")
 
@@ -63,27 +101,47 @@ def _trainer(base, policy, pairs, tokenizer, tmp_path, sharing, use_lora=False, 
     return trainer
 
 
+def _rms_norm_in_float64(self, hidden_states):
+    variance = hidden_states.pow(2).mean(-1, keepdim=True)
+    return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("kind", "attention", "use_lora", "tolerance"),
+    ("kind", "use_lora", "norm_in_float64", "grad_tolerance"),
     [
-        ("multi_turn", "sdpa", False, 1e-10),
-        # eager attention takes its softmax in float32 whatever the model's dtype: rows of other lengths round
-        # differently there (measured: 1.5e-7)
-        ("multi_turn", "eager", True, 1e-6),
-        ("single_turn", "sdpa", False, 1e-10),
+        # Qwen2's RMSNorm computes in float32 whatever the model's dtype, and a shared prompt token's gradient is
+        # the sum of both continuations' taken in another order: float32 rounds it differently (measured: 1e-8).
+        ("multi_turn", False, False, 1e-6),
+        # with the norm in float64 the gradients agree to float64 rounding (measured: 6e-15)
+        ("multi_turn", False, True, 1e-12),
+        ("multi_turn", True, True, 1e-12),
+        ("single_turn", False, True, 1e-12),
     ],
 )
 def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
-    tiny_model_dir, tokenizer, preference_rows, tmp_path, float64_log_probs, kind, attention, use_lora, tolerance
+    tiny_model_dir,
+    tokenizer,
+    preference_rows,
+    tmp_path,
+    float64_log_probs,
+    monkeypatch,
+    kind,
+    use_lora,
+    norm_in_float64,
+    grad_tolerance,
 ):
+    if norm_in_float64:
+        from transformers.models.qwen2 import modeling_qwen2
+
+        monkeypatch.setattr(modeling_qwen2.Qwen2RMSNorm, "forward", _rms_norm_in_float64)
     if kind == "multi_turn":
         pairs = sorted((p for p in preference_rows if len(p["chosen"]) > 2), key=lambda p: len(str(p)))[:3]
     else:
         pairs = single_turn(preference_rows)[:3]
     assert len(pairs) == 3
     base = load(tiny_model_dir, dtype=torch.float64)
-    base.config._attn_implementation = attention
+    assert base.config._attn_implementation == "sdpa"
     policy = perturbed(base)
     results = {}
     for sharing in (False, True):
@@ -100,20 +158,18 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
     (plain, loss_plain, grads_plain, batch), (shared, loss_shared, grads_shared, packed) = results[False], results[True]
     scored = (batch["completion_mask"] | batch["sft_mask"]).bool()[:, 1:]
     assert scored.sum() > 0 and torch.equal(plain != 0, shared != 0)
-    assert torch.allclose(plain[scored], shared[scored], atol=tolerance, rtol=0)
-    assert loss_shared == pytest.approx(loss_plain, abs=max(tolerance, 1e-9))
+    assert torch.allclose(plain[scored], shared[scored], atol=1e-12, rtol=0)  # measured: equal
+    assert loss_shared == pytest.approx(loss_plain, abs=1e-12)
     assert grads_plain.keys() == grads_shared.keys() and grads_plain
     for name, grad in grads_plain.items():
-        # measured: at most 3e-8 (the same batch reordered, unshared: 5e-15). The shared prefix's gradient is the
-        # sum of both continuations' before it is multiplied through, not after: float64 rounds differently
-        assert torch.allclose(grad, grads_shared[name], atol=1e-6, rtol=0), name
+        assert torch.allclose(grad, grads_shared[name], atol=grad_tolerance, rtol=0), name
     # the gain follows the prefix: fewer tokens forwarded than the two unshared rows hold
     assert packed["packed_input_ids"].numel() < batch["input_ids"].numel()
 
 
 @pytest.mark.slow
-def test_sharing_refuses_an_attention_without_arbitrary_masks(tiny_model_dir, tokenizer, preference_rows, tmp_path):
+def test_sharing_refuses_an_attention_it_does_not_support(tiny_model_dir, tokenizer, preference_rows, tmp_path):
     base = load(tiny_model_dir, dtype=torch.float64)
-    base.config._attn_implementation = "flash_attention_2"
-    with pytest.raises(MagnetError, match="prefix_sharing needs an attention"):
+    base.config._attn_implementation = "eager"
+    with pytest.raises(MagnetError, match="prefix_sharing needs attn_implementation: sdpa"):
         _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)

@@ -57,7 +57,12 @@ from magnet.train.loading import (
     model_init_kwargs,
 )
 from magnet.train.outputs import train_and_save
-from magnet.train.prefix_sharing import PackedPairs, check_prefix_sharing, pack_pairs
+from magnet.train.prefix_sharing import (
+    PackedPairs,
+    check_prefix_sharing,
+    pack_pairs,
+    use_prefix_shared_attention,
+)
 from magnet.train.templates import training_template
 from magnet.train.tokenize import PREFERENCE_COLUMNS, tokenize_preferences
 
@@ -180,6 +185,14 @@ def _check_supported(args: MDPOConfig) -> None:
             raise MagnetError(f"MDPOConfig.{name}={value!r} is not supported by MultiTurnDPOTrainer: {hint}")
 
 
+def _sliding_window(config: Any) -> int | None:
+    """The window of a model that uses one (Qwen2's ``sliding_window`` is set but unused unless
+    ``use_sliding_window``; Mistral's applies whenever set)."""
+    if getattr(config, "use_sliding_window", True) is False:
+        return None
+    return getattr(config, "sliding_window", None)
+
+
 class MultiTurnDPOTrainer(DPOTrainer):
     """``trl.DPOTrainer`` for multi-turn tool-use pairs (see the module docstring).
 
@@ -240,7 +253,13 @@ class MultiTurnDPOTrainer(DPOTrainer):
             **kwargs,
         )
         if args.prefix_sharing:
-            check_prefix_sharing(self._attention(), args.truncation_mode)
+            for model_ in (self.model, self.ref_model):
+                if model_ is not None:
+                    base = self._transformers_model(model_)
+                    check_prefix_sharing(
+                        base.config._attn_implementation, args.truncation_mode, _sliding_window(base.config)
+                    )
+                    use_prefix_shared_attention(base)
 
     # -- data ---------------------------------------------------------------------------------------------------
 
@@ -286,8 +305,10 @@ class MultiTurnDPOTrainer(DPOTrainer):
             "use_cache": False,
         }, labels
 
-    def _attention(self) -> str | None:
-        return getattr(self.accelerator.unwrap_model(self.model).config, "_attn_implementation", None)
+    def _transformers_model(self, model: Any) -> Any:
+        """The transformers model inside accelerate's and PEFT's wrappers (whose config says its attention)."""
+        model = self.accelerator.unwrap_model(model)
+        return model.get_base_model() if is_peft_model(model) else model
 
     def _forward(self, model: Any, inputs: dict[str, torch.Tensor], with_sft: bool = False) -> Any:
         """The fused-head forward of the batch, per-token outputs in TRL's unshared layout (2B rows): two rows per
@@ -298,13 +319,15 @@ class MultiTurnDPOTrainer(DPOTrainer):
         if "packed_input_ids" not in inputs:
             return model(**model_kwargs, labels=labels, fused_lm_head=True)
         packed = PackedPairs(
-            **{key: inputs[f"packed_{key}"] for key in ("input_ids", "position_ids", "allowed", "source")}
+            **{key: inputs[f"packed_{key}"] for key in ("input_ids", "position_ids", "lengths", "source")}
         )
-        dtype = next(model.parameters()).dtype
         outputs = model(
             input_ids=packed.input_ids,
             position_ids=packed.position_ids,
-            attention_mask=packed.attention_mask(self._attention(), dtype).to(packed.input_ids.device),
+            # no padding to mask (the attention knows each pair's lengths), and a 2D mask keeps transformers from
+            # reading the restarted positions as packed sequences and building a mask nobody reads
+            attention_mask=torch.ones_like(packed.input_ids),
+            prefix_lengths=packed.prefix_lengths(),
             use_cache=False,
             shift_labels=packed.shift_labels(labels),
             fused_lm_head=True,
