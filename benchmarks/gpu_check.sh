@@ -2,8 +2,8 @@
 # The GPU path of the pipeline on one NVIDIA GPU, end to end: offline synthesis, the SFT and mDPO recipes through
 # `accelerate launch` in bf16 on a small random Qwen2 (hidden 512, 8 layers; the 14B recipes' code path), BFCL
 # evaluation of the trained model with batched generation on the GPU, the learning curve of SmolLM2-135M-Instruct
-# (benchmarks/learning.py --size gpu: full fine-tuning in bf16), and the trainer-overhead benchmark at a
-# size where the GPU's compute dominates. Prints each step's exit status and wall time; writes logs and the eval
+# (benchmarks/learning.py --size gpu: full fine-tuning in bf16), and the trainer-overhead and prefix-sharing
+# benchmarks at a size where the GPU's compute dominates. Prints each step's exit status and wall time; writes logs and the eval
 # summary under $GPU_CHECK_OUT (default runs/gpu-check). Nothing here is part of `make test` (CI has no GPU).
 #   bash benchmarks/gpu_check.sh            # from the repository root, with magnet installed (or PYTHONPATH=src)
 set -uo pipefail
@@ -44,4 +44,5 @@ step eval $PY -m magnet.cli eval bfcl --model "$OUT_DIR/mdpo" --categories simpl
     --limit 8 --max-new-tokens 32 --batch-size 8 --out "$OUT_DIR/eval" --overwrite --no-progress
 GPU_CHECK_TAIL=12 step learning $PY benchmarks/learning.py --size gpu --out "$OUT_DIR/learning"
 step overhead $PY benchmarks/trainer_overhead.py --device cuda --hidden 1024 --layers 8 --batch 4 --steps 6
+step prefix-sharing $PY benchmarks/prefix_sharing.py --device cuda --hidden 1024 --layers 8 --pairs 16
 exit $status

@@ -1,15 +1,20 @@
 """mDPO step time with prefix sharing over without (``MDPOConfig.prefix_sharing``), on multi-turn pairs of the offline
-synthesis: the same random Qwen2 (hidden 256, 4 layers), the same pairs, a reference forward in every step; the
-median step time of each and their ratio (issue 23's target: at most 0.75), and the share of the unshared rows'
-tokens that are prompt, since the gain follows it.
+synthesis at the recipes' max_length (8,172): the same random Qwen2 (hidden 256, 4 layers), the same pairs (a seeded
+sample of them), a reference forward in every step; the median step time of each and their ratio (issue 23's
+target: at most 0.75), and the share of the unshared rows' tokens that are prompt, since the gain follows it.
 
-``--device cuda --hidden 1024 --layers 8 --batch 4`` measures the same on a GPU in bf16.
+Two batchings: two pairs a step, as training draws them (the unshared layout pads its four rows to the longest, and
+a padding mask takes SDPA off its causal kernel), and one pair a step (two rows, little padding): the second
+isolates what forwarding the prompt once gives.
+
+``--device cuda --hidden 1024 --layers 8`` measures the same on a GPU in bf16.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import tempfile
 from pathlib import Path
@@ -25,6 +30,8 @@ from magnet.testing import build_tiny_model
 from magnet.train.config import MDPOConfig
 from magnet.train.mdpo import MultiTurnDPOTrainer
 
+MAX_LENGTH = 8172  # the recipes'
+
 
 def prefix_share(trainer: MultiTurnDPOTrainer, count: int) -> tuple[float, int, int]:
     """The share of the unshared rows' tokens that are prompt, and the tokens of both layouts, on ``count`` rows."""
@@ -34,15 +41,29 @@ def prefix_share(trainer: MultiTurnDPOTrainer, count: int) -> tuple[float, int, 
     return prompt / unshared, unshared, unshared - prompt // 2 + count
 
 
+def _ratio(reference, dataset, tokenizer, folder: Path, arguments: dict) -> tuple[float, float, int]:
+    times = {}
+    for sharing in (False, True):
+        times[sharing] = _step_times(
+            MultiTurnDPOTrainer,
+            MDPOConfig,
+            reference,
+            reference,
+            dataset,
+            tokenizer,
+            folder / str(sharing),
+            {**arguments, "prefix_sharing": sharing},
+        )
+    return statistics.median(times[False]), statistics.median(times[True]), len(times[True])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=10)
     options = parser.parse_args()
-    arguments = {**_arguments(options.device, options.batch, options.steps), "max_length": 4096}
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -50,40 +71,32 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         reference = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
         _, multi = _pairs(folder)
-        pairs = sorted(multi, key=lambda p: len(str(p)), reverse=True)[: options.batch * options.steps]
+        pairs = random.Random(0).sample(multi, min(len(multi), options.pairs))
         dataset = preference_dataset(pairs, validate=False)
-        times = {}
-        for sharing in (False, True):
-            times[sharing] = _step_times(
-                MultiTurnDPOTrainer,
-                MDPOConfig,
-                reference,
-                reference,
-                dataset,
-                tokenizer,
-                folder / str(sharing),
-                {**arguments, "prefix_sharing": sharing},
-            )
         probe = MultiTurnDPOTrainer(
             reference,
-            args=MDPOConfig(output_dir=str(folder / "probe"), **arguments),
+            args=MDPOConfig(
+                output_dir=str(folder / "probe"), **{**_arguments(options.device, 1, 1), "max_length": MAX_LENGTH}
+            ),
             train_dataset=dataset,
             processing_class=tokenizer,
         )
         share, unshared, shared = prefix_share(probe, len(pairs))
         where = f"{torch.cuda.get_device_name()}, bf16" if options.device == "cuda" else "CPU, fp32, sdpa"
         print(
-            f"model: Qwen2 hidden {options.hidden}, {options.layers} layers; {len(pairs)} multi-turn pairs, batch "
-            f"{options.batch}, max_length 4096, reference forward included; {where}"
+            f"model: Qwen2 hidden {options.hidden}, {options.layers} layers; {len(pairs)} of the {len(multi)} "
+            f"multi-turn pairs, max_length {MAX_LENGTH}, reference forward included; {where}"
         )
         print(
-            f"tokens forwarded: unshared {unshared:,}, shared {shared:,}; prompt share of the unshared rows {share:.1%}"
+            f"tokens forwarded: unshared {unshared:,}, shared {shared:,} ({shared / unshared:.3f}); prompt share of "
+            f"the unshared rows {share:.1%}"
         )
-        plain, packed = statistics.median(times[False]), statistics.median(times[True])
-        print("layout                  median step (s)  steps timed")
-        print(f"two rows per pair       {plain:15.3f}  {len(times[False])}")
-        print(f"one packed row per pair {packed:15.3f}  {len(times[True])}")
-        print(f"ratio shared / unshared: {packed / plain:.3f} (target <= 0.75)")
+        print("pairs a step  two rows per pair (s)  one packed row per pair (s)  steps timed  shared / unshared")
+        for batch in (2, 1):
+            arguments = {**_arguments(options.device, batch, len(pairs) // batch), "max_length": MAX_LENGTH}
+            plain, packed, steps = _ratio(reference, dataset, tokenizer, folder / str(batch), arguments)
+            print(f"{batch:12d}  {plain:21.3f}  {packed:27.3f}  {steps:11d}  {packed / plain:17.3f}")
+        print("(target: shared / unshared <= 0.75)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ sharing against the unshared forward, in float64, on the pipeline's multi-turn p
 from __future__ import annotations
 
 import copy
+import logging
 
 import pytest
 import torch
@@ -168,8 +169,30 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
 
 
 @pytest.mark.slow
-def test_sharing_refuses_an_attention_it_does_not_support(tiny_model_dir, tokenizer, preference_rows, tmp_path):
+def test_sharing_is_on_where_supported_and_a_request_it_cannot_meet_is_refused(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, caplog
+):
     base = load(tiny_model_dir, dtype=torch.float64)
+    assert _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, None).prefix_sharing  # sdpa: on
     base.config._attn_implementation = "eager"
-    with pytest.raises(MagnetError, match="prefix_sharing needs attn_implementation: sdpa"):
+    with caplog.at_level(logging.INFO, logger="magnet.train.mdpo"):
+        trainer = _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, None)
+    assert not trainer.prefix_sharing and not trainer.data_collator.prefix_sharing
+    assert "prefix sharing is off: prefix_sharing needs attn_implementation: sdpa" in caplog.text
+    with pytest.raises(MagnetError, match="prefix_sharing needs attn_implementation: sdpa; the model uses 'eager'"):
         _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)
+    assert not _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, False).prefix_sharing
+
+
+@pytest.mark.slow
+def test_the_switched_attention_is_sdpa_outside_a_packed_forward(tiny_model_dir, tokenizer, preference_rows, tmp_path):
+    """The model keeps the trainer's attention after training: generation and evaluation must be unchanged."""
+    base = load(tiny_model_dir, dtype=torch.float64)
+    trainer = _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)
+    model = trainer.model
+    assert model.config._attn_implementation == "magnet_prefix_sdpa"
+    prompt = tokenizer(["a short prompt", "a longer prompt, padded on the left"], return_tensors="pt", padding=True)
+    plain = copy.deepcopy(model)
+    plain.set_attn_implementation("sdpa")
+    settings = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
+    assert torch.equal(model.generate(**prompt, **settings), plain.generate(**prompt, **settings))

@@ -109,11 +109,13 @@ class MDPOConfig(DPOConfig):
     length_normalize: bool = field(
         default=False, metadata={"help": "Divide each trajectory's summed log-ratio by its weighted tokens."}
     )
-    prefix_sharing: bool = field(
-        default=False,
+    prefix_sharing: bool | None = field(
+        default=None,
         metadata={
-            "help": "Forward each pair's shared prompt once and both continuations against it (one packed row, a 4D "
-            "attention mask), for the policy and the reference; needs sdpa or eager attention and keep_start."
+            "help": "Forward each pair's shared prompt once and both continuations against it (one packed row per "
+            "pair, a two-piece causal attention), for the policy and the reference. Unset: on where supported (sdpa "
+            "attention, keep_start truncation, no sliding window), off elsewhere; true: an error names what is "
+            "missing."
         },
     )
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature of the preference loss."})

@@ -240,7 +240,6 @@ class MultiTurnDPOTrainer(DPOTrainer):
                 dmpo_gamma=args.dmpo_gamma,
                 segment_turns=args.segment_turns,
                 sft_on=args.sft_on,
-                prefix_sharing=args.prefix_sharing,
             )
         super().__init__(
             model,
@@ -252,14 +251,36 @@ class MultiTurnDPOTrainer(DPOTrainer):
             processing_class=processing_class,
             **kwargs,
         )
-        if args.prefix_sharing:
-            for model_ in (self.model, self.ref_model):
-                if model_ is not None:
-                    base = self._transformers_model(model_)
-                    check_prefix_sharing(
-                        base.config._attn_implementation, args.truncation_mode, _sliding_window(base.config)
-                    )
-                    use_prefix_shared_attention(base)
+        self.prefix_sharing = self._resolve_prefix_sharing(args.prefix_sharing, args.truncation_mode)
+        if self.prefix_sharing:
+            if not isinstance(self.data_collator, DataCollatorForMultiTurnPreference):
+                raise MagnetError(
+                    "prefix_sharing needs MultiTurnDPOTrainer's own collator (DataCollatorForMultiTurnPreference); "
+                    "set prefix_sharing: false to use another"
+                )
+            self.data_collator.prefix_sharing = True
+            for model_ in self._models():
+                use_prefix_shared_attention(model_)
+
+    def _models(self) -> list[Any]:
+        """The transformers models the loss forwards: the policy's, and the reference's when it is its own."""
+        return [self._transformers_model(model) for model in (self.model, self.ref_model) if model is not None]
+
+    def _resolve_prefix_sharing(self, requested: bool | None, truncation_mode: str) -> bool:
+        """``prefix_sharing``: true is checked (a clear error names what is missing), unset is on where supported."""
+        if requested is False:
+            return False
+        if requested is None and not isinstance(self.data_collator, DataCollatorForMultiTurnPreference):
+            return False
+        for model in self._models():
+            try:
+                check_prefix_sharing(model.config._attn_implementation, truncation_mode, _sliding_window(model.config))
+            except MagnetError as error:
+                if requested:
+                    raise
+                logger.info("prefix sharing is off: %s", str(error).split(";")[0])
+                return False
+        return True
 
     # -- data ---------------------------------------------------------------------------------------------------
 

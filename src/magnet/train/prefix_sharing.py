@@ -64,15 +64,6 @@ def check_prefix_sharing(attention: str | None, truncation_mode: str, sliding_wi
         )
 
 
-def sharing_supported(attention: str | None, truncation_mode: str, sliding_window: int | None = None) -> bool:
-    """Whether ``check_prefix_sharing`` accepts these settings (``prefix_sharing: auto`` turns it on where so)."""
-    try:
-        check_prefix_sharing(attention, truncation_mode, sliding_window)
-    except MagnetError:
-        return False
-    return True
-
-
 def use_prefix_shared_attention(model: Any) -> None:
     """Switch a transformers model from ``sdpa`` to ``magnet_prefix_sdpa`` (the same attention until a forward
     passes ``prefix_lengths``). Registering the name is idempotent: transformers' registry is global by design."""
