@@ -109,15 +109,16 @@ def _rms_norm_in_float64(self, hidden_states):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("kind", "use_lora", "norm_in_float64", "grad_tolerance"),
+    ("kind", "use_lora", "norm_in_float64", "grad_tolerance", "checkpointing"),
     [
         # Qwen2's RMSNorm computes in float32 whatever the model's dtype, and a shared prompt token's gradient is
         # the sum of both continuations' taken in another order: float32 rounds it differently (measured: 1e-8).
-        ("multi_turn", False, False, 1e-6),
+        ("multi_turn", False, False, 1e-6, False),
         # with the norm in float64 the gradients agree to float64 rounding (measured: 6e-15)
-        ("multi_turn", False, True, 1e-12),
-        ("multi_turn", True, True, 1e-12),
-        ("single_turn", False, True, 1e-12),
+        ("multi_turn", False, True, 1e-12, False),
+        ("multi_turn", True, True, 1e-12, False),
+        ("multi_turn", True, True, 1e-12, True),  # activation checkpointing recomputes the two-piece attention
+        ("single_turn", False, True, 1e-12, False),
     ],
 )
 def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
@@ -131,6 +132,7 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
     use_lora,
     norm_in_float64,
     grad_tolerance,
+    checkpointing,
 ):
     if norm_in_float64:
         from transformers.models.qwen2 import modeling_qwen2
@@ -146,7 +148,19 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
     policy = perturbed(base)
     results = {}
     for sharing in (False, True):
-        trainer = _trainer(base, policy, pairs, tokenizer, tmp_path, sharing, use_lora, mdpo_loss="dmpo")
+        trainer = _trainer(
+            base,
+            policy,
+            pairs,
+            tokenizer,
+            tmp_path,
+            sharing,
+            use_lora,
+            mdpo_loss="dmpo",
+        )
+        if checkpointing:  # as Trainer.train() turns it on
+            trainer.model.activation_checkpointing_enable()
+            assert trainer.model.is_activation_checkpointing
         batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
         assert ("packed_input_ids" in batch) == sharing
         trainer.model.train()
