@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -81,7 +82,9 @@ class Window:
         await self.inner.aclose()
 
 
-def measure(base_url: str, concurrency: int, latency: float, folder: Path) -> tuple[float, float, int, int, float]:
+def measure(
+    base_url: str, concurrency: int, latency: float, folder: Path, http_client: str
+) -> tuple[float, float, int, int, float]:
     limit = _items(concurrency, latency)
     settings = [
         *SETTINGS,
@@ -91,7 +94,8 @@ def measure(base_url: str, concurrency: int, latency: float, folder: Path) -> tu
         f"teacher.base_url={base_url}",
         f"teacher.max_concurrency={concurrency}",
         "teacher.no_cache=true",
-        f"out={folder / f'c{concurrency}-l{latency}'}",
+        f"teacher.http_client={http_client}",
+        f"out={folder / f'c{concurrency}-l{latency}-{http_client}'}",
     ]
     synth = Synth(load_config(None, settings), progress=False)
     synth.teacher = window = Window(synth.teacher)
@@ -109,9 +113,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latencies", default=",".join(map(str, LATENCIES)), help="seconds, comma-separated")
     parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated")
+    parser.add_argument(
+        "--http-clients", default="aiohttp,httpx", help="the openai client's transports to measure, comma-separated"
+    )
     options = parser.parse_args()
     latencies = [float(value) for value in options.latencies.split(",")]
     levels = [int(value) for value in options.concurrency.split(",")]
+    transports = options.http_clients.split(",")
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         answers, cpu_seconds, trajectories = record(folder)
@@ -123,7 +131,7 @@ def main() -> None:
         answers_file.write_text(json.dumps({k: [c.to_dict() for c in v] for k, v in answers.items()}))
         print(f"server in another process, {os.cpu_count()} cores shared by client and server, request cache off")
         print(
-            "latency  concurrency  paths  trajectories  requests  run (s)  traj/s  teacher (s)  requests/s"
+            "latency  client   concurrency  paths  trajectories  requests  run (s)  traj/s  teacher (s)  requests/s"
             "  bound  ratio  client CPU/request (ms)"
         )
         for latency in latencies:
@@ -135,12 +143,15 @@ def main() -> None:
             )
             base_url = server.stdout.readline().strip()
             try:
-                for concurrency in levels:
-                    seconds, window, requests, accepted, cpu = measure(base_url, concurrency, latency, folder)
+                for concurrency, transport in itertools.product(levels, transports):
+                    seconds, window, requests, accepted, cpu = measure(
+                        base_url, concurrency, latency, folder, transport
+                    )
                     rate = requests / window
                     bound = concurrency / latency
                     print(
-                        f"{latency * 1000:5.0f}ms  {concurrency:11d}  {_items(concurrency, latency):5d}  "
+                        f"{latency * 1000:5.0f}ms  {transport:7s}  {concurrency:11d}  "
+                        f"{_items(concurrency, latency):5d}  "
                         f"{accepted:12d}  {requests:8d}  {seconds:7.1f}  {accepted / seconds:6.2f}  "
                         f"{window:11.1f}  {rate:10.1f}  {bound:5.0f}  {rate / bound:5.2f}  "
                         f"{1000 * cpu / requests:23.2f}",

@@ -47,9 +47,11 @@ async def _ask_many(teacher: OpenAITeacher, count: int) -> list[Completion | Tea
     return await asyncio.gather(*(ask(i) for i in range(count)))
 
 
-def test_text_and_native_tool_calls():
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+def test_text_and_native_tool_calls(http_client):
     with LoopbackServer() as server:
-        teacher = _teacher(server)
+        teacher = _teacher(server, http_client=http_client)
+        assert teacher.http_client == http_client
         text = asyncio.run(teacher.complete([{"role": "user", "content": "hello there"}]))
         assert text.text == "echo: hello there" and text.finish_reason == "stop"
         assert text.prompt_tokens == 2 and text.completion_tokens == 3
@@ -79,7 +81,8 @@ def test_assistant_tool_calls_are_sent_with_json_string_arguments():
 
 
 @pytest.mark.slow
-def test_faults_are_retried_and_every_request_is_accounted_for():
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])  # both transports map faults to the same causes
+def test_faults_are_retried_and_every_request_is_accounted_for(http_client):
     faults = {
         "error_500": 0.10,
         "rate_limit_429": 0.05,
@@ -88,7 +91,7 @@ def test_faults_are_retried_and_every_request_is_accounted_for():
         "truncated_tool_call": 0.05,
     }
     with LoopbackServer(faults=faults, hang_seconds=3.0, retry_after=0.02, seed=1) as server:
-        teacher = _teacher(server, timeout=0.4, max_concurrency=64, max_retries=6)
+        teacher = _teacher(server, timeout=0.4, max_concurrency=64, max_retries=6, http_client=http_client)
         results = asyncio.run(_ask_many(teacher, 500))
         answered = [r for r in results if isinstance(r, Completion)]
         failed = [r for r in results if isinstance(r, TeacherError)]
@@ -104,6 +107,18 @@ def test_faults_are_retried_and_every_request_is_accounted_for():
         assert usage.retries["timeout"] > 0 and usage.retries["malformed_response"] > 0
         assert usage.retries["malformed_tool_call"] > 0
         assert all(c.text.startswith("echo: request") for c in answered)
+
+
+def test_the_transport_defaults_to_aiohttp_where_installed_and_a_missing_one_is_named(monkeypatch):
+    from magnet.llm import openai_teacher
+
+    assert OpenAITeacher("m", base_url="http://127.0.0.1:1/v1").http_client == "aiohttp"  # installed here
+    monkeypatch.setattr(openai_teacher, "_aiohttp_installed", lambda: False)
+    assert OpenAITeacher("m", base_url="http://127.0.0.1:1/v1").http_client == "httpx"
+    with pytest.raises(TeacherError, match=r"pip install 'openai\[aiohttp\]' \(or set http_client: httpx\)"):
+        OpenAITeacher("m", base_url="http://127.0.0.1:1/v1", http_client="aiohttp")
+    with pytest.raises(ValueError, match="http_client must be one of"):
+        OpenAITeacher("m", base_url="http://127.0.0.1:1/v1", http_client="requests")
 
 
 def test_retry_after_is_honoured_then_the_failure_reports_its_cause():

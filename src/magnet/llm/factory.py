@@ -67,6 +67,7 @@ def make_teacher(
             usage=usage,
             default_params=params,
             tool_calls=settings.tool_calls,
+            http_client=settings.http_client,
         )
         return _with_cache(teacher, cache_path)
     if settings.kind == "hf":

@@ -10,6 +10,7 @@ tool-call modes are ``CachingTeacher``'s (``magnet.llm.caching_teacher``).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -54,6 +55,14 @@ _NO_TOOL_CALLING = re.compile(
 )
 
 
+HTTP_CLIENTS = ("auto", "aiohttp", "httpx")
+
+
+def _aiohttp_installed() -> bool:
+    """Whether the openai client's aiohttp transport can be built (the ``openai[aiohttp]`` extra)."""
+    return importlib.util.find_spec("aiohttp") is not None
+
+
 class OpenAITeacher(CachingTeacher):
     """A model behind an OpenAI-compatible chat-completions endpoint, through ``openai.AsyncOpenAI``.
 
@@ -76,6 +85,11 @@ class OpenAITeacher(CachingTeacher):
         exponential backoff and jitter (a 429's ``Retry-After`` is honoured). Other 4xx are not retried: one
         about a request's length fails that request (``TeacherError``); any other stops the run
         (``EndpointRefused``, saying what was refused and how to fix it).
+    http_client:
+        ``aiohttp``, ``httpx`` or ``auto`` (default: aiohttp where it is installed, the ``openai[aiohttp]``
+        extra). Both are the openai client's own (``DefaultAioHttpClient``, ``DefaultAsyncHttpxClient``); aiohttp
+        costs the client less CPU per request, which is what limits one process at hundreds of requests/s
+        (``benchmarks/synth_throughput.py``).
     tool_calls:
         ``auto`` (default), ``native`` or ``text`` (see ``TOOL_CALL_MODES``). ``auto`` sends two one-token
         probes, with and without a tool: a 4xx to the first (vLLM without ``--enable-auto-tool-choice``), or the
@@ -99,10 +113,22 @@ class OpenAITeacher(CachingTeacher):
         usage: UsageTracker | None = None,
         default_params: Mapping[str, Any] | None = None,
         tool_calls: str = "auto",
+        http_client: str = "auto",
     ):
         super().__init__(cache=cache, usage=usage, default_params=default_params, tool_calls=tool_calls)
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if http_client not in HTTP_CLIENTS:
+            raise ValueError(f"http_client must be one of {HTTP_CLIENTS}, got {http_client!r}")
+        if http_client == "aiohttp" and not _aiohttp_installed():
+            raise TeacherError(
+                "OpenAITeacher: http_client aiohttp needs the aiohttp package: pip install 'openai[aiohttp]' (or "
+                "set http_client: httpx)",
+                cause="configuration",
+            )
+        if http_client == "auto":
+            http_client = "aiohttp" if _aiohttp_installed() else "httpx"
+        self.http_client = http_client
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
@@ -146,12 +172,9 @@ class OpenAITeacher(CachingTeacher):
         if self._per_loop is None or self._per_loop[0] is not loop:
             # A pool sized to the concurrency: httpx scans its whole pool for every request, and openai's
             # default pool (1,000 connections) costs more CPU than the requests themselves at high concurrency.
-            http_client = openai.DefaultAsyncHttpxClient(
-                limits=httpx2.Limits(
-                    max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
-                ),
-                timeout=self.timeout,
-            )
+            limits = httpx2.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+            kind = openai.DefaultAioHttpClient if self.http_client == "aiohttp" else openai.DefaultAsyncHttpxClient
+            http_client = kind(limits=limits, timeout=self.timeout)
             client = openai.AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=os.environ.get(self.api_key_env) or "EMPTY",

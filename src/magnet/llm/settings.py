@@ -14,6 +14,7 @@ from magnet.errors import MagnetError
 
 TeacherKind = Literal["offline", "openai", "hf"]
 ToolCallMode = Literal["auto", "native", "text"]
+HttpClient = Literal["auto", "aiohttp", "httpx"]
 AnswerStyle = Literal["clean", "chatty", "markdown", "think", "json", "mixed"]
 
 
@@ -45,6 +46,14 @@ class TeacherSettings:
     )
     max_concurrency: int = field(
         default=16, metadata={"help": "Requests in flight at once.", "aliases": ["--max-concurrency"]}
+    )
+    http_client: HttpClient = field(
+        default="auto",
+        metadata={
+            "help": "openai only: the openai client's HTTP transport, aiohttp, httpx or auto (aiohttp where the "
+            "openai[aiohttp] extra is installed: less client CPU per request).",
+            "aliases": ["--http-client"],
+        },
     )
     timeout: float = field(
         default=60.0,
