@@ -4,6 +4,7 @@ formats; dataset loading errors that name the dataset; packing refused where it 
 from __future__ import annotations
 
 import pytest
+import torch
 from trl import ModelConfig
 
 from magnet.data.mixture import split
@@ -118,3 +119,50 @@ def test_an_incomplete_checkpoint_is_not_resumed_from(tmp_path):
     (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{}")
     (tmp_path / "checkpoint-4").mkdir()  # cut short by a kill: no trainer_state.json
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+
+
+def _rms_norm_in_float64(self, hidden_states):
+    variance = hidden_states.pow(2).mean(-1, keepdim=True)
+    return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+
+@pytest.mark.parametrize("max_length", [None, 3072])  # 3072: rows cut by Magnet, not TRL, when padding-free
+def test_padding_free_gives_the_padded_loss_and_gradients(
+    tmp_path, sft_folder, tiny_model_dir, monkeypatch, float64_log_probs, max_length
+):
+    """TRL's padding_free puts a batch's rows in one sequence with restarted position ids; transformers reads the
+    restarts as sequence boundaries (FlashAttention-2 as cu_seqlens, SDPA as a block-diagonal mask). On
+    Magnet's multi-turn rows with assistant-only labels, in float64, the loss and every gradient must be the
+    padded batch's."""
+    from transformers.models.qwen2 import modeling_qwen2
+
+    monkeypatch.setattr(modeling_qwen2.Qwen2RMSNorm, "forward", _rms_norm_in_float64)  # no float32 rounding
+    results = {}
+    for padding_free in (False, True):
+        trainer = build_sft_trainer(
+            ScriptArguments(datasets=[str(sft_folder)], tool_format="bfcl_prompt"),
+            sft_args(
+                tmp_path / str(padding_free), padding_free=padding_free, shuffle_dataset=False, max_length=max_length
+            ),
+            ModelConfig(model_name_or_path=tiny_model_dir, dtype="float32", attn_implementation="sdpa"),
+        )
+        model = trainer.model.to(torch.float64)
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+        assert ("position_ids" in batch and "attention_mask" not in batch) == padding_free
+        model.train()
+        model.zero_grad()
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results[padding_free] = (loss.item(), grads, batch)
+    (padded_loss, padded_grads, padded), (free_loss, free_grads, free) = results[False], results[True]
+    assert free["input_ids"].shape[0] == 1 and free["input_ids"].numel() <= padded["input_ids"].numel()
+    if max_length is None:
+        assert free["input_ids"].numel() < padded["input_ids"].numel()  # the padding is gone
+    else:  # cut as TRL cuts the padded rows
+        assert padded["input_ids"].shape[1] == max_length and free["input_ids"].numel() <= 3 * max_length
+    assert (free["labels"] != -100).sum() == (padded["labels"][:, 1:] != -100).sum() > 0  # the same tokens trained
+    assert free_loss == pytest.approx(padded_loss, abs=1e-12)
+    assert padded_grads.keys() == free_grads.keys() and padded_grads
+    for name, grad in padded_grads.items():
+        assert torch.allclose(grad, free_grads[name], atol=1e-12, rtol=0), name

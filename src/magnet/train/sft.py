@@ -8,6 +8,7 @@ and QLoRA come from TRL's ``ModelConfig`` (``use_peft``, ``lora_r``, ``load_in_4
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from transformers import set_seed
@@ -27,6 +28,7 @@ from magnet.train.templates import template_problems, training_template
 from magnet.train.tokenize import tokenize_sft
 
 TEMPLATE_CHECK_ROWS = 16
+logger = logging.getLogger(__name__)
 
 
 def build_sft_trainer(
@@ -45,6 +47,13 @@ def build_sft_trainer(
     train = tokenize_sft(train, tokenizer, template, script_args.tool_format, training_args.dataset_num_proc)
     if evaluation is not None:
         evaluation = tokenize_sft(evaluation, tokenizer, template, script_args.tool_format)
+    if training_args.padding_free and not training_args.packing and training_args.max_length is not None:
+        # TRL truncates while it prepares a dataset, but refuses max_length with padding_free (its collator
+        # would not cut the rows); the rows are cut here instead, as TRL cuts them, and TRL gets them uncut.
+        cut = (training_args.max_length, training_args.truncation_mode, training_args.assistant_only_loss)
+        train = truncate_rows(train, *cut, "train")
+        evaluation = truncate_rows(evaluation, *cut, "eval") if evaluation is not None else None
+        training_args.max_length = None
     if not training_args.assistant_only_loss:  # train on every token: no mask for TRL to apply
         train = train.remove_columns("assistant_masks")
         evaluation = evaluation.remove_columns("assistant_masks") if evaluation is not None else None
@@ -60,6 +69,30 @@ def build_sft_trainer(
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
+
+
+def truncate_rows(dataset: Any, max_length: int, truncation_mode: str, assistant_only: bool, name: str) -> Any:
+    """Tokenized rows cut to ``max_length`` as TRL's ``SFTTrainer`` cuts them (``keep_start`` or ``keep_end``);
+    with ``assistant_only``, the rows left without an assistant token dropped (they train nothing), with a count."""
+    if truncation_mode not in ("keep_start", "keep_end"):
+        raise MagnetError(f"truncation_mode must be keep_start or keep_end, got {truncation_mode!r}")
+    cut = slice(None, max_length) if truncation_mode == "keep_start" else slice(-max_length, None)
+    before = len(dataset)
+    dataset = dataset.map(
+        lambda row: {"input_ids": row["input_ids"][cut], "assistant_masks": row["assistant_masks"][cut]},
+        desc=f"Truncating {name} rows to {max_length} tokens",
+    )
+    if assistant_only:
+        dataset = dataset.filter(lambda row: any(row["assistant_masks"]))
+    if len(dataset) < before:
+        logger.warning(
+            "%s: dropped %d of %d rows with no assistant token in their first %d tokens",
+            name,
+            before - len(dataset),
+            before,
+            max_length,
+        )
+    return dataset
 
 
 def run_sft(script_args: ScriptArguments, training_args: MagnetSFTConfig, model_args: ModelConfig) -> dict[str, Any]:
