@@ -2,10 +2,10 @@
 synthesis's SFT rows: the same random Qwen2 (hidden 256, 4 layers), the same rows, four rows a step; the trained
 and the forwarded tokens per second of each and their ratio.
 
-A padded batch forwards every row at the longest row's length; a padding-free batch is the rows end to end, their
-boundaries read from the restarted position ids (FlashAttention-2's varlen kernel on a GPU; SDPA and eager build a
-block-diagonal mask, which on CPU takes SDPA off its causal kernel, so the CPU figure is a lower bound of the
-gain). ``--device cuda --hidden 1024 --layers 8 --attention flash_attention_2`` measures the recipes' path on a GPU.
+A padded batch forwards every row at the longest row's length; a padding-free batch is the rows end to end with
+their boundaries: FlashAttention-2's varlen kernel on a GPU, and with ``sdpa`` Magnet's attention, each row on
+SDPA's causal kernel (``magnet.train.attention``). ``--device cuda --hidden 1024 --layers 8 --attention
+flash_attention_2`` measures the recipes' path on a GPU.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MAX_LENGTH = 8172  # the recipes'
 
 
 def _tokens_per_second(folder: Path, model_dir: Path, options, padding_free: bool) -> tuple[float, float, float]:
-    """Median step time, and trained and forwarded (non-padding) tokens per second over the timed steps."""
+    """Median step time, and trained and forwarded (padding included) tokens per second over the timed steps."""
     timer = StepTimer()
     on_gpu = {"use_cpu": False, "bf16": True} if options.device == "cuda" else {"use_cpu": True, "bf16": False}
     args = MagnetSFTConfig(

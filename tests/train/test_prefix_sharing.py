@@ -12,8 +12,9 @@ from test_mdpo import load, mdpo_args, perturbed, single_turn  # the mDPO tests'
 
 from magnet.data.schema import preference_dataset
 from magnet.errors import MagnetError
+from magnet.train.attention import magnet_sdpa_attention
 from magnet.train.mdpo import MultiTurnDPOTrainer
-from magnet.train.prefix_sharing import check_prefix_sharing, pack_pairs, prefix_shared_attention
+from magnet.train.prefix_sharing import check_prefix_sharing, pack_pairs
 
 
 def test_a_pair_is_one_row_whose_rejected_branch_restarts_after_the_prompt():
@@ -56,14 +57,14 @@ def test_the_two_piece_attention_is_each_unshared_rows_causal_attention():
     module.num_key_value_groups, module.is_causal = 2, True  # grouped-query attention: 4 heads, 2 key/value heads
     query = torch.randn(3, 4, width, 8, dtype=torch.float64)
     key, value = torch.randn(3, 2, width, 8, dtype=torch.float64), torch.randn(3, 2, width, 8, dtype=torch.float64)
-    shared, _ = prefix_shared_attention(module, query, key, value, None, prefix_lengths=lengths)
+    shared, _ = magnet_sdpa_attention(module, query, key, value, None, prefix_lengths=lengths)
     expected = _unshared_attention(module, query, key, value, lengths)
     assert shared.shape == expected.shape == (3, width, 4, 8)
     assert torch.allclose(shared, expected, atol=1e-12, rtol=0)
     for b, (p, c, r) in enumerate(lengths):
         assert not shared[b, p + c + 1 + r :].any()  # padding: zeros
     # without prefix_lengths it is plain sdpa
-    plain, _ = prefix_shared_attention(module, query, key, value, None)
+    plain, _ = magnet_sdpa_attention(module, query, key, value, None)
     reference = torch.nn.functional.scaled_dot_product_attention(
         query, key.repeat_interleave(2, dim=1), value.repeat_interleave(2, dim=1), is_causal=True
     )
@@ -204,7 +205,7 @@ def test_the_switched_attention_is_sdpa_outside_a_packed_forward(tiny_model_dir,
     base = load(tiny_model_dir, dtype=torch.float64)
     trainer = _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)
     model = trainer.model
-    assert model.config._attn_implementation == "magnet_prefix_sdpa"
+    assert model.config._attn_implementation == "magnet_sdpa"
     prompt = tokenizer(["a short prompt", "a longer prompt, padded on the left"], return_tensors="pt", padding=True)
     plain = copy.deepcopy(model)
     plain.set_attn_implementation("sdpa")

@@ -130,8 +130,8 @@ def _rms_norm_in_float64(self, hidden_states):
 def test_padding_free_gives_the_padded_loss_and_gradients(
     tmp_path, sft_folder, tiny_model_dir, monkeypatch, float64_log_probs, max_length
 ):
-    """TRL's padding_free puts a batch's rows in one sequence with restarted position ids; transformers reads the
-    restarts as sequence boundaries (FlashAttention-2 as cu_seqlens, SDPA as a block-diagonal mask). On
+    """TRL's padding_free puts a batch's rows in one sequence with their boundaries (FlashAttention-2's cu_seqlens;
+    on SDPA, Magnet's attention runs each row on the causal kernel, ``magnet.train.attention``). On
     Magnet's multi-turn rows with assistant-only labels, in float64, the loss and every gradient must be the
     padded batch's."""
     from transformers.models.qwen2 import modeling_qwen2
@@ -147,6 +147,8 @@ def test_padding_free_gives_the_padded_loss_and_gradients(
             ModelConfig(model_name_or_path=tiny_model_dir, dtype="float32", attn_implementation="sdpa"),
         )
         model = trainer.model.to(torch.float64)
+        # padding-free rows run on magnet_sdpa, one causal attention per row
+        assert model.config._attn_implementation == ("magnet_sdpa" if padding_free else "sdpa")
         batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
         assert ("position_ids" in batch and "attention_mask" not in batch) == padding_free
         model.train()

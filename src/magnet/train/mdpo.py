@@ -49,6 +49,7 @@ from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
 
 from magnet.data.render import TOOL_FORMATS
 from magnet.errors import MagnetError
+from magnet.train.attention import use_magnet_sdpa
 from magnet.train.config import MDPOConfig, ScriptArguments
 from magnet.train.loading import (
     PREFERENCE_REQUIRED,
@@ -61,7 +62,6 @@ from magnet.train.prefix_sharing import (
     PackedPairs,
     check_prefix_sharing,
     pack_pairs,
-    use_prefix_shared_attention,
 )
 from magnet.train.templates import training_template
 from magnet.train.tokenize import PREFERENCE_COLUMNS, tokenize_preferences
@@ -260,7 +260,7 @@ class MultiTurnDPOTrainer(DPOTrainer):
                 )
             self.data_collator.prefix_sharing = True
             for model_ in self._models():
-                use_prefix_shared_attention(model_)
+                use_magnet_sdpa(model_)
 
     def _models(self) -> list[Any]:
         """The transformers models the loss forwards: the policy's, and the reference's when it is its own."""

@@ -12,12 +12,8 @@ token keeps the attention context and the position it has in its unshared row, s
 log-prob, are those of the unshared forward (arXiv 2410.20305 packs DPO pairs the same way). The prompt's last
 position predicts the chosen continuation's first token, its copy the rejected one's.
 
-The attention is not one dense 4D mask over the packed row: that takes SDPA off its causal kernels and costs the
-whole square of a row half again as long as an unshared one (measured 1.7x slower on CPU). ``prefix_shared_attention``
-computes each row in two causal pieces instead, prompt + chosen with the causal kernel, and the rejected branch's
-queries against the prompt's keys and its own (bottom-right causal), so the work is what the two unshared rows need
-less the prompt's second pass. It is registered with transformers' ``AttentionInterface`` as ``magnet_prefix_sdpa``
-and behaves exactly as ``sdpa`` in every forward that does not pass ``prefix_lengths`` (generation, evaluation).
+The attention is ``magnet.train.attention``'s ``magnet_sdpa``: each row in two causal pieces, prompt + chosen and
+the rejected branch against the prompt, rather than one dense mask over the packed row.
 
 ``PackedPairs.unpack`` puts per-token values back into the unshared layout (TRL's 2B rows: every chosen row, then
 every rejected row), so the loss, its masks and the metrics are computed exactly as without sharing.
@@ -31,23 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from torch.nn.attention.bias import causal_lower_right
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 from magnet.errors import MagnetError
-
-SHARING_ATTENTION = "magnet_prefix_sdpa"  # the model's attention while prefix sharing is on
-SHAREABLE = ("sdpa", SHARING_ATTENTION)
+from magnet.train.attention import PACKABLE
 
 
 def check_prefix_sharing(attention: str | None, truncation_mode: str, sliding_window: int | None = None) -> None:
     """A clear refusal where prefix sharing cannot be right."""
-    if attention not in SHAREABLE:
+    if attention not in PACKABLE:
         raise MagnetError(
             f"prefix_sharing needs attn_implementation: sdpa; the model uses {attention!r} (FlashAttention-2 and "
             "eager are not supported yet): set attn_implementation: sdpa, or prefix_sharing: false"
@@ -62,54 +51,6 @@ def check_prefix_sharing(attention: str | None, truncation_mode: str, sliding_wi
             f"prefix_sharing needs truncation_mode: keep_start (with {truncation_mode!r} the two rows of a pair are "
             "cut from the start and share no prefix); or set prefix_sharing: false"
         )
-
-
-def use_prefix_shared_attention(model: Any) -> None:
-    """Switch a transformers model from ``sdpa`` to ``magnet_prefix_sdpa`` (the same attention until a forward
-    passes ``prefix_lengths``). Registering the name is idempotent: transformers' registry is global by design."""
-    AttentionInterface.register(SHARING_ATTENTION, prefix_shared_attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(SHARING_ATTENTION, sdpa_mask)
-    if model.config._attn_implementation != SHARING_ATTENTION:
-        model.set_attn_implementation(SHARING_ATTENTION)
-
-
-def prefix_shared_attention(
-    module: torch.nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    dropout: float = 0.0,
-    scaling: float | None = None,
-    prefix_lengths: Sequence[tuple[int, int, int]] | None = None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, None]:
-    """transformers' attention signature (query (B, H, L, D), key and value (B, H_kv, L, D); returns (B, L, H, D)).
-
-    Without ``prefix_lengths`` this is ``sdpa``. With it, row b is a packed pair whose prompt, chosen and rejected
-    lengths are ``prefix_lengths[b]``, and the row's attention is computed in the two causal pieces of the module
-    docstring; the padding after a pair's last token gets zeros (no loss reads it)."""
-    if prefix_lengths is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
-    if kwargs.get("sliding_window") is not None:
-        check_prefix_sharing(SHARING_ATTENTION, "keep_start", kwargs["sliding_window"])
-    width, rows = query.size(2), []
-    for b, (p, c, r) in enumerate(prefix_lengths):
-        opening, end = p + c, p + c + 1 + r
-        q, k, v = query[b : b + 1], key[b : b + 1], value[b : b + 1]
-        shared, _ = sdpa_attention_forward(
-            module, q[:, :, :opening], k[:, :, :opening], v[:, :, :opening], None, dropout, scaling, is_causal=True
-        )
-        branch_keys = torch.cat([k[:, :, : p - 1], k[:, :, opening:end]], dim=2)
-        branch_values = torch.cat([v[:, :, : p - 1], v[:, :, opening:end]], dim=2)
-        # PyTorch runs a bottom-right causal bias on its flash or memory-efficient kernel where it can (CUDA), and
-        # as a materialized mask elsewhere
-        branch, _ = sdpa_attention_forward(
-            module, q[:, :, opening:end], branch_keys, branch_values, causal_lower_right(r + 1, p + r), dropout, scaling
-        )
-        padding = shared.new_zeros((1, width - end, *shared.shape[2:]))
-        rows.append(torch.cat([shared, branch, padding], dim=1))
-    return torch.cat(rows, dim=0), None
 
 
 @dataclass

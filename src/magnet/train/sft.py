@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from accelerate.utils import is_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from magnet.errors import MagnetError
+from magnet.train.attention import use_magnet_sdpa
 from magnet.train.config import MagnetSFTConfig, ScriptArguments
 from magnet.train.loading import (
     SFT_REQUIRED,
@@ -60,7 +62,7 @@ def build_sft_trainer(
     # The masks are in the data already; TRL's own switch would ask for untokenized conversations.
     training_args.assistant_only_loss = False
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args.trust_remote_code)
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
         train_dataset=train,
@@ -69,6 +71,11 @@ def build_sft_trainer(
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
+    model = trainer.model.get_base_model() if is_peft_model(trainer.model) else trainer.model
+    if trainer.padding_free and model.config._attn_implementation == "sdpa":
+        # each row of a padding-free batch on SDPA's causal kernel, not one block-diagonal mask over the batch
+        use_magnet_sdpa(model)
+    return trainer
 
 
 def truncate_rows(dataset: Any, max_length: int, truncation_mode: str, assistant_only: bool, name: str) -> Any:
