@@ -164,8 +164,8 @@ def main() -> None:
             "(run: the whole magnet synth, graph build and dataset writing included; teacher: first request to last"
             " answer; ratio = requests/s over the teacher window / bound; paths are chains of dependent requests, so"
             " the last paths of a run leave slots idle. At 100 ms x 64 the client's one event loop is the limit: it"
-            " needs 640 x the client CPU per request (most of it in the openai/httpx client) each second, more than"
-            " one core; 16 cores gave the same ratio. More throughput: several processes, magnet synth --shard i/n)"
+            " needs 640 x the client CPU per request each second, more than one core; aiohttp, the default transport,"
+            " costs less of it than httpx. More throughput: several processes, magnet synth --shard i/n)"
         )
 
 
