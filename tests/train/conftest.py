@@ -177,3 +177,16 @@ def float64_log_probs(monkeypatch):
 
     assert hasattr(trl.trainer.utils, "_ChunkedLogProbFunction")  # the name the fused head calls at run time
     monkeypatch.setattr(trl.trainer.utils, "_ChunkedLogProbFunction", Float64LogProbs)
+
+
+@pytest.fixture
+def float64_rms_norm(monkeypatch):
+    """Qwen2's RMSNorm without its float32 cast (it computes in float32 whatever the model's dtype), so that two
+    float64 computations of the same gradients differ by float64 rounding, not float32's."""
+    from transformers.models.qwen2 import modeling_qwen2
+
+    def forward(self, hidden_states):
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+    monkeypatch.setattr(modeling_qwen2.Qwen2RMSNorm, "forward", forward)

@@ -40,3 +40,12 @@ def test_boundaries_describe_one_row():
     query = torch.zeros(2, 4, 6, 8)
     with pytest.raises(MagnetError, match="one packed row; the batch has 2"):
         magnet_sdpa_attention(_module(), query, query[:, :2], query[:, :2], None, cu_seq_lens_q=torch.tensor([0, 6]))
+
+
+def test_arguments_the_packed_pieces_cannot_honour_are_refused():
+    query = torch.zeros(1, 4, 6, 8)
+    for name, value in (("softcap", 30.0), ("sliding_window", 4096)):
+        with pytest.raises(MagnetError, match=f"magnet_sdpa cannot compute packed rows with {name}"):
+            magnet_sdpa_attention(
+                _module(), query, query[:, :2], query[:, :2], None, cu_seq_lens_q=torch.tensor([0, 6]), **{name: value}
+            )

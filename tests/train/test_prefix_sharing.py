@@ -103,11 +103,6 @@ def _trainer(base, policy, pairs, tokenizer, tmp_path, sharing, use_lora=False, 
     return trainer
 
 
-def _rms_norm_in_float64(self, hidden_states):
-    variance = hidden_states.pow(2).mean(-1, keepdim=True)
-    return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "use_lora", "norm_in_float64", "grad_tolerance", "checkpointing"),
@@ -128,7 +123,7 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
     preference_rows,
     tmp_path,
     float64_log_probs,
-    monkeypatch,
+    request,
     kind,
     use_lora,
     norm_in_float64,
@@ -136,9 +131,7 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
     checkpointing,
 ):
     if norm_in_float64:
-        from transformers.models.qwen2 import modeling_qwen2
-
-        monkeypatch.setattr(modeling_qwen2.Qwen2RMSNorm, "forward", _rms_norm_in_float64)
+        request.getfixturevalue("float64_rms_norm")
     if kind == "multi_turn":
         pairs = sorted((p for p in preference_rows if len(p["chosen"]) > 2), key=lambda p: len(str(p)))[:3]
     else:
@@ -211,3 +204,18 @@ def test_the_switched_attention_is_sdpa_outside_a_packed_forward(tiny_model_dir,
     plain.set_attn_implementation("sdpa")
     settings = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
     assert torch.equal(model.generate(**prompt, **settings), plain.generate(**prompt, **settings))
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_switch_its_attention_does_not_share(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, monkeypatch, caplog
+):
+    """transformers only warns when a model cannot take another attention; the packed rows would then run under
+    plain causal attention, the rejected branch seeing the chosen one. Sharing must be off, or refused."""
+    base = load(tiny_model_dir, dtype=torch.float64)
+    monkeypatch.setattr(type(base), "set_attn_implementation", lambda self, name: None)
+    with caplog.at_level(logging.INFO, logger="magnet.train.mdpo"):
+        assert not _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, None).prefix_sharing
+    assert "cannot switch its attention to magnet_sdpa" in caplog.text
+    with pytest.raises(MagnetError, match="cannot switch its attention to magnet_sdpa"):
+        _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)

@@ -42,6 +42,19 @@ def use_magnet_sdpa(model: Any) -> None:
     ALL_MASK_ATTENTION_FUNCTIONS.register(MAGNET_SDPA, sdpa_mask)
     if model.config._attn_implementation != MAGNET_SDPA:
         model.set_attn_implementation(MAGNET_SDPA)
+    if model.config._attn_implementation != MAGNET_SDPA:  # transformers only warns for a model that cannot switch
+        raise MagnetError(
+            f"{type(model).__name__} cannot switch its attention to {MAGNET_SDPA} (its attention code does not go "
+            "through transformers' AttentionInterface)"
+        )
+
+
+def sliding_window(config: Any) -> int | None:
+    """The window of a model that uses one (Qwen2's ``sliding_window`` is set but unused unless
+    ``use_sliding_window``; Mistral's applies whenever set)."""
+    if getattr(config, "use_sliding_window", True) is False:
+        return None
+    return getattr(config, "sliding_window", None)
 
 
 def magnet_sdpa_attention(
@@ -63,17 +76,20 @@ def magnet_sdpa_attention(
     boundaries. Columns after the last sequence (padding) get zeros: no loss reads them. Otherwise ``sdpa``."""
     if prefix_lengths is None and cu_seq_lens_q is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
-    if kwargs.get("sliding_window") is not None:
-        raise MagnetError(
-            f"magnet_sdpa does not support sliding-window attention (sliding_window={kwargs['sliding_window']})"
-        )
+    for name in ("sliding_window", "softcap", "s_aux", "position_bias"):
+        if kwargs.get(name) is not None:
+            raise MagnetError(f"magnet_sdpa cannot compute packed rows with {name}={kwargs[name]!r}")
     if prefix_lengths is not None:
         rows = [_pair_row(module, query[b : b + 1], key[b : b + 1], value[b : b + 1], lengths, dropout, scaling)
                 for b, lengths in enumerate(prefix_lengths)]  # fmt: skip
         return torch.cat(rows, dim=0), None
     if query.size(0) != 1:
         raise MagnetError(f"cu_seq_lens_q describes one packed row; the batch has {query.size(0)}")
-    return _segments_row(module, query, key, value, cu_seq_lens_q.tolist(), dropout, scaling), None
+    bounds = getattr(cu_seq_lens_q, "_magnet_bounds", None)
+    if bounds is None:  # every layer gets the same tensor: read it to the host once a forward, not once a layer
+        bounds = cu_seq_lens_q.tolist()
+        cu_seq_lens_q._magnet_bounds = bounds
+    return _segments_row(module, query, key, value, bounds, dropout, scaling), None
 
 
 def _causal(module, query, key, value, dropout, scaling) -> torch.Tensor:

@@ -19,7 +19,8 @@ adds per-token ``token_weights`` for the variant in use and the ``sft_mask`` of 
 weighted log-ratios (``_compute_loss``, ``compute_ref_log_probs``, which ``precompute_ref_log_probs`` uses too).
 The reference model, PEFT (reference = the adapter-disabled base), DeepSpeed/FSDP preparation, precomputed
 reference log-probs, logging and checkpointing are TRL's. With ``prefix_sharing`` a pair is forwarded as one packed
-row, its prompt once (``magnet.train.prefix_sharing``), and its per-token outputs unpacked into TRL's layout.
+row, its prompt once (``magnet.train.prefix_sharing``), and its per-token outputs unpacked into TRL's layout
+(``precompute_ref_log_probs`` runs in ``DPOTrainer.__init__``, before sharing is switched on: unshared).
 
 Variants (``MDPOConfig.mdpo_loss``), with t the user turn of a token in the whole conversation: ``sigmoid``
 weights every assistant token of the continuation 1 (M-DPO, Xiong et al. 2024); ``segment`` only the turns
@@ -49,7 +50,7 @@ from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
 
 from magnet.data.render import TOOL_FORMATS
 from magnet.errors import MagnetError
-from magnet.train.attention import use_magnet_sdpa
+from magnet.train.attention import sliding_window, use_magnet_sdpa
 from magnet.train.config import MDPOConfig, ScriptArguments
 from magnet.train.loading import (
     PREFERENCE_REQUIRED,
@@ -185,14 +186,6 @@ def _check_supported(args: MDPOConfig) -> None:
             raise MagnetError(f"MDPOConfig.{name}={value!r} is not supported by MultiTurnDPOTrainer: {hint}")
 
 
-def _sliding_window(config: Any) -> int | None:
-    """The window of a model that uses one (Qwen2's ``sliding_window`` is set but unused unless
-    ``use_sliding_window``; Mistral's applies whenever set)."""
-    if getattr(config, "use_sliding_window", True) is False:
-        return None
-    return getattr(config, "sliding_window", None)
-
-
 class MultiTurnDPOTrainer(DPOTrainer):
     """``trl.DPOTrainer`` for multi-turn tool-use pairs (see the module docstring).
 
@@ -259,8 +252,6 @@ class MultiTurnDPOTrainer(DPOTrainer):
                     "set prefix_sharing: false to use another"
                 )
             self.data_collator.prefix_sharing = True
-            for model_ in self._models():
-                use_magnet_sdpa(model_)
 
     def _models(self) -> list[Any]:
         """The transformers models the loss forwards: the policy's, and the reference's when it is its own."""
@@ -274,7 +265,8 @@ class MultiTurnDPOTrainer(DPOTrainer):
             return False
         for model in self._models():
             try:
-                check_prefix_sharing(model.config._attn_implementation, truncation_mode, _sliding_window(model.config))
+                check_prefix_sharing(model.config._attn_implementation, truncation_mode, sliding_window(model.config))
+                use_magnet_sdpa(model)
             except MagnetError as error:
                 if requested:
                     raise

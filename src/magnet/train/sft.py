@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from accelerate.utils import is_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from magnet.errors import MagnetError
-from magnet.train.attention import use_magnet_sdpa
+from magnet.train.attention import sliding_window, use_magnet_sdpa
 from magnet.train.config import MagnetSFTConfig, ScriptArguments
 from magnet.train.loading import (
     SFT_REQUIRED,
@@ -53,7 +54,7 @@ def build_sft_trainer(
         # TRL truncates while it prepares a dataset, but refuses max_length with padding_free (its collator
         # would not cut the rows); the rows are cut here instead, as TRL cuts them, and TRL gets them uncut.
         cut = (training_args.max_length, training_args.truncation_mode, training_args.assistant_only_loss)
-        train = truncate_rows(train, *cut, "train")
+        train = truncate_rows(train, *cut, "train", training_args.dataset_num_proc)
         evaluation = truncate_rows(evaluation, *cut, "eval") if evaluation is not None else None
         training_args.max_length = None
     if not training_args.assistant_only_loss:  # train on every token: no mask for TRL to apply
@@ -72,13 +73,34 @@ def build_sft_trainer(
         quantization_config=get_quantization_config(model_args),
     )
     model = trainer.model.get_base_model() if is_peft_model(trainer.model) else trainer.model
-    if trainer.padding_free and model.config._attn_implementation == "sdpa":
+    if trainer.padding_free and model.config._attn_implementation == "sdpa" and sliding_window(model.config) is None:
         # each row of a padding-free batch on SDPA's causal kernel, not one block-diagonal mask over the batch
-        use_magnet_sdpa(model)
+        try:
+            use_magnet_sdpa(model)
+        except MagnetError as error:
+            logger.info("padding-free rows keep transformers' block-diagonal mask: %s", error)
+        else:
+            trainer.data_collator = FullAttentionMask(trainer.data_collator)
     return trainer
 
 
-def truncate_rows(dataset: Any, max_length: int, truncation_mode: str, assistant_only: bool, name: str) -> Any:
+class FullAttentionMask:
+    """TRL's padding-free collator with an all-ones ``attention_mask`` added: without one, transformers reads the
+    restarted position ids as packed rows and builds a (L x L) block-diagonal mask every forward, which
+    ``magnet_sdpa`` never reads (it takes the rows' boundaries from ``cu_seq_lens_q``)."""
+
+    def __init__(self, collator: Any):
+        self.collator = collator
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(examples)
+        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+        return batch
+
+
+def truncate_rows(
+    dataset: Any, max_length: int, truncation_mode: str, assistant_only: bool, name: str, num_proc: int | None = None
+) -> Any:
     """Tokenized rows cut to ``max_length`` as TRL's ``SFTTrainer`` cuts them (``keep_start`` or ``keep_end``);
     with ``assistant_only``, the rows left without an assistant token dropped (they train nothing), with a count."""
     if truncation_mode not in ("keep_start", "keep_end"):
@@ -88,16 +110,18 @@ def truncate_rows(dataset: Any, max_length: int, truncation_mode: str, assistant
     dataset = dataset.map(
         lambda row: {"input_ids": row["input_ids"][cut], "assistant_masks": row["assistant_masks"][cut]},
         desc=f"Truncating {name} rows to {max_length} tokens",
+        num_proc=num_proc,
     )
     if assistant_only:
-        dataset = dataset.filter(lambda row: any(row["assistant_masks"]))
+        dataset = dataset.filter(lambda row: any(row["assistant_masks"]), num_proc=num_proc)
     if len(dataset) < before:
         logger.warning(
-            "%s: dropped %d of %d rows with no assistant token in their first %d tokens",
+            "%s: dropped %d of %d rows with no assistant token once cut to max_length=%d (%s)",
             name,
             before - len(dataset),
             before,
             max_length,
+            truncation_mode,
         )
     return dataset
 
