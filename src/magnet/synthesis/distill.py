@@ -241,10 +241,9 @@ async def _turn(
     calls: list[FunctionCall] = []
     outputs: list[str] = []
     errors: list[str | None] = []
+    tools = [spec.to_tool() for spec in env.available_specs()]  # fixed within a turn: functions arrive with a query
     for response in range(max_steps):
-        completion = await teacher.complete(
-            seen, tools=[spec.to_tool() for spec in env.available_specs()], step=step, **params
-        )
+        completion = await teacher.complete(seen, tools=tools, step=step, **params)
         if not completion.tool_calls:
             text = strip_hints(completion.text)  # a teacher quoting its hint must not leak it into the data
             seen.append({"role": "assistant", "content": text})
