@@ -2,9 +2,10 @@
 # The GPU path of the pipeline on one NVIDIA GPU, end to end: offline synthesis, the SFT and mDPO recipes through
 # `accelerate launch` in bf16 on a small random Qwen2 (hidden 512, 8 layers; the 14B recipes' code path), BFCL
 # evaluation of the trained model with batched generation on the GPU, the learning curve of SmolLM2-135M-Instruct
-# (benchmarks/learning.py --size gpu: full fine-tuning in bf16), and the trainer-overhead and prefix-sharing
-# benchmarks at a size where the GPU's compute dominates. Prints each step's exit status and wall time; writes logs and the eval
-# summary under $GPU_CHECK_OUT (default runs/gpu-check). Nothing here is part of `make test` (CI has no GPU).
+# (benchmarks/learning.py --size gpu: full fine-tuning in bf16), and the trainer-overhead, prefix-sharing and
+# padding-free SFT benchmarks at a size where the GPU's compute dominates. Prints each step's exit status and wall
+# time; writes logs and the eval summary under $GPU_CHECK_OUT (default runs/gpu-check). Nothing here is part of
+# `make test` (CI has no GPU).
 #   bash benchmarks/gpu_check.sh            # from the repository root, with magnet installed (or PYTHONPATH=src)
 set -uo pipefail
 OUT_DIR=${GPU_CHECK_OUT:-runs/gpu-check}
@@ -45,4 +46,8 @@ step eval $PY -m magnet.cli eval bfcl --model "$OUT_DIR/mdpo" --categories simpl
 GPU_CHECK_TAIL=12 step learning $PY benchmarks/learning.py --size gpu --out "$OUT_DIR/learning"
 step overhead $PY benchmarks/trainer_overhead.py --device cuda --hidden 1024 --layers 8 --batch 4 --steps 6
 step prefix-sharing $PY benchmarks/prefix_sharing.py --device cuda --hidden 1024 --layers 8 --pairs 16
+step sft-padding-free $PY benchmarks/sft_padding_free.py --device cuda --hidden 1024 --layers 8 --batch 8
+# the recipes' attention; fails with transformers' own message where flash-attn is not installed
+step sft-padding-free-fa2 $PY benchmarks/sft_padding_free.py --device cuda --hidden 1024 --layers 8 --batch 8 \
+    --attention flash_attention_2
 exit $status
