@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from magnet.tools.calls import FunctionCall
 from magnet.tools.function_spec import FunctionSpec
 from magnet.tools.schema_check import argument_problems, type_problem
 from magnet.tools.time_limit import CallRunner, CallTimeout
-from magnet.tools.toolkit import Toolkit
+from magnet.tools.toolkit import Toolkit, copy_state
 
 # Callers import the checks and the timeout from here, where calls are executed.
 __all__ = [
@@ -104,10 +103,7 @@ def _clone_toolkits(toolkits: dict[str, Toolkit]) -> dict[str, Toolkit]:
     """A deep copy of toolkit instances. Snapshots and restores happen at every turn and attempt of synthesis, and
     a pickle round trip copies plain toolkit state about 4x faster than ``copy.deepcopy``; instances pickle cannot
     copy faithfully (a class defined in a function, or redefined since, as in a notebook) are deep-copied."""
-    try:
-        cloned = pickle.loads(pickle.dumps(toolkits, pickle.HIGHEST_PROTOCOL))
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return copy.deepcopy(toolkits)
+    cloned = copy_state(toolkits)
     if any(type(cloned[name]) is not type(toolkit) for name, toolkit in toolkits.items()):
         return copy.deepcopy(toolkits)
     return cloned

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from accelerate.utils import is_peft_model
 from torch.nn.attention.bias import causal_lower_right
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -47,6 +48,11 @@ def use_magnet_sdpa(model: Any) -> None:
             f"{type(model).__name__} cannot switch its attention to {MAGNET_SDPA} (its attention code does not go "
             "through transformers' AttentionInterface)"
         )
+
+
+def base_model(model: Any) -> Any:
+    """The transformers model inside a PEFT wrapper (whose config says its attention), or the model itself."""
+    return model.get_base_model() if is_peft_model(model) else model
 
 
 def sliding_window(config: Any) -> int | None:

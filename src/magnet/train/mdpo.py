@@ -50,7 +50,7 @@ from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
 
 from magnet.data.render import TOOL_FORMATS
 from magnet.errors import MagnetError
-from magnet.train.attention import sliding_window, use_magnet_sdpa
+from magnet.train.attention import base_model, sliding_window, use_magnet_sdpa
 from magnet.train.config import MDPOConfig, ScriptArguments
 from magnet.train.loading import (
     PREFERENCE_REQUIRED,
@@ -246,11 +246,6 @@ class MultiTurnDPOTrainer(DPOTrainer):
         )
         self.prefix_sharing = self._resolve_prefix_sharing(args.prefix_sharing, args.truncation_mode)
         if self.prefix_sharing:
-            if not isinstance(self.data_collator, DataCollatorForMultiTurnPreference):
-                raise MagnetError(
-                    "prefix_sharing needs MultiTurnDPOTrainer's own collator (DataCollatorForMultiTurnPreference); "
-                    "set prefix_sharing: false to use another"
-                )
             self.data_collator.prefix_sharing = True
 
     def _models(self) -> list[Any]:
@@ -258,10 +253,16 @@ class MultiTurnDPOTrainer(DPOTrainer):
         return [self._transformers_model(model) for model in (self.model, self.ref_model) if model is not None]
 
     def _resolve_prefix_sharing(self, requested: bool | None, truncation_mode: str) -> bool:
-        """``prefix_sharing``: true is checked (a clear error names what is missing), unset is on where supported."""
+        """``prefix_sharing``: true is checked (a clear error names what is missing), unset is on where supported.
+        Where it is on, the models' attention is switched to ``magnet_sdpa``."""
         if requested is False:
             return False
-        if requested is None and not isinstance(self.data_collator, DataCollatorForMultiTurnPreference):
+        if not isinstance(self.data_collator, DataCollatorForMultiTurnPreference):
+            if requested:
+                raise MagnetError(
+                    "prefix_sharing needs MultiTurnDPOTrainer's own collator (DataCollatorForMultiTurnPreference); "
+                    "set prefix_sharing: false to use another"
+                )
             return False
         for model in self._models():
             try:
@@ -320,8 +321,7 @@ class MultiTurnDPOTrainer(DPOTrainer):
 
     def _transformers_model(self, model: Any) -> Any:
         """The transformers model inside accelerate's and PEFT's wrappers (whose config says its attention)."""
-        model = self.accelerator.unwrap_model(model)
-        return model.get_base_model() if is_peft_model(model) else model
+        return base_model(self.accelerator.unwrap_model(model))
 
     def _forward(self, model: Any, inputs: dict[str, torch.Tensor], with_sft: bool = False) -> Any:
         """The fused-head forward of the batch, per-token outputs in TRL's unshared layout (2B rows): two rows per

@@ -74,12 +74,16 @@ class PackedPairs:
         """The attention's ``prefix_lengths`` argument: read once per forward, not once per layer."""
         return tuple(tuple(row) for row in self.lengths.tolist())
 
+    def _pair_rows(self, shifted: torch.Tensor) -> torch.Tensor:
+        """For each position of the unshared rows (2B, T - 1), the packed row it lives in: its pair's."""
+        return (torch.arange(shifted.size(0), device=shifted.device) % self.pairs)[:, None].expand_as(shifted)
+
     def shift_labels(self, unshared_labels: torch.Tensor) -> torch.Tensor:
         """The packed next-token labels of the unshared ``labels`` (2B, T; -100 where not scored): column i holds
         the token the unshared rows predict there (a prompt column, shared, gets the same token from both)."""
         shifted = unshared_labels[:, 1:]
         packed = torch.full(self.input_ids.shape, -100, dtype=shifted.dtype, device=shifted.device)
-        rows = (torch.arange(shifted.size(0), device=shifted.device) % self.pairs)[:, None].expand_as(shifted)
+        rows = self._pair_rows(shifted)
         scored = shifted != -100
         packed[rows[scored], self.source.to(shifted.device)[scored]] = shifted[scored]
         return packed
@@ -88,9 +92,8 @@ class PackedPairs:
         """Per-token values of the packed rows (B, L) in the unshared layout (2B, T - 1), zero where not scored."""
         if packed is None:
             return None
-        shifted = unshared_labels[:, 1:]
-        rows = (torch.arange(shifted.size(0), device=packed.device) % self.pairs)[:, None].expand_as(shifted)
-        values = packed[rows, self.source.to(packed.device)]
+        shifted = unshared_labels[:, 1:].to(packed.device)
+        values = packed[self._pair_rows(shifted), self.source.to(packed.device)]
         return values.masked_fill(shifted == -100, 0)
 
 

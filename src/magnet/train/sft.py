@@ -12,12 +12,11 @@ import logging
 from typing import Any
 
 import torch
-from accelerate.utils import is_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from magnet.errors import MagnetError
-from magnet.train.attention import sliding_window, use_magnet_sdpa
+from magnet.train.attention import base_model, sliding_window, use_magnet_sdpa
 from magnet.train.config import MagnetSFTConfig, ScriptArguments
 from magnet.train.loading import (
     SFT_REQUIRED,
@@ -72,7 +71,7 @@ def build_sft_trainer(
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
-    model = trainer.model.get_base_model() if is_peft_model(trainer.model) else trainer.model
+    model = base_model(trainer.model)
     if trainer.padding_free and model.config._attn_implementation == "sdpa" and sliding_window(model.config) is None:
         # each row of a padding-free batch on SDPA's causal kernel, not one block-diagonal mask over the batch
         try:
