@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--latencies", default=",".join(map(str, LATENCIES)), help="seconds, comma-separated")
     parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated")
     parser.add_argument(
-        "--http-clients", default="aiohttp,httpx", help="the openai client's transports to measure, comma-separated"
+        "--http-clients", default="aiohttp,openai,httpx", help="teacher.http_client values to measure, comma-separated"
     )
     options = parser.parse_args()
     latencies = [float(value) for value in options.latencies.split(",")]

@@ -4,19 +4,27 @@ calls, retries by cause, accounting that adds up, the cache, a kill mid-run, and
 from __future__ import annotations
 
 import asyncio
+import gc
+import http.server
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from magnet.errors import EndpointRefused, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.client import Completion, OpenAITeacher, retry_after_seconds, to_openai_messages
+from magnet.llm.transport import env_proxy
 from magnet.llm.usage import Price, UsageTracker
 from magnet.testing.loopback import LoopbackServer
 from magnet.tools.calls import FunctionCall
@@ -47,7 +55,10 @@ async def _ask_many(teacher: OpenAITeacher, count: int) -> list[Completion | Tea
     return await asyncio.gather(*(ask(i) for i in range(count)))
 
 
-@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+TRANSPORTS = ["aiohttp", "openai", "httpx"]
+
+
+@pytest.mark.parametrize("http_client", TRANSPORTS)
 def test_text_and_native_tool_calls(http_client):
     with LoopbackServer() as server:
         teacher = _teacher(server, http_client=http_client)
@@ -81,7 +92,7 @@ def test_assistant_tool_calls_are_sent_with_json_string_arguments():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])  # both transports map faults to the same causes
+@pytest.mark.parametrize("http_client", TRANSPORTS)  # every transport maps faults to the same causes
 def test_faults_are_retried_and_every_request_is_accounted_for(http_client):
     faults = {
         "error_500": 0.10,
@@ -115,8 +126,9 @@ def test_the_transport_defaults_to_aiohttp_where_installed_and_a_missing_one_is_
     assert OpenAITeacher("m", base_url="http://127.0.0.1:1/v1").http_client == "aiohttp"  # installed here
     monkeypatch.setattr(openai_teacher, "_aiohttp_installed", lambda: False)
     assert OpenAITeacher("m", base_url="http://127.0.0.1:1/v1").http_client == "httpx"
-    with pytest.raises(TeacherError, match=r"pip install 'openai\[aiohttp\]' \(or set http_client: httpx\)"):
-        OpenAITeacher("m", base_url="http://127.0.0.1:1/v1", http_client="aiohttp")
+    for needs_aiohttp in ("aiohttp", "openai"):
+        with pytest.raises(TeacherError, match=r"pip install 'openai\[aiohttp\]' \(or set http_client: httpx\)"):
+            OpenAITeacher("m", base_url="http://127.0.0.1:1/v1", http_client=needs_aiohttp)
     with pytest.raises(ValueError, match="http_client must be one of"):
         OpenAITeacher("m", base_url="http://127.0.0.1:1/v1", http_client="requests")
 
@@ -256,3 +268,142 @@ def test_two_endpoints_serving_one_model_name_do_not_share_cached_answers(tmp_pa
         assert (one.text, other.text) == ("echo: x", "the other server") and not other.cached
         assert asyncio.run(_teacher(second, cache=cache).complete(asked)).cached
     os.environ.pop("NO_SUCH_KEY_VAR", None)
+
+
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """The standard library's HTTP server, not Magnet's: what each transport really puts on the wire."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.path, dict(self.headers), body))
+        answer = json.dumps(
+            {"choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("http_client", TRANSPORTS)
+def test_every_transport_sends_the_same_body_and_the_key_as_a_bearer_token(http_client, monkeypatch):
+    monkeypatch.setenv("MAGNET_WIRE_KEY", "sk-wire-test")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _RecordingHandler.seen = []
+    messages = [{"role": "user", "content": "héllo \u2603"}]
+    try:
+        teacher = OpenAITeacher(
+            "wire",
+            base_url=f"http://127.0.0.1:{server.server_port}/v1",
+            api_key_env="MAGNET_WIRE_KEY",
+            http_client=http_client,
+            tool_calls="native",
+        )
+        answer = asyncio.run(teacher.complete(messages, tools=[WEATHER_TOOL], temperature=0.5))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.text == "ok"
+    ((path, headers, body),) = _RecordingHandler.seen
+    headers = {key.lower(): value for key, value in headers.items()}
+    assert path == "/v1/chat/completions"
+    assert headers["authorization"] == "Bearer sk-wire-test"
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"model": "wire", "messages": messages, "tools": [WEATHER_TOOL], "temperature": 0.5}
+
+
+@pytest.mark.parametrize("http_client", TRANSPORTS)
+def test_a_closed_port_is_a_connection_failure_retried_then_reported(http_client):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    teacher = OpenAITeacher(
+        "m", base_url=f"http://127.0.0.1:{port}/v1", http_client=http_client, max_retries=1, backoff_initial=0.01
+    )
+    # openai's vendored aiohttp transport maps every aiohttp.ClientConnectionError to httpx.ConnectTimeout
+    # (openai/_vendor/httpx_aiohttp/transport.py), so through it a refused connection reads as a timeout.
+    cause = "timeout" if http_client == "openai" else "connection"
+    started = time.perf_counter()
+
+    async def ask() -> None:
+        try:
+            await teacher.complete([{"role": "user", "content": "x"}], step="s")
+        finally:
+            await teacher.aclose()
+
+    with pytest.raises(TeacherError, match=f"{cause} after 2 attempts") as caught:
+        asyncio.run(ask())
+    assert caught.value.cause == cause and teacher.usage.step("s").retries == {cause: 1}
+    assert time.perf_counter() - started < 10  # refused at once, not waited out
+
+
+def test_a_teacher_used_by_several_event_loops_without_closing_leaves_nothing_to_warn_about(caplog):
+    """Tests and notebooks call ``asyncio.run`` once per request; each loop gets its own connections, and those of
+    a finished loop are let go without aiohttp's "Unclosed client session" errors when collected. (Sockets left
+    by a closed loop are closed when collected, with asyncio's ResourceWarning, hidden by default.) The openai
+    client's transports hold an aiohttp or httpx pool of their own, out of Magnet's reach: the teacher keeps
+    those referenced, and they may still warn when the teacher is collected."""
+    gc.collect()  # earlier tests' garbage is theirs
+    with LoopbackServer() as server:
+        teacher = _teacher(server, http_client="aiohttp")
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            for index in range(3):
+                answer = asyncio.run(teacher.complete([{"role": "user", "content": f"loop {index}"}]))
+                assert answer.text == f"echo: loop {index}"
+            del teacher
+            gc.collect()
+    aiohttp_says = ("Unclosed client session", "Unclosed connector")
+    assert not [w for w in warned if str(w.message).startswith(aiohttp_says)]
+    assert not any(said in caplog.text for said in aiohttp_says)
+
+
+def test_the_environment_proxy_is_read_once_as_httpx_reads_it(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "")
+    assert env_proxy("https://api.example.com/v1/chat/completions") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert env_proxy("https://api.example.com/v1/chat/completions") == "http://proxy.internal:3128"
+    assert env_proxy("http://vllm.internal:8000/v1/chat/completions") is None  # HTTPS_PROXY is for https only
+    monkeypatch.setenv("ALL_PROXY", "http://all.internal:1080")
+    assert env_proxy("http://vllm.internal:8000/v1/chat/completions") == "http://all.internal:1080"
+    monkeypatch.setenv("NO_PROXY", "vllm.internal,localhost")
+    assert env_proxy("http://vllm.internal:8000/v1/chat/completions") is None
+
+
+@pytest.mark.parametrize("http_client", TRANSPORTS)
+def test_requests_go_through_the_environment_proxy(http_client, monkeypatch):
+    """The recording server stands in for a forward proxy: it receives the absolute URL of a host that does not
+    resolve (``.invalid``), which only a proxy can reach."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NO_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAGNET_WIRE_KEY", "sk-proxy-test")
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_port}")
+    _RecordingHandler.seen = []
+    try:
+        teacher = OpenAITeacher(
+            "wire",
+            base_url="http://vllm.invalid:8000/v1",
+            api_key_env="MAGNET_WIRE_KEY",
+            http_client=http_client,
+            tool_calls="native",
+            max_retries=0,
+        )
+        answer = asyncio.run(teacher.complete([{"role": "user", "content": "x"}]))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    ((path, headers, _),) = _RecordingHandler.seen
+    assert answer.text == "ok" and path == "http://vllm.invalid:8000/v1/chat/completions"
+    assert {key.lower(): value for key, value in headers.items()}["authorization"] == "Bearer sk-proxy-test"

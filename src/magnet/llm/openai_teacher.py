@@ -1,7 +1,7 @@
 """``OpenAITeacher``: a model behind any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, llama.cpp,
-``transformers serve``, hosted APIs), through ``openai.AsyncOpenAI``.
+``transformers serve``, hosted APIs), over aiohttp or through ``openai.AsyncOpenAI`` (``magnet.llm.transport``).
 
-This module owns what talking to a remote endpoint takes: one client and semaphore per event loop, retries with
+This module owns what talking to a remote endpoint takes: one transport and semaphore per event loop, retries with
 backoff (honouring ``Retry-After``), a sampling seed the endpoint refuses, refusals turned into errors that say
 how to fix them, and the ``auto`` probes of whether the endpoint renders tools. The cache, the accounting and the
 tool-call modes are ``CachingTeacher``'s (``magnet.llm.caching_teacher``).
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import logging
 import os
 import random
@@ -25,6 +24,15 @@ from magnet.errors import EndpointRefused, TeacherError
 from magnet.llm.cache import RequestCache
 from magnet.llm.caching_teacher import PROBE_MESSAGES, PROBE_TOOL, CachingTeacher
 from magnet.llm.teacher import Completion
+from magnet.llm.transport import (
+    OPENAI_URL,
+    AiohttpTransport,
+    HttpConnectionFailure,
+    HttpStatusFailure,
+    HttpTimeout,
+    OpenAIClientTransport,
+    Transport,
+)
 from magnet.llm.usage import UsageTracker
 from magnet.llm.wire import (
     MalformedAnswer,
@@ -55,16 +63,16 @@ _NO_TOOL_CALLING = re.compile(
 )
 
 
-HTTP_CLIENTS = ("auto", "aiohttp", "httpx")
+HTTP_CLIENTS = ("auto", "aiohttp", "openai", "httpx")
 
 
 def _aiohttp_installed() -> bool:
-    """Whether the openai client's aiohttp transport can be built (the ``openai[aiohttp]`` extra)."""
+    """Whether aiohttp is installed (the ``openai[aiohttp]`` extra Magnet depends on)."""
     return importlib.util.find_spec("aiohttp") is not None
 
 
 class OpenAITeacher(CachingTeacher):
-    """A model behind an OpenAI-compatible chat-completions endpoint, through ``openai.AsyncOpenAI``.
+    """A model behind an OpenAI-compatible chat-completions endpoint.
 
     Parameters
     ----------
@@ -86,10 +94,12 @@ class OpenAITeacher(CachingTeacher):
         about a request's length fails that request (``TeacherError``); any other stops the run
         (``EndpointRefused``, saying what was refused and how to fix it).
     http_client:
-        ``aiohttp``, ``httpx`` or ``auto`` (default: aiohttp where it is installed, the ``openai[aiohttp]``
-        extra). Both are the openai client's own (``DefaultAioHttpClient``, ``DefaultAsyncHttpxClient``); aiohttp
-        costs the client less CPU per request, which is what limits one process at hundreds of requests/s
-        (``benchmarks/synth_throughput.py``).
+        How requests cross the wire (``magnet.llm.transport``): ``aiohttp`` (one aiohttp session, the body
+        serialized once: the least client CPU per request, which is what limits one process at hundreds of
+        requests/s, ``benchmarks/synth_throughput.py``), ``openai`` (the ``openai`` client on its aiohttp
+        transport, for what it reads from the environment: organization, project, proxies), ``httpx`` (the
+        ``openai`` client on httpx, no aiohttp needed) or ``auto`` (default: aiohttp where it is installed, the
+        ``openai[aiohttp]`` extra, else httpx). All three retry and refuse alike.
     tool_calls:
         ``auto`` (default), ``native`` or ``text`` (see ``TOOL_CALL_MODES``). ``auto`` sends two one-token
         probes, with and without a tool: a 4xx to the first (vLLM without ``--enable-auto-tool-choice``), or the
@@ -120,10 +130,10 @@ class OpenAITeacher(CachingTeacher):
             raise ValueError("max_concurrency must be at least 1")
         if http_client not in HTTP_CLIENTS:
             raise ValueError(f"http_client must be one of {HTTP_CLIENTS}, got {http_client!r}")
-        if http_client == "aiohttp" and not _aiohttp_installed():
+        if http_client in ("aiohttp", "openai") and not _aiohttp_installed():
             raise TeacherError(
-                "OpenAITeacher: http_client aiohttp needs the aiohttp package: pip install 'openai[aiohttp]' (or "
-                "set http_client: httpx)",
+                f"OpenAITeacher: http_client {http_client} needs the aiohttp package: pip install 'openai[aiohttp]' "
+                "(or set http_client: httpx)",
                 cause="configuration",
             )
         if http_client == "auto":
@@ -140,8 +150,8 @@ class OpenAITeacher(CachingTeacher):
         self.name = f"openai:{model}"
         self._jitter = random.Random(seed)
         self._refuses_seed = False  # set when the endpoint refuses a sampling seed
-        self._per_loop: tuple[asyncio.AbstractEventLoop, Any, asyncio.Semaphore] | None = None
-        self._retired: list[Any] = []
+        self._per_loop: tuple[asyncio.AbstractEventLoop, Transport, asyncio.Semaphore] | None = None
+        self._retired: list[Transport] = []  # transports of finished loops, kept referenced (see ``retire``)
         if not os.environ.get(api_key_env) and not self._is_local():
             raise TeacherError(
                 f"OpenAITeacher({model!r}): the environment variable {api_key_env} is not set; export the API key "
@@ -151,7 +161,7 @@ class OpenAITeacher(CachingTeacher):
 
     def cache_identity(self) -> str:
         """The model at its endpoint: the same name behind two servers is two models."""
-        return f"{self.model}@{self.base_url or 'https://api.openai.com/v1'}"
+        return f"{self.model}@{self.base_url or OPENAI_URL}"
 
     def __repr__(self) -> str:
         return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
@@ -163,34 +173,25 @@ class OpenAITeacher(CachingTeacher):
         host = urllib.parse.urlsplit(self.base_url).hostname or ""
         return host in {name.strip("[]") for name in LOCAL_HOSTS}
 
-    def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
-        """The client and semaphore of the running event loop (both are bound to a loop)."""
-        import httpx2  # openai's HTTP library
-        import openai
-
+    def _loop_state(self) -> tuple[Transport, asyncio.Semaphore]:
+        """The transport and semaphore of the running event loop (both are bound to a loop)."""
         loop = asyncio.get_running_loop()
         if self._per_loop is None or self._per_loop[0] is not loop:
-            # A pool sized to the concurrency: httpx scans its whole pool for every request, and openai's
-            # default pool (1,000 connections) costs more CPU than the requests themselves at high concurrency.
-            limits = httpx2.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-            kind = openai.DefaultAioHttpClient if self.http_client == "aiohttp" else openai.DefaultAsyncHttpxClient
-            http_client = kind(limits=limits, timeout=self.timeout)
-            client = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                timeout=self.timeout,
-                max_retries=0,
-                http_client=http_client,
-            )
+            api_key = os.environ.get(self.api_key_env) or "EMPTY"
+            options = {"max_connections": self.max_concurrency, "timeout": self.timeout}
+            if self.http_client == "aiohttp":
+                transport: Transport = AiohttpTransport(self.base_url, api_key, **options)
+            else:
+                kind = "aiohttp" if self.http_client == "openai" else "httpx"
+                transport = OpenAIClientTransport(self.base_url, api_key, kind=kind, **options)
             if self._per_loop is not None:
-                # A client of a finished loop cannot be closed any more, and if garbage-collected while another
-                # loop runs, openai schedules its close on that loop, which fails noisily: keep it referenced.
+                self._per_loop[1].retire()
                 self._retired.append(self._per_loop[1])
-            self._per_loop = (loop, client, asyncio.Semaphore(self.max_concurrency))
+            self._per_loop = (loop, transport, asyncio.Semaphore(self.max_concurrency))
         return self._per_loop[1], self._per_loop[2]
 
     async def aclose(self) -> None:
-        """Close the HTTP client of the running event loop (call it before the loop ends)."""
+        """Close the transport of the running event loop (call it before the loop ends)."""
         if self._per_loop is not None and self._per_loop[0] is asyncio.get_running_loop():
             await self._per_loop[1].close()
             self._per_loop = None
@@ -208,9 +209,7 @@ class OpenAITeacher(CachingTeacher):
         params: dict[str, Any],
         step: str,
     ) -> Completion:
-        import openai
-
-        client, semaphore = self._loop_state()
+        transport, semaphore = self._loop_state()
         if self._refuses_seed:
             params = {key: value for key, value in params.items() if key != "seed"}
         payload: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(messages), **params}
@@ -222,37 +221,29 @@ class OpenAITeacher(CachingTeacher):
                 self.usage.record_request(step)
                 started = time.perf_counter()
                 try:
-                    # The client's own POST, with the payload already in wire format and the body returned as
-                    # bytes: the typed ``chat.completions.create`` re-walks every message against its TypedDicts
-                    # and builds pydantic models of the answer, which at high concurrency costs more CPU than the
-                    # request itself. Status errors are still the client's.
-                    body = await client.post("/chat/completions", cast_to=bytes, body=payload)
+                    body = await transport.post_json(payload)
                     completion = completion_from_body(body, time.perf_counter() - started, self.model)
-                except openai.RateLimitError as error:
-                    cause, detail = "rate_limit", str(error)
-                    retry_after = retry_after_seconds(error.response.headers if error.response else None)
-                except openai.APITimeoutError:
-                    cause, detail = "timeout", f"no answer within {self.timeout:g} s"
-                except openai.APIConnectionError as error:
-                    cause, detail = "connection", str(error)
-                except openai.APIStatusError as error:
-                    if (
-                        "seed" in payload
-                        and error.status_code in (400, 422)
-                        and _NAMES_SEED.search(server_message(error))
-                    ):
+                except HttpStatusFailure as error:
+                    if error.status == 429:
+                        cause, detail = "rate_limit", str(error)
+                        retry_after = retry_after_seconds(error.headers)
+                    elif "seed" in payload and error.status in (400, 422) and _NAMES_SEED.search(server_message(error)):
                         # Some endpoints (Azure's non-OpenAI models, Mistral's API) take no sampling seed: the
                         # request goes again without it, and so do all later ones.
                         logger.warning("%s: the endpoint refuses a sampling seed; sending none", self.name)
                         self._refuses_seed = True
                         payload.pop("seed")
-                        cause, detail = "seed_refused", f"{error.status_code}: {server_message(error)}"
-                    elif error.status_code < 500 and error.status_code not in RETRYABLE_CLIENT_STATUSES:
-                        self.usage.record_failure(step, f"http_{error.status_code}")
+                        cause, detail = "seed_refused", f"{error.status}: {server_message(error)}"
+                    elif error.status < 500 and error.status not in RETRYABLE_CLIENT_STATUSES:
+                        self.usage.record_failure(step, f"http_{error.status}")
                         raise self._refusal(error, bool(tools)) from None
                     else:
-                        cause, detail = "server_error", f"{error.status_code}: {error}"
-                except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as error:
+                        cause, detail = "server_error", f"{error.status}: {server_message(error)}"
+                except HttpTimeout:
+                    cause, detail = "timeout", f"no answer within {self.timeout:g} s"
+                except HttpConnectionFailure as error:
+                    cause, detail = "connection", str(error)
+                except ValueError as error:  # a body no JSON reader takes
                     cause, detail = "malformed_response", f"{type(error).__name__}: {error}"
                 except MalformedAnswer as error:
                     cause, detail = error.cause, str(error)
@@ -269,10 +260,10 @@ class OpenAITeacher(CachingTeacher):
             await asyncio.sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable")
 
-    def _refusal(self, error: Any, offered_tools: bool) -> Exception:
+    def _refusal(self, error: HttpStatusFailure, offered_tools: bool) -> Exception:
         """What a 4xx means: a ``TeacherError`` for a request too long for the model (that item fails), else an
         ``EndpointRefused`` that stops the run, with the server's words and the likely fix."""
-        status = error.status_code
+        status = error.status
         said = server_message(error)
         if status in (400, 413, 422) and _CONTEXT_LENGTH.search(said):
             return TeacherError(

@@ -14,7 +14,7 @@ from magnet.errors import MagnetError
 
 TeacherKind = Literal["offline", "openai", "hf"]
 ToolCallMode = Literal["auto", "native", "text"]
-HttpClient = Literal["auto", "aiohttp", "httpx"]
+HttpClient = Literal["auto", "aiohttp", "openai", "httpx"]
 AnswerStyle = Literal["clean", "chatty", "markdown", "think", "json", "mixed"]
 
 
@@ -50,8 +50,9 @@ class TeacherSettings:
     http_client: HttpClient = field(
         default="auto",
         metadata={
-            "help": "openai only: the openai client's HTTP transport, aiohttp, httpx or auto (aiohttp where the "
-            "openai[aiohttp] extra is installed: less client CPU per request).",
+            "help": "openai only: how requests cross the wire: aiohttp (least client CPU per request), openai (the "
+            "openai client on aiohttp, for its environment settings), httpx (the openai client on httpx) or auto "
+            "(aiohttp where installed, else httpx).",
             "aliases": ["--http-client"],
         },
     )
