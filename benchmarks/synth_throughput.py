@@ -129,6 +129,7 @@ def main() -> None:
         )
         answers_file = folder / "answers.json"
         answers_file.write_text(json.dumps({k: [c.to_dict() for c in v] for k, v in answers.items()}))
+        del answers  # the server holds them; in the client process they would only burden its garbage collections
         print(f"server in another process, {os.cpu_count()} cores shared by client and server, request cache off")
         print(
             "latency  client   concurrency  paths  trajectories  requests  run (s)  traj/s  teacher (s)  requests/s"

@@ -13,6 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = {
     "errors": 0,
     "files": 1,
+    "heap": 1,
     "run_async": 1,
     "settings": 1,
     "tools": 2,

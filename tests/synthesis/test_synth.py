@@ -3,6 +3,8 @@ are; a rerun resumes; a killed run finishes to the same datasets."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import math
 import os
@@ -20,7 +22,7 @@ from magnet.data.schema import check_preference_rows, check_sft_rows
 from magnet.errors import MagnetError
 from magnet.synthesis.config import load_config
 from magnet.synthesis.pipeline import read_manifest
-from magnet.synthesis.synth import run_synth
+from magnet.synthesis.synth import Synth, run_synth
 
 pytestmark = pytest.mark.slow
 
@@ -440,3 +442,38 @@ def test_recovery_rows_join_the_sft_dataset_beside_the_mixture(tmp_path, capsys)
     assert "| recovery rows (share) |" in (tmp_path / "report.md").read_text()
     assert main(["stats", str(tmp_path / "datasets" / "sft")]) == 0
     assert f"| recovery rows (share) | {len(recovered)} " in capsys.readouterr().out
+
+
+def test_the_teacher_stages_run_with_the_start_up_heap_frozen(tmp_path):
+    """Full collections skip what was alive when the teacher stages began (``magnet.heap``), and the heap is
+    handed back when they end."""
+    synth = Synth(
+        load_config(
+            None,
+            [
+                *SMALL[:1],
+                "paths.limit=3",
+                "paths.single=2",
+                "paths.parallel=1",
+                "paths.multiple=1",
+                "paths.irrelevance=1",
+                f"out={tmp_path}",
+            ],
+        ),
+        progress=False,
+    )
+    frozen_when_asked: list[int] = []
+    teacher = synth.teacher
+    original = teacher.complete
+
+    async def complete(*args, **kwargs):
+        frozen_when_asked.append(gc.get_freeze_count())
+        return await original(*args, **kwargs)
+
+    teacher.complete = complete
+    report = asyncio.run(synth.run())
+    assert report["stages"]["positives"]["accepted"] > 0
+    steps = {step for step in report["usage"]["steps"]}
+    assert {"forth_translate", "positive_rollout"} <= steps
+    assert frozen_when_asked and min(frozen_when_asked) > 0
+    assert gc.get_freeze_count() == 0

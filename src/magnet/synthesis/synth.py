@@ -25,6 +25,7 @@ from typing import Any
 from magnet.data.schema import SFTRow, validate_preference_row
 from magnet.errors import MagnetError
 from magnet.files import write_atomic, write_jsonl
+from magnet.heap import frozen_heap
 from magnet.llm.client import Teacher
 from magnet.llm.usage import UsageTracker
 from magnet.run_async import run_sync
@@ -174,7 +175,8 @@ class Synth:
         try:
             graph = self.graph = await self.graph_stage()
             paths = self.paths = self.paths_stage(graph)
-            await self.teacher_stages(graph, paths)
+            with frozen_heap():  # the stages that talk to the teacher: no full collection walks the imports
+                await self.teacher_stages(graph, paths)
             if self.part is not None and self.part[0] != 0:
                 raise StageIncomplete("every stage is done; part 0 (or a run without --shard) writes the datasets")
             return self.dataset_stage()
