@@ -46,6 +46,8 @@ step eval $PY -m magnet.cli eval bfcl --model "$OUT_DIR/mdpo" --categories simpl
 GPU_CHECK_TAIL=12 step learning $PY benchmarks/learning.py --size gpu --out "$OUT_DIR/learning"
 step overhead $PY benchmarks/trainer_overhead.py --device cuda --hidden 1024 --layers 8 --batch 4 --steps 6
 step prefix-sharing $PY benchmarks/prefix_sharing.py --device cuda --hidden 1024 --layers 8 --pairs 16
+step prefix-sharing-fa2 $PY benchmarks/prefix_sharing.py --device cuda --hidden 1024 --layers 8 --pairs 16 \
+    --attention flash_attention_2
 step sft-padding-free $PY benchmarks/sft_padding_free.py --device cuda --hidden 1024 --layers 8 --batch 8
 # the recipes' attention; fails with transformers' own message where flash-attn is not installed
 step sft-padding-free-fa2 $PY benchmarks/sft_padding_free.py --device cuda --hidden 1024 --layers 8 --batch 8 \

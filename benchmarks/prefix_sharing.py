@@ -7,7 +7,8 @@ Two batchings: two pairs a step, as training draws them (the unshared layout pad
 a padding mask takes SDPA off its causal kernel), and one pair a step (two rows, little padding): the second
 isolates what forwarding the prompt once gives.
 
-``--device cuda --hidden 1024 --layers 8`` measures the same on a GPU in bf16.
+``--device cuda --hidden 1024 --layers 8`` measures the same on a GPU in bf16; ``--attention flash_attention_2``
+there with the recipes' attention (the two pieces as one varlen call, ``magnet_fa2``).
 """
 
 from __future__ import annotations
@@ -63,13 +64,18 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--attention", choices=("sdpa", "flash_attention_2", "flash_attention_3"), default="sdpa")
     options = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         model_dir = build_tiny_model(folder / "model", hidden_size=options.hidden, layers=options.layers)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        reference = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
+        reference = AutoModelForCausalLM.from_pretrained(
+            model_dir,
+            dtype=torch.float32 if options.attention == "sdpa" else torch.bfloat16,  # FlashAttention takes no fp32
+            attn_implementation=options.attention,
+        )
         _, multi = _pairs(folder)
         pairs = random.Random(0).sample(multi, min(len(multi), options.pairs))
         dataset = preference_dataset(pairs, validate=False)
@@ -82,7 +88,8 @@ def main() -> None:
             processing_class=tokenizer,
         )
         share, unshared, shared = prefix_share(probe, len(pairs))
-        where = f"{torch.cuda.get_device_name()}, bf16" if options.device == "cuda" else "CPU, fp32, sdpa"
+        where = f"{torch.cuda.get_device_name()}, bf16" if options.device == "cuda" else "CPU, fp32"
+        where += f", {options.attention}"
         print(
             f"model: Qwen2 hidden {options.hidden}, {options.layers} layers; {len(pairs)} of the {len(multi)} "
             f"multi-turn pairs, max_length {MAX_LENGTH}, reference forward included; {where}"

@@ -190,3 +190,68 @@ def float64_rms_norm(monkeypatch):
         return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
 
     monkeypatch.setattr(modeling_qwen2.Qwen2RMSNorm, "forward", forward)
+
+
+def flash_attn_varlen_func(
+    q,
+    k,
+    v,
+    cu_seqlens_q,
+    cu_seqlens_k,
+    max_seqlen_q,
+    max_seqlen_k,
+    dropout_p=0.0,
+    softmax_scale=None,
+    causal=False,
+    window_size=(-1, -1),
+    softcap=0.0,
+    alibi_slopes=None,
+    deterministic=False,
+    return_attn_probs=False,
+    block_table=None,
+):
+    """flash-attn 2.x's ``flash_attn_varlen_func`` as its docstring defines it, computed with PyTorch's SDPA in the
+    inputs' dtype (no CUDA here): q (total_q, heads, D), k and v (total_k, kv_heads, D) with kv_heads dividing
+    heads, sequence i the rows ``cu_seqlens[i]:cu_seqlens[i + 1]`` of each, and with ``causal`` "the causal mask
+    aligned to the bottom right corner of the attention matrix" where a sequence has more keys than queries.
+    What this machine cannot check is the kernel itself; ``benchmarks/gpu_check.sh`` runs the real one."""
+    import itertools
+
+    from torch.nn.attention.bias import causal_lower_right
+
+    assert dropout_p == 0.0 and tuple(window_size) == (-1, -1) and not softcap and alibi_slopes is None
+    assert q.dim() == k.dim() == v.dim() == 3 and q.size(1) % k.size(1) == 0
+    assert cu_seqlens_q.dtype == cu_seqlens_k.dtype == torch.int32  # as the kernel demands
+    groups = q.size(1) // k.size(1)
+    q_bounds, k_bounds = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+    assert len(q_bounds) == len(k_bounds) and q_bounds[-1] == q.size(0) and k_bounds[-1] == k.size(0)
+    assert max_seqlen_q == max(b - a for a, b in itertools.pairwise(q_bounds))
+    assert max_seqlen_k == max(b - a for a, b in itertools.pairwise(k_bounds))
+    pieces = []
+    for (q_start, q_stop), (k_start, k_stop) in zip(
+        itertools.pairwise(q_bounds), itertools.pairwise(k_bounds), strict=True
+    ):
+        queries = q[q_start:q_stop].transpose(0, 1)[None]
+        keys = k[k_start:k_stop].transpose(0, 1).repeat_interleave(groups, dim=0)[None]
+        values = v[k_start:k_stop].transpose(0, 1).repeat_interleave(groups, dim=0)[None]
+        mask = causal_lower_right(q_stop - q_start, k_stop - k_start) if causal else None
+        out = torch.nn.functional.scaled_dot_product_attention(
+            queries, keys, values, attn_mask=mask, scale=softmax_scale
+        )
+        pieces.append(out[0].transpose(0, 1))
+    return torch.cat(pieces)
+
+
+@pytest.fixture
+def flash_attention_double(monkeypatch):
+    """transformers' FlashAttention path (``flash_attention_2``) on CPU: its own forward, unpadding and kwargs
+    processing, with ``flash_attn_varlen_func`` above in place of the CUDA kernel it would import."""
+    from transformers import modeling_flash_attention_utils as fa_utils
+
+    def imports(implementation, attention_wrapper=None, allow_all_kernels=False):
+        assert implementation in ("flash_attention_2", "flash_attention_3"), implementation
+        return None, flash_attn_varlen_func, None, fa_utils._pad_input, fa_utils._unpad_input
+
+    monkeypatch.setattr(fa_utils, "_lazy_imports", imports)
+    monkeypatch.setattr(fa_utils, "_loaded_implementation", None)
+    return flash_attn_varlen_func

@@ -4,6 +4,7 @@ sharing against the unshared forward, in float64, on the pipeline's multi-turn p
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 
 import pytest
@@ -12,7 +13,7 @@ from test_mdpo import load, mdpo_args, perturbed, single_turn  # the mDPO tests'
 
 from magnet.data.schema import preference_dataset
 from magnet.errors import MagnetError
-from magnet.train.attention import magnet_sdpa_attention
+from magnet.train.attention import magnet_flash_attention, magnet_sdpa_attention
 from magnet.train.mdpo import MultiTurnDPOTrainer
 from magnet.train.prefix_sharing import check_prefix_sharing, pack_pairs
 
@@ -71,10 +72,44 @@ def test_the_two_piece_attention_is_each_unshared_rows_causal_attention():
     assert torch.allclose(plain, reference.transpose(1, 2), atol=1e-12, rtol=0)
 
 
+def test_on_flash_attention_a_pair_is_two_sequences_of_one_varlen_call(flash_attention_double, monkeypatch):
+    """The same pieces through transformers' FlashAttention forward, with ``flash_attn_varlen_func`` (a stand-in
+    computing its documented semantics, ``tests/train/conftest.py``): every pair in one varlen call."""
+    torch.manual_seed(0)
+    lengths = ((5, 3, 4), (1, 2, 1), (3, 6, 2))
+    width = max(p + c + 1 + r for p, c, r in lengths) + 2
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 2, True
+    module.config = type("Config", (), {"_attn_implementation": "magnet_fa2"})()
+    query = torch.randn(3, 4, width, 8, dtype=torch.float64)
+    key, value = torch.randn(3, 2, width, 8, dtype=torch.float64), torch.randn(3, 2, width, 8, dtype=torch.float64)
+    calls = []
+
+    @functools.wraps(flash_attention_double)  # transformers reads the kernel's signature for what it may pass
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return flash_attention_double(*args, **kwargs)
+
+    monkeypatch.setattr(
+        "transformers.modeling_flash_attention_utils._lazy_imports", lambda *_, **__: (None, counted, None, None, None)
+    )
+    shared, _ = magnet_flash_attention(module, query, key, value, None, prefix_lengths=lengths)
+    assert len(calls) == 1 and calls[0]["causal"] and calls[0]["cu_seqlens_q"].tolist() == [0, 8, 13, 16, 18, 27, 30]
+    assert calls[0]["cu_seqlens_k"].tolist() == [0, 8, 17, 20, 22, 31, 36]  # a branch sees the prompt less one
+    expected = _unshared_attention(module, query, key, value, lengths)
+    assert shared.shape == expected.shape == (3, width, 4, 8)
+    assert torch.allclose(shared, expected, atol=1e-12, rtol=0)
+    for b, (p, c, r) in enumerate(lengths):
+        assert not shared[b, p + c + 1 + r :].any()
+    assert module.config._attn_implementation == "magnet_fa2"
+
+
 def test_where_sharing_cannot_be_right_it_is_refused_with_the_fix():
-    for attention in ("flash_attention_2", "eager"):
-        with pytest.raises(MagnetError, match=rf"uses '{attention}'.*set attn_implementation: sdpa, or prefix_sharing"):
+    for attention in ("eager", "flex_attention"):
+        with pytest.raises(MagnetError, match=rf"uses '{attention}': set one of those, or prefix_sharing: false"):
             check_prefix_sharing(attention, "keep_start")
+    for attention in ("sdpa", "flash_attention_2", "flash_attention_3"):
+        check_prefix_sharing(attention, "keep_start")
     with pytest.raises(MagnetError, match="sliding_window is 4096"):
         check_prefix_sharing("sdpa", "keep_start", 4096)
     with pytest.raises(MagnetError, match="truncation_mode: keep_start"):
@@ -142,29 +177,29 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
     policy = perturbed(base)
     results = {}
     for sharing in (False, True):
-        trainer = _trainer(
-            base,
-            policy,
-            pairs,
-            tokenizer,
-            tmp_path,
-            sharing,
-            use_lora,
-            mdpo_loss="dmpo",
-        )
-        if checkpointing:  # as Trainer.train() turns it on
-            trainer.model.activation_checkpointing_enable()
-            assert trainer.model.is_activation_checkpointing
-        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
-        assert ("packed_input_ids" in batch) == sharing
-        trainer.model.train()
-        per_token = trainer._forward(trainer.model, batch, with_sft=True).log_probs.detach()
-        trainer.model.zero_grad()
-        loss = trainer.compute_loss(trainer.model, batch)
-        loss.backward()
-        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
-        results[sharing] = (per_token, loss.item(), grads, batch)
-    (plain, loss_plain, grads_plain, batch), (shared, loss_shared, grads_shared, packed) = results[False], results[True]
+        trainer = _trainer(base, policy, pairs, tokenizer, tmp_path, sharing, use_lora, mdpo_loss="dmpo")
+        results[sharing] = _loss_and_gradients(trainer, len(pairs), checkpointing)
+    _assert_same(results[False], results[True], grad_tolerance)
+
+
+def _loss_and_gradients(trainer, count, checkpointing=False):
+    """Per-token log-probs, loss, gradients and the batch of one training step of ``count`` pairs."""
+    if checkpointing:  # as Trainer.train() turns it on
+        trainer.model.activation_checkpointing_enable()
+        assert trainer.model.is_activation_checkpointing
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(count)])
+    assert ("packed_input_ids" in batch) == trainer.prefix_sharing
+    trainer.model.train()
+    per_token = trainer._forward(trainer.model, batch, with_sft=True).log_probs.detach()
+    trainer.model.zero_grad()
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+    return per_token, loss.item(), grads, batch
+
+
+def _assert_same(unshared, shared_run, grad_tolerance):
+    (plain, loss_plain, grads_plain, batch), (shared, loss_shared, grads_shared, packed) = unshared, shared_run
     scored = (batch["completion_mask"] | batch["sft_mask"]).bool()[:, 1:]
     assert scored.sum() > 0 and torch.equal(plain != 0, shared != 0)
     assert torch.allclose(plain[scored], shared[scored], atol=1e-12, rtol=0)  # measured: equal
@@ -174,6 +209,30 @@ def test_sharing_gives_the_unshared_log_probs_loss_and_gradients(
         assert torch.allclose(grad, grads_shared[name], atol=grad_tolerance, rtol=0), name
     # the gain follows the prefix: fewer tokens forwarded than the two unshared rows hold
     assert packed["packed_input_ids"].numel() < batch["input_ids"].numel()
+
+
+@pytest.mark.slow
+def test_sharing_on_flash_attention_gives_the_unshared_sdpa_log_probs_loss_and_gradients(
+    tiny_model_dir, tokenizer, preference_rows, tmp_path, float64_log_probs, float64_rms_norm, flash_attention_double
+):
+    """The 7B/14B recipes' attention: shared pairs through transformers' FlashAttention forward (the varlen kernel
+    a stand-in, ``tests/train/conftest.py``) against the unshared rows on PyTorch's SDPA, in float64."""
+    pairs = sorted((p for p in preference_rows if len(p["chosen"]) > 2), key=lambda p: len(str(p)))[:3]
+    base = load(tiny_model_dir, dtype=torch.float64)
+    policy = perturbed(base)
+    results = {}
+    for attention, sharing in (("sdpa", False), ("flash_attention_2", True)):
+        models = copy.deepcopy(base), copy.deepcopy(policy)
+        for model in models:
+            model.config._attn_implementation = attention  # as from_pretrained(attn_implementation=...) sets it
+        # the unshared run off by request; the shared one unset, so on where supported
+        trainer = _trainer(*models, pairs, tokenizer, tmp_path, None if sharing else False, mdpo_loss="dmpo")
+        assert trainer.prefix_sharing == sharing
+        if sharing:
+            assert trainer.model.config._attn_implementation == "magnet_fa2"
+            assert trainer.ref_model.config._attn_implementation == "magnet_fa2"
+        results[sharing] = _loss_and_gradients(trainer, len(pairs))
+    _assert_same(results[False], results[True], 1e-12)
 
 
 @pytest.mark.slow
@@ -187,7 +246,7 @@ def test_sharing_is_on_where_supported_and_a_request_it_cannot_meet_is_refused(
         trainer = _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, None)
     assert not trainer.prefix_sharing and not trainer.data_collator.prefix_sharing
     assert "prefix sharing is off: prefix_sharing needs attn_implementation: sdpa" in caplog.text
-    with pytest.raises(MagnetError, match="prefix_sharing needs attn_implementation: sdpa; the model uses 'eager'"):
+    with pytest.raises(MagnetError, match="needs attn_implementation: sdpa, flash_attention_2 or .* uses 'eager'"):
         _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)
     assert not _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, False).prefix_sharing
 

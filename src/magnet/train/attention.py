@@ -14,6 +14,13 @@ on its own instead:
 
 It is registered with transformers' ``AttentionInterface`` as ``magnet_sdpa`` and is ``sdpa`` in every forward that
 passes neither (generation, evaluation, padded batches).
+
+``magnet_flash_attention`` does the same for FlashAttention (``magnet_fa2`` / ``magnet_fa3``, over the model's
+``flash_attention_2`` / ``_3``): a pair's two pieces are two sequences of one varlen call, the second with
+more keys than queries (FlashAttention's causal mask is bottom-right aligned for such a sequence, as
+``causal_lower_right``), through transformers' own FlashAttention forward, which loads the kernel. TRL's
+padding-free batches need nothing of Magnet's on FlashAttention: transformers passes their boundaries to the
+varlen kernel, so there it is FlashAttention as it ships.
 """
 
 from __future__ import annotations
@@ -26,28 +33,54 @@ import torch
 from accelerate.utils import is_peft_model
 from torch.nn.attention.bias import causal_lower_right
 from transformers import AttentionInterface
+from transformers.integrations.flash_attention import flash_attention_forward, get_target_dtype
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+from transformers.modeling_flash_attention_utils import _flash_attention_forward, flash_attn_supports_top_left_mask
 
 from magnet.errors import MagnetError
 
 MAGNET_SDPA = "magnet_sdpa"  # the model's attention while Magnet packs sequences
-PACKABLE = ("sdpa", MAGNET_SDPA)
+# No "flash" in these names: transformers treats any attention named so as a FlashAttention kernel to load.
+MAGNET_FLASH = {"flash_attention_2": "magnet_fa2", "flash_attention_3": "magnet_fa3"}
+FLASH_KERNEL = {magnet: kernel for kernel, magnet in MAGNET_FLASH.items()}
+PACKED_ATTENTION = {"sdpa": MAGNET_SDPA, **MAGNET_FLASH}
+PACKED_ATTENTION.update({name: name for name in list(PACKED_ATTENTION.values())})
+"""The attention Magnet packs rows with, by the model's attention (a model already switched keeps its own)."""
+PACKABLE = tuple(PACKED_ATTENTION)
+
+
+def use_packed_attention(model: Any, over: tuple[str, ...] = PACKABLE) -> None:
+    """Switch a transformers model to Magnet's attention of the same kernel (``sdpa`` -> ``magnet_sdpa``,
+    ``flash_attention_2`` -> ``magnet_fa2``), the same attention until a forward passes
+    ``prefix_lengths`` (or, on SDPA, ``cu_seq_lens_q``). A model whose attention is not in ``over`` is left as it
+    is. Registering the names is idempotent: transformers' registry is global by design."""
+    current = model.config._attn_implementation
+    if current not in over:
+        return
+    AttentionInterface.register(MAGNET_SDPA, magnet_sdpa_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(MAGNET_SDPA, sdpa_mask)
+    for name in MAGNET_FLASH.values():
+        AttentionInterface.register(name, magnet_flash_attention)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(name, ALL_MASK_ATTENTION_FUNCTIONS["flash_attention_2"])
+    target = PACKED_ATTENTION[current]
+    if target in MAGNET_FLASH.values() and flash_attn_supports_top_left_mask():
+        raise MagnetError(
+            "this FlashAttention aligns its causal mask top-left (before flash-attn 2.1, or Ascend's), and a "
+            "packed rejected branch needs it bottom-right: upgrade it, or set attn_implementation: sdpa"
+        )
+    if current != target:
+        model.set_attn_implementation(target)
+    if model.config._attn_implementation != target:  # transformers only warns for a model that cannot switch
+        raise MagnetError(
+            f"{type(model).__name__} cannot switch its attention to {target} (its attention code does not go "
+            "through transformers' AttentionInterface)"
+        )
 
 
 def use_magnet_sdpa(model: Any) -> None:
-    """Switch a transformers model from ``sdpa`` to ``magnet_sdpa`` (the same attention until a forward passes
-    ``prefix_lengths`` or ``cu_seq_lens_q``). Registering the name is idempotent: transformers' registry is global
-    by design."""
-    AttentionInterface.register(MAGNET_SDPA, magnet_sdpa_attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(MAGNET_SDPA, sdpa_mask)
-    if model.config._attn_implementation != MAGNET_SDPA:
-        model.set_attn_implementation(MAGNET_SDPA)
-    if model.config._attn_implementation != MAGNET_SDPA:  # transformers only warns for a model that cannot switch
-        raise MagnetError(
-            f"{type(model).__name__} cannot switch its attention to {MAGNET_SDPA} (its attention code does not go "
-            "through transformers' AttentionInterface)"
-        )
+    """Switch a model on ``sdpa`` to ``magnet_sdpa`` (see ``use_packed_attention``)."""
+    use_packed_attention(model, over=("sdpa", MAGNET_SDPA))
 
 
 def base_model(model: Any) -> Any:
@@ -127,3 +160,74 @@ def _segments_row(module, q, k, v, bounds: list[int], dropout, scaling) -> torch
     if output.size(1) < q.size(2):
         output = torch.cat([output, output.new_zeros((1, q.size(2) - output.size(1), *output.shape[2:]))], dim=1)
     return output
+
+
+def magnet_flash_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    prefix_lengths: Sequence[tuple[int, int, int]] | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' attention signature, on the FlashAttention kernel the model was loaded with.
+
+    With ``prefix_lengths`` every pair is two sequences of one varlen call: prompt + chosen (queries and keys the
+    same tokens), and the rejected branch's queries against the prompt's keys less its last token and the
+    branch's own. Otherwise it is transformers' ``flash_attention_forward`` as it ships (padding-free batches
+    included)."""
+    kernel = FLASH_KERNEL[module.config._attn_implementation]
+    if prefix_lengths is None:
+        return _as_kernel(module, kernel, flash_attention_forward, query, key, value, attention_mask, dropout, scaling,
+                          **kwargs)  # fmt: skip
+    for name in ("sliding_window", "softcap", "s_aux"):
+        if kwargs.get(name) is not None:
+            raise MagnetError(f"magnet_flash_attention cannot compute packed rows with {name}={kwargs[name]!r}")
+    q, k, v = (tensor.transpose(1, 2) for tensor in (query, key, value))  # (B, L, heads, D), as FlashAttention
+    q_pieces, k_pieces, v_pieces, q_bounds, k_bounds = [], [], [], [0], [0]
+    for b, (p, c, r) in enumerate(prefix_lengths):
+        opening, end = p + c, p + c + 1 + r
+        q_pieces += [q[b, :opening], q[b, opening:end]]
+        k_pieces += [k[b, :opening], k[b, : p - 1], k[b, opening:end]]
+        v_pieces += [v[b, :opening], v[b, : p - 1], v[b, opening:end]]
+        q_bounds += [q_bounds[-1] + opening, q_bounds[-1] + end]
+        k_bounds += [k_bounds[-1] + opening, k_bounds[-1] + opening + p + r]
+    q_sizes = [b - a for a, b in itertools.pairwise(q_bounds)]
+    k_sizes = [b - a for a, b in itertools.pairwise(k_bounds)]
+    bounds = {"device": query.device, "dtype": torch.int32}
+    packed = _flash_attention_forward(
+        torch.cat(q_pieces)[None],
+        torch.cat(k_pieces)[None],
+        torch.cat(v_pieces)[None],
+        None,
+        query_length=q_bounds[-1],
+        is_causal=True,
+        dropout=dropout,
+        softmax_scale=scaling,
+        cu_seq_lens_q=torch.tensor(q_bounds, **bounds),
+        cu_seq_lens_k=torch.tensor(k_bounds, **bounds),
+        max_length_q=max(q_sizes),
+        max_length_k=max(k_sizes),
+        target_dtype=get_target_dtype(query, module),
+        attn_implementation=kernel,
+    )[0]  # (total queries, heads, D)
+    output = packed.new_zeros(q.shape)
+    for b in range(len(prefix_lengths)):
+        start, stop = q_bounds[2 * b], q_bounds[2 * b + 2]
+        output[b, : stop - start] = packed[start:stop]
+    return output, None
+
+
+def _as_kernel(module, kernel, forward, *args, **kwargs):
+    """transformers' ``forward`` with the module's config naming the kernel (``flash_attention_2``), which it
+    reads to load that kernel, rather than Magnet's name for the attention."""
+    config = module.config
+    switched = config._attn_implementation
+    config._attn_implementation_internal = kernel
+    try:
+        return forward(module, *args, **kwargs)
+    finally:
+        config._attn_implementation_internal = switched

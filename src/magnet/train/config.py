@@ -114,8 +114,8 @@ class MDPOConfig(DPOConfig):
         metadata={
             "help": "Forward each pair's shared prompt once and both continuations against it (one packed row per "
             "pair, a two-piece causal attention), for the policy and the reference. Unset: on where supported (sdpa "
-            "attention, keep_start truncation, no sliding window), off elsewhere; true: an error names what is "
-            "missing."
+            "or flash_attention_2/3, keep_start truncation, no sliding window), off elsewhere; true: an error names "
+            "what is missing."
         },
     )
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature of the preference loss."})

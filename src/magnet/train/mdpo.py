@@ -50,7 +50,7 @@ from trl.trainer.utils import global_then_local_main_first, pad, use_adapter
 
 from magnet.data.render import TOOL_FORMATS
 from magnet.errors import MagnetError
-from magnet.train.attention import base_model, sliding_window, use_magnet_sdpa
+from magnet.train.attention import base_model, sliding_window, use_packed_attention
 from magnet.train.config import MDPOConfig, ScriptArguments
 from magnet.train.loading import (
     PREFERENCE_REQUIRED,
@@ -254,7 +254,8 @@ class MultiTurnDPOTrainer(DPOTrainer):
 
     def _resolve_prefix_sharing(self, requested: bool | None, truncation_mode: str) -> bool:
         """``prefix_sharing``: true is checked (a clear error names what is missing), unset is on where supported.
-        Where it is on, the models' attention is switched to ``magnet_sdpa``."""
+        Where it is on, the models' attention is switched to Magnet's of the same kernel (``magnet_sdpa``,
+        ``magnet_fa2``)."""
         if requested is False:
             return False
         if not isinstance(self.data_collator, DataCollatorForMultiTurnPreference):
@@ -267,7 +268,7 @@ class MultiTurnDPOTrainer(DPOTrainer):
         for model in self._models():
             try:
                 check_prefix_sharing(model.config._attn_implementation, truncation_mode, sliding_window(model.config))
-                use_magnet_sdpa(model)
+                use_packed_attention(model)
             except MagnetError as error:
                 if requested:
                     raise

@@ -12,15 +12,15 @@ token keeps the attention context and the position it has in its unshared row, s
 log-prob, are those of the unshared forward (arXiv 2410.20305 packs DPO pairs the same way). The prompt's last
 position predicts the chosen continuation's first token, its copy the rejected one's.
 
-The attention is ``magnet.train.attention``'s ``magnet_sdpa``: each row in two causal pieces, prompt + chosen and
-the rejected branch against the prompt, rather than one dense mask over the packed row.
+The attention is ``magnet.train.attention``'s ``magnet_sdpa`` or ``magnet_fa2`` / ``magnet_fa3``: each row in
+two causal pieces, prompt + chosen and the rejected branch against the prompt, rather than one dense mask over the
+packed row.
 
 ``PackedPairs.unpack`` puts per-token values back into the unshared layout (TRL's 2B rows: every chosen row, then
 every rejected row), so the loss, its masks and the metrics are computed exactly as without sharing.
 
-Needs ``sdpa`` attention (FlashAttention-2's varlen kernel could run the same two pieces; not built, see
-``check_prefix_sharing``), no sliding window, and ``truncation_mode: keep_start`` (cut from the start, the two rows
-of a pair no longer share a prefix).
+Needs ``sdpa``, ``flash_attention_2`` or ``flash_attention_3`` attention (``check_prefix_sharing``), no sliding
+window, and ``truncation_mode: keep_start`` (cut from the start, the two rows of a pair no longer share a prefix).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def check_prefix_sharing(attention: str | None, truncation_mode: str, sliding_wi
     """A clear refusal where prefix sharing cannot be right."""
     if attention not in PACKABLE:
         raise MagnetError(
-            f"prefix_sharing needs attn_implementation: sdpa; the model uses {attention!r} (FlashAttention-2 and "
-            "eager are not supported yet): set attn_implementation: sdpa, or prefix_sharing: false"
+            f"prefix_sharing needs attn_implementation: sdpa, flash_attention_2 or flash_attention_3; the model uses "
+            f"{attention!r}: set one of those, or prefix_sharing: false"
         )
     if sliding_window is not None:
         raise MagnetError(
