@@ -13,7 +13,7 @@ from test_mdpo import load, mdpo_args, perturbed, single_turn  # the mDPO tests'
 
 from magnet.data.schema import preference_dataset
 from magnet.errors import MagnetError
-from magnet.train.attention import magnet_flash_attention, magnet_sdpa_attention
+from magnet.train.attention import magnet_flash_attention, magnet_sdpa_attention, use_packed_attention
 from magnet.train.mdpo import MultiTurnDPOTrainer
 from magnet.train.prefix_sharing import check_prefix_sharing, pack_pairs
 
@@ -246,7 +246,7 @@ def test_sharing_is_on_where_supported_and_a_request_it_cannot_meet_is_refused(
         trainer = _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, None)
     assert not trainer.prefix_sharing and not trainer.data_collator.prefix_sharing
     assert "prefix sharing is off: prefix_sharing needs attn_implementation: sdpa" in caplog.text
-    with pytest.raises(MagnetError, match="needs attn_implementation: sdpa, flash_attention_2 or .* uses 'eager'"):
+    with pytest.raises(MagnetError, match=r"needs attn_implementation: sdpa, flash_attention_2 or .* uses 'eager'"):
         _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)
     assert not _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, False).prefix_sharing
 
@@ -278,3 +278,20 @@ def test_a_model_that_cannot_switch_its_attention_does_not_share(
     assert "cannot switch its attention to magnet_sdpa" in caplog.text
     with pytest.raises(MagnetError, match="cannot switch its attention to magnet_sdpa"):
         _trainer(base, base, preference_rows[:2], tokenizer, tmp_path, True)
+
+
+@pytest.mark.slow
+def test_the_switched_flash_attention_is_flash_attention_outside_a_packed_forward(
+    tiny_model_dir, tokenizer, flash_attention_double
+):
+    """After training the model keeps ``magnet_fa2``: padded generation must be the stock FlashAttention path's."""
+    stock = load(tiny_model_dir, dtype=torch.float64)
+    stock.config._attn_implementation = "flash_attention_2"
+    switched = copy.deepcopy(stock)
+    use_packed_attention(switched)
+    assert switched.config._attn_implementation == "magnet_fa2"
+    tokenizer.padding_side = "left"
+    prompt = tokenizer(["a short prompt", "a longer prompt, padded on the left"], return_tensors="pt", padding=True)
+    settings = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
+    assert torch.equal(switched.generate(**prompt, **settings), stock.generate(**prompt, **settings))
+    assert switched.config._attn_implementation == "magnet_fa2"
