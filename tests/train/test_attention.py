@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from magnet.errors import MagnetError
-from magnet.train.attention import magnet_sdpa_attention
+from magnet.train.attention import magnet_flash_attention, magnet_sdpa_attention
 
 
 def _module(groups: int = 2) -> torch.nn.Module:
@@ -48,4 +48,11 @@ def test_arguments_the_packed_pieces_cannot_honour_are_refused():
         with pytest.raises(MagnetError, match=f"magnet_sdpa cannot compute packed rows with {name}"):
             magnet_sdpa_attention(
                 _module(), query, query[:, :2], query[:, :2], None, cu_seq_lens_q=torch.tensor([0, 6]), **{name: value}
+            )
+    module = _module()
+    module.config = type("Config", (), {"_attn_implementation": "magnet_fa2"})()
+    for name, value in (("softcap", 30.0), ("sliding_window", 4096)):
+        with pytest.raises(MagnetError, match=f"magnet_flash_attention cannot compute packed rows with {name}"):
+            magnet_flash_attention(
+                module, query, query[:, :2], query[:, :2], None, prefix_lengths=((3, 1, 1),), **{name: value}
             )

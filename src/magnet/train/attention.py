@@ -115,9 +115,7 @@ def magnet_sdpa_attention(
     boundaries. Columns after the last sequence (padding) get zeros: no loss reads them. Otherwise ``sdpa``."""
     if prefix_lengths is None and cu_seq_lens_q is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
-    for name in ("sliding_window", "softcap", "s_aux", "position_bias"):
-        if kwargs.get(name) is not None:
-            raise MagnetError(f"magnet_sdpa cannot compute packed rows with {name}={kwargs[name]!r}")
+    _refuse_unpackable("magnet_sdpa", kwargs)
     if prefix_lengths is not None:
         rows = [_pair_row(module, query[b : b + 1], key[b : b + 1], value[b : b + 1], lengths, dropout, scaling)
                 for b, lengths in enumerate(prefix_lengths)]  # fmt: skip
@@ -129,6 +127,13 @@ def magnet_sdpa_attention(
         bounds = cu_seq_lens_q.tolist()
         cu_seq_lens_q._magnet_bounds = bounds
     return _segments_row(module, query, key, value, bounds, dropout, scaling), None
+
+
+def _refuse_unpackable(attention: str, kwargs: dict[str, Any]) -> None:
+    """What a packed row cannot be computed with: windows, soft-capping, sinks and biases cross its pieces."""
+    for name in ("sliding_window", "softcap", "s_aux", "position_bias"):
+        if kwargs.get(name) is not None:
+            raise MagnetError(f"{attention} cannot compute packed rows with {name}={kwargs[name]!r}")
 
 
 def _causal(module, query, key, value, dropout, scaling) -> torch.Tensor:
@@ -183,9 +188,7 @@ def magnet_flash_attention(
     if prefix_lengths is None:
         return _as_kernel(module, kernel, flash_attention_forward, query, key, value, attention_mask, dropout, scaling,
                           **kwargs)  # fmt: skip
-    for name in ("sliding_window", "softcap", "s_aux"):
-        if kwargs.get(name) is not None:
-            raise MagnetError(f"magnet_flash_attention cannot compute packed rows with {name}={kwargs[name]!r}")
+    _refuse_unpackable("magnet_flash_attention", kwargs)
     q, k, v = (tensor.transpose(1, 2) for tensor in (query, key, value))  # (B, L, heads, D), as FlashAttention
     q_pieces, k_pieces, v_pieces, q_bounds, k_bounds = [], [], [], [0], [0]
     for b, (p, c, r) in enumerate(prefix_lengths):
