@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from magnet.llm.client import Completion
@@ -106,6 +108,22 @@ def measure(
     return seconds, window.last - window.first, requests, report["stages"]["positives"]["accepted"], cpu
 
 
+@contextlib.contextmanager
+def _server(answers_file: Path, latency: float) -> Iterator[str]:
+    """The replay server in another process, for one measurement; yields its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(answers_file), str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield server.stdout.readline().strip()
+    finally:
+        server.stdin.close()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(sys.argv[2], float(sys.argv[3]))
@@ -135,38 +153,27 @@ def main() -> None:
             "latency  client   concurrency  paths  trajectories  requests  run (s)  traj/s  teacher (s)  requests/s"
             "  bound  ratio  client CPU/request (ms)"
         )
-        for latency in latencies:
-            server = subprocess.Popen(
-                [sys.executable, __file__, "--serve", str(answers_file), str(latency)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
+        for latency, concurrency, transport in itertools.product(latencies, levels, transports):
+            # A fresh server for every measurement: the replay serves a prompt answered differently over time in
+            # the recorded order, so a server that answered an earlier run would answer this one otherwise.
+            with _server(answers_file, latency) as base_url:
+                seconds, window, requests, accepted, cpu = measure(base_url, concurrency, latency, folder, transport)
+            rate = requests / window
+            bound = concurrency / latency
+            print(
+                f"{latency * 1000:5.0f}ms  {transport:7s}  {concurrency:11d}  "
+                f"{_items(concurrency, latency):5d}  "
+                f"{accepted:12d}  {requests:8d}  {seconds:7.1f}  {accepted / seconds:6.2f}  "
+                f"{window:11.1f}  {rate:10.1f}  {bound:5.0f}  {rate / bound:5.2f}  "
+                f"{1000 * cpu / requests:23.2f}",
+                flush=True,
             )
-            base_url = server.stdout.readline().strip()
-            try:
-                for concurrency, transport in itertools.product(levels, transports):
-                    seconds, window, requests, accepted, cpu = measure(
-                        base_url, concurrency, latency, folder, transport
-                    )
-                    rate = requests / window
-                    bound = concurrency / latency
-                    print(
-                        f"{latency * 1000:5.0f}ms  {transport:7s}  {concurrency:11d}  "
-                        f"{_items(concurrency, latency):5d}  "
-                        f"{accepted:12d}  {requests:8d}  {seconds:7.1f}  {accepted / seconds:6.2f}  "
-                        f"{window:11.1f}  {rate:10.1f}  {bound:5.0f}  {rate / bound:5.2f}  "
-                        f"{1000 * cpu / requests:23.2f}",
-                        flush=True,
-                    )
-            finally:
-                server.stdin.close()
-                server.wait(timeout=10)
         print(
             "(run: the whole magnet synth, graph build and dataset writing included; teacher: first request to last"
             " answer; ratio = requests/s over the teacher window / bound; paths are chains of dependent requests, so"
             " the last paths of a run leave slots idle. At 100 ms x 64 the client's one event loop is the limit: it"
-            " needs 640 x the client CPU per request each second, more than one core; aiohttp, the default transport,"
-            " costs less of it than httpx. More throughput: several processes, magnet synth --shard i/n)"
+            " needs 640 x the client CPU per request each second; aiohttp, the default transport, costs the least of"
+            " it. More throughput: several processes, magnet synth --shard i/n)"
         )
 
 

@@ -1,8 +1,8 @@
 """Teacher throughput against the loopback OpenAI server: requests/s at a fixed latency, against the bound.
 
 With latency L and concurrency C, no client can exceed C / L requests/s; the ratio to that bound says how much
-the client stack (openai + httpx + Magnet's semaphore, cache and accounting) costs. Also the offline backend's
-CPU cost per step answer. Prints figures and ratios; never part of the tests' pass/fail.
+the client stack (the HTTP transport, ``teacher.http_client``'s default, and Magnet's semaphore, cache and
+accounting) costs. Also the offline backend's CPU cost per step answer. Prints figures and ratios; never part of the tests' pass/fail.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> None:
     base_url = server.stdout.readline().strip()
     print(
         f"OpenAITeacher -> loopback server in another process, latency {LATENCY * 1000:.0f} ms "
-        f"(openai client, real HTTP, {os.cpu_count()} cores shared by client and server)"
+        f"(default transport, real HTTP, {os.cpu_count()} cores shared by client and server)"
     )
     print("concurrency  requests  seconds  requests/s  bound  ratio")
     try:
