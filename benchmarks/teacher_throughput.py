@@ -2,7 +2,8 @@
 
 With latency L and concurrency C, no client can exceed C / L requests/s; the ratio to that bound says how much
 the client stack (the HTTP transport, ``teacher.http_client``'s default, and Magnet's semaphore, cache and
-accounting) costs. Also the offline backend's CPU cost per step answer. Prints figures and ratios; never part of the tests' pass/fail.
+accounting) costs. Also the offline backend's CPU cost per step answer. Prints figures and ratios; never part of
+the tests' pass/fail.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ the synthesis benchmark (``benchmarks/synth_throughput.py``, 100 ms x 64 in flig
 107 ms each, 1.45 s in all, and every one stalls the event loop with 64 requests waiting on it. ``gc.freeze``
 moves the objects alive at the start into a permanent generation that collections skip (vLLM freezes its heap
 after start-up for the same reason); objects made during the run are collected as usual, and ``gc.unfreeze``
-hands the frozen ones back at the end.
+hands the frozen ones back at the end. The freeze is process-wide, as ``gc`` is: another thread's objects made before
+the block are frozen with the rest, and a heap already frozen by someone else is left to them.
 """
 
 from __future__ import annotations

@@ -407,3 +407,38 @@ def test_requests_go_through_the_environment_proxy(http_client, monkeypatch):
     ((path, headers, _),) = _RecordingHandler.seen
     assert answer.text == "ok" and path == "http://vllm.invalid:8000/v1/chat/completions"
     assert {key.lower(): value for key, value in headers.items()}["authorization"] == "Bearer sk-proxy-test"
+
+
+def test_a_proxy_aiohttp_cannot_use_is_refused_when_the_teacher_is_built(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NO_PROXY", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    with pytest.raises(TeacherError, match=r"socks5://127.0.0.1:1080, which is no HTTP proxy.*http_client: httpx"):
+        OpenAITeacher("m", base_url="http://vllm.internal:8000/v1", api_key_env="PATH")
+    OpenAITeacher("m", base_url="http://vllm.internal:8000/v1", api_key_env="PATH", http_client="httpx")
+
+
+def test_the_openai_clients_environment_is_read_by_every_transport(monkeypatch):
+    """``OPENAI_BASE_URL`` when no base_url is given, and the organization and project headers: the openai client
+    reads them, so the default transport must too (or a run would bill, or go, elsewhere)."""
+    monkeypatch.setenv("MAGNET_WIRE_KEY", "sk-env-test")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-magnet")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-magnet")
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
+    try:
+        for http_client in TRANSPORTS:
+            _RecordingHandler.seen = []
+            teacher = OpenAITeacher("wire", api_key_env="MAGNET_WIRE_KEY", http_client=http_client, tool_calls="native")
+            assert teacher.cache_identity() == f"wire@http://127.0.0.1:{server.server_port}/v1"
+            assert asyncio.run(teacher.complete([{"role": "user", "content": "x"}])).text == "ok"
+            ((_, headers, _),) = _RecordingHandler.seen
+            headers = {key.lower(): value for key, value in headers.items()}
+            assert headers["openai-organization"] == "org-magnet", http_client
+            assert headers["openai-project"] == "proj-magnet", http_client
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -32,6 +32,7 @@ from magnet.llm.transport import (
     HttpTimeout,
     OpenAIClientTransport,
     Transport,
+    env_proxy,
 )
 from magnet.llm.usage import UsageTracker
 from magnet.llm.wire import (
@@ -79,7 +80,9 @@ class OpenAITeacher(CachingTeacher):
     model:
         The model name the endpoint serves.
     base_url:
-        The endpoint (``http://127.0.0.1:8000/v1`` for a local vLLM); ``None`` for OpenAI's.
+        The endpoint (``http://127.0.0.1:8000/v1`` for a local vLLM); ``None``: ``$OPENAI_BASE_URL`` where it is
+        set (as the ``openai`` client reads it), else OpenAI's. Requests carry ``$OPENAI_ORG_ID`` and
+        ``$OPENAI_PROJECT_ID`` as the openai client sends them.
     api_key_env:
         Name of the environment variable holding the key. The key is read when the client is built and handed
         to the ``openai`` client only: it is never stored on the teacher, cached, logged or written. Local
@@ -99,7 +102,8 @@ class OpenAITeacher(CachingTeacher):
         requests/s, ``benchmarks/synth_throughput.py``), ``openai`` (the ``openai`` client on its aiohttp
         transport, for what it reads from the environment: organization, project, proxies), ``httpx`` (the
         ``openai`` client on httpx, no aiohttp needed) or ``auto`` (default: aiohttp where it is installed, the
-        ``openai[aiohttp]`` extra, else httpx). All three retry and refuse alike.
+        ``openai[aiohttp]`` extra, else httpx). All three retry and refuse by the same rules (two differences of
+        the openai client's: ``magnet.llm.transport``).
     tool_calls:
         ``auto`` (default), ``native`` or ``text`` (see ``TOOL_CALL_MODES``). ``auto`` sends two one-token
         probes, with and without a tool: a 4xx to the first (vLLM without ``--enable-auto-tool-choice``), or the
@@ -138,9 +142,14 @@ class OpenAITeacher(CachingTeacher):
             )
         if http_client == "auto":
             http_client = "aiohttp" if _aiohttp_installed() else "httpx"
+        if http_client == "aiohttp":
+            try:  # a proxy aiohttp cannot use is a configuration error now, not a connection failure per request
+                env_proxy(base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL)
+            except ValueError as error:
+                raise TeacherError(f"OpenAITeacher: {error}", cause="configuration") from None
         self.http_client = http_client
         self.model = model
-        self.base_url = base_url
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None  # as the openai client reads it
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
         self.timeout = timeout
@@ -151,7 +160,7 @@ class OpenAITeacher(CachingTeacher):
         self._jitter = random.Random(seed)
         self._refuses_seed = False  # set when the endpoint refuses a sampling seed
         self._per_loop: tuple[asyncio.AbstractEventLoop, Transport, asyncio.Semaphore] | None = None
-        self._retired: list[Transport] = []  # transports of finished loops, kept referenced (see ``retire``)
+        self._retired: list[Transport] = []  # openai-client transports of finished loops, kept referenced
         if not os.environ.get(api_key_env) and not self._is_local():
             raise TeacherError(
                 f"OpenAITeacher({model!r}): the environment variable {api_key_env} is not set; export the API key "
@@ -186,7 +195,8 @@ class OpenAITeacher(CachingTeacher):
                 transport = OpenAIClientTransport(self.base_url, api_key, kind=kind, **options)
             if self._per_loop is not None:
                 self._per_loop[1].retire()
-                self._retired.append(self._per_loop[1])
+                if self._per_loop[1].keep_after_retire:
+                    self._retired.append(self._per_loop[1])
             self._per_loop = (loop, transport, asyncio.Semaphore(self.max_concurrency))
         return self._per_loop[1], self._per_loop[2]
 

@@ -12,13 +12,16 @@ Two transports:
   aiohttp transport (``DefaultAioHttpClient``) or on httpx, for everything the client reads from the environment
   (``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``, httpx's proxy settings) or a deployment that needs its exact headers.
 
-Both send the same body and map the same failures to the same exceptions (tested on both against one server).
+All send the same body and map failures to the same three exceptions (tested on each against one server), with
+two differences of the openai client's own: its vendored aiohttp adapter reports a refused connection as a timeout,
+and its ``timeout`` bounds each phase of an attempt (connect, read, write) rather than the whole attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncGenerator, Mapping
@@ -55,18 +58,35 @@ class Transport(Protocol):
 
     async def close(self) -> None: ...
 
+    keep_after_retire: bool
+    """Whether the teacher must keep the transport referenced once its loop is left (see ``retire``)."""
+
     def retire(self) -> None:
         """Let go of a transport whose event loop has finished (it can no longer be closed there)."""
 
 
 def env_proxy(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, less
-    ``NO_PROXY``), as httpx and requests read them; ``None`` for none."""
+    ``NO_PROXY``), as httpx and requests read them; ``None`` for none. aiohttp speaks only to HTTP proxies: any
+    other (``socks5://``) is a ``ValueError`` that says so."""
     parts = urllib.parse.urlsplit(url)
     if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
         return None
     proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all") or None
+    proxy = proxies.get(parts.scheme) or proxies.get("all") or None
+    if proxy is not None and urllib.parse.urlsplit(proxy).scheme not in ("http", "https"):
+        raise ValueError(
+            f"the environment's proxy for {parts.scheme} is {proxy}, which is no HTTP proxy and aiohttp cannot use "
+            "it: set an HTTP proxy, or http_client: httpx (SOCKS needs httpx[socks])"
+        )
+    return proxy
+
+
+def openai_headers() -> dict[str, str]:
+    """The organization and project headers the ``openai`` client sends from ``OPENAI_ORG_ID`` and
+    ``OPENAI_PROJECT_ID``, so that requests bill where they did through it."""
+    names = {"OPENAI_ORG_ID": "OpenAI-Organization", "OPENAI_PROJECT_ID": "OpenAI-Project"}
+    return {header: os.environ[variable] for variable, header in names.items() if os.environ.get(variable)}
 
 
 def _parsed(raw: bytes) -> Any:
@@ -96,13 +116,16 @@ class AiohttpTransport:
 
         self.url = (base_url or OPENAI_URL).rstrip("/") + "/chat/completions"
         self.timeout = timeout
+        self._loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_connections),
             timeout=aiohttp.ClientTimeout(total=timeout),
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json", **openai_headers()},
         )
         self._proxy = env_proxy(self.url)
         self._closes_at_loop_end: AsyncGenerator[None, None] | None = None
+
+    keep_after_retire = False  # once retired it holds nothing that must outlive it
 
     async def post_json(self, payload: Mapping[str, Any]) -> bytes:
         import aiohttp
@@ -131,7 +154,9 @@ class AiohttpTransport:
         await self._session.close()
 
     def retire(self) -> None:
-        if self._session.closed:
+        # A loop still open (a notebook's, another thread's) closes the session itself when it finishes its async
+        # generators; closing its connections from here, outside it, would not be safe.
+        if self._session.closed or not self._loop.is_closed():
             return
         # The loop that owned the session was closed without finishing its async generators, so its
         # connections cannot be closed the usual way (that takes the loop). The session is detached (marked
@@ -189,7 +214,10 @@ class OpenAIClientTransport:
     async def close(self) -> None:
         await self._client.close()
 
+    keep_after_retire = True
+
     def retire(self) -> None:
         # A client of a finished loop cannot be closed any more, and if garbage-collected while another loop
-        # runs, openai schedules its close on that loop, which fails noisily: the teacher keeps it referenced.
+        # runs, openai schedules its close on that loop, which fails noisily: the teacher keeps it referenced
+        # (``keep_after_retire``).
         pass

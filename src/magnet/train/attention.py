@@ -25,6 +25,7 @@ varlen kernel, so there it is FlashAttention as it ships.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -186,8 +187,9 @@ def magnet_flash_attention(
     included)."""
     kernel = FLASH_KERNEL[module.config._attn_implementation]
     if prefix_lengths is None:
-        return _as_kernel(module, kernel, flash_attention_forward, query, key, value, attention_mask, dropout, scaling,
-                          **kwargs)  # fmt: skip
+        return flash_attention_forward(
+            _KernelView(module, kernel), query, key, value, attention_mask, dropout, scaling, **kwargs
+        )
     _refuse_unpackable("magnet_flash_attention", kwargs)
     q, k, v = (tensor.transpose(1, 2) for tensor in (query, key, value))  # (B, L, heads, D), as FlashAttention
     q_pieces, k_pieces, v_pieces, q_bounds, k_bounds = [], [], [], [0], [0]
@@ -200,7 +202,7 @@ def magnet_flash_attention(
         k_bounds += [k_bounds[-1] + opening, k_bounds[-1] + opening + p + r]
     q_sizes = [b - a for a, b in itertools.pairwise(q_bounds)]
     k_sizes = [b - a for a, b in itertools.pairwise(k_bounds)]
-    bounds = {"device": query.device, "dtype": torch.int32}
+    cu_q, cu_k = _device_bounds(prefix_lengths, q_bounds, k_bounds, query.device)
     packed = _flash_attention_forward(
         torch.cat(q_pieces)[None],
         torch.cat(k_pieces)[None],
@@ -210,8 +212,8 @@ def magnet_flash_attention(
         is_causal=True,
         dropout=dropout,
         softmax_scale=scaling,
-        cu_seq_lens_q=torch.tensor(q_bounds, **bounds),
-        cu_seq_lens_k=torch.tensor(k_bounds, **bounds),
+        cu_seq_lens_q=cu_q,
+        cu_seq_lens_k=cu_k,
         max_length_q=max(q_sizes),
         max_length_k=max(k_sizes),
         target_dtype=get_target_dtype(query, module),
@@ -224,13 +226,37 @@ def magnet_flash_attention(
     return output, None
 
 
-def _as_kernel(module, kernel, forward, *args, **kwargs):
-    """transformers' ``forward`` with the module's config naming the kernel (``flash_attention_2``), which it
-    reads to load that kernel, rather than Magnet's name for the attention."""
-    config = module.config
-    switched = config._attn_implementation
-    config._attn_implementation_internal = kernel
-    try:
-        return forward(module, *args, **kwargs)
-    finally:
-        config._attn_implementation_internal = switched
+def _device_bounds(
+    prefix_lengths: Any, q_bounds: list[int], k_bounds: list[int], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The varlen boundaries on the device, copied once a forward rather than once a layer: every layer gets the
+    same ``prefix_lengths`` object (``PackedPairs.prefix_lengths``), which keeps them."""
+    cached = getattr(prefix_lengths, "_magnet_bounds", None)
+    if cached is None or cached[0].device != device:
+        cached = (torch.tensor(q_bounds, device=device, dtype=torch.int32),
+                  torch.tensor(k_bounds, device=device, dtype=torch.int32))  # fmt: skip
+        with contextlib.suppress(AttributeError):  # a plain tuple keeps nothing
+            prefix_lengths._magnet_bounds = cached
+    return cached
+
+
+class _KernelView:
+    """A module as transformers' FlashAttention forward reads it, its config naming the kernel
+    (``flash_attention_2``, which that forward loads) instead of Magnet's name. A view, not a change of the
+    config the model's copies and threads share."""
+
+    def __init__(self, module: torch.nn.Module, kernel: str):
+        self._module = module
+        self.config = _ConfigView(module.config, kernel)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+class _ConfigView:
+    def __init__(self, config: Any, kernel: str):
+        self._config = config
+        self._attn_implementation = kernel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._config, name)

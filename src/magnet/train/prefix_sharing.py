@@ -53,6 +53,11 @@ def check_prefix_sharing(attention: str | None, truncation_mode: str, sliding_wi
         )
 
 
+class PrefixLengths(tuple):
+    """Each pair's (prompt, chosen, rejected) lengths; one object a forward, on which the attention keeps what it
+    derives from them once for all layers (FlashAttention's device boundaries)."""
+
+
 @dataclass
 class PackedPairs:
     """B pairs as B packed rows, and where each token of TRL's 2B unshared rows went.
@@ -70,9 +75,9 @@ class PackedPairs:
     def pairs(self) -> int:
         return self.input_ids.size(0)
 
-    def prefix_lengths(self) -> tuple[tuple[int, int, int], ...]:
+    def prefix_lengths(self) -> PrefixLengths:
         """The attention's ``prefix_lengths`` argument: read once per forward, not once per layer."""
-        return tuple(tuple(row) for row in self.lengths.tolist())
+        return PrefixLengths(tuple(row) for row in self.lengths.tolist())
 
     def _pair_rows(self, shifted: torch.Tensor) -> torch.Tensor:
         """For each position of the unshared rows (2B, T - 1), the packed row it lives in: its pair's."""
