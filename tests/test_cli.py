@@ -301,3 +301,26 @@ def test_graph_build_names_the_isolated_functions(tmp_path, capsys):
     assert main(["graph", "build", "--pool", f"builtin,{greeter}:Greeter", "--out", str(tmp_path / "g.json")]) == 0
     out = capsys.readouterr().out
     assert "isolated (no edge: no walk reaches them, single-turn rows only): greet" in out
+
+
+def _subcommand_paths(parser, prefix=()):
+    import argparse
+
+    yield prefix
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subcommand_paths(sub, (*prefix, name))
+
+
+def test_every_command_s_help_renders(capsys):
+    # A help text with a bare % ("60% of the paths") made argparse's formatting raise on `magnet synth --help`.
+    from magnet.cli import build_parser
+
+    commands = list(_subcommand_paths(build_parser()))
+    assert ("synth",) in commands and ("paths", "sample") in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--help"])
+        assert exit_.value.code == 0, command
+        assert "usage:" in capsys.readouterr().out

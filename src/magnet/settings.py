@@ -243,7 +243,9 @@ def add_settings_flags(
         choices = _choices(annotation)
         help_text = field.metadata.get("help", "")
         shown = f" (default: {default})" if default not in (None, "", [], {}) else ""
-        common = {"dest": _FLAG_PREFIX + key, "default": argparse.SUPPRESS, "help": help_text + shown}
+        # argparse formats help with %: a literal one ('60% of the paths') must be doubled
+        escaped = (help_text + shown).replace("%", "%%")
+        common = {"dest": _FLAG_PREFIX + key, "default": argparse.SUPPRESS, "help": escaped}
         if annotation is bool:
             parser.add_argument(*names, nargs="?", const=True, type=_boolean(names[0]), metavar="BOOL", **common)
             if default is True:

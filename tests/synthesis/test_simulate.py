@@ -138,3 +138,25 @@ def test_bad_stabletoolbench_files_are_all_reported(tmp_path):
     assert "a.json: expected an object with an 'api_list' list" in text
     assert "b.json: not valid JSON" in text
     assert "c.json: api_list[0]: expected an object with a 'name'" in text
+
+
+def test_a_stabletoolbench_response_schema_is_read_from_the_format_s_schema_field(tmp_path):
+    listing = {"type": "object", "properties": {"city_id": {"type": "string"}}}
+    apis = [
+        {"name": "as object", "schema": listing},
+        {"name": "as json text", "schema": json.dumps(listing)},
+        {"name": "empty", "schema": ""},
+        {"name": "empty object", "schema": {}},
+        {"name": "a sample body", "schema": "{not json"},
+        {"name": "magnet's own field", "response_schema": listing, "schema": ""},
+    ]
+    _write_tool(tmp_path, "Travel", "cities", {"tool_name": "cities", "api_list": apis})
+    responses = {spec.name: spec.response for spec in load_stabletoolbench(tmp_path)}
+    assert responses == {
+        "as_object_for_cities": listing,
+        "as_json_text_for_cities": listing,
+        "empty_for_cities": None,
+        "empty_object_for_cities": None,
+        "a_sample_body_for_cities": None,
+        "magnet_s_own_field_for_cities": listing,
+    }

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,22 @@ class GraphConfig(GraphSettings):
     max_concurrency: int = 16
 
 
+class _Others(Sequence[str]):
+    """A group of function names without one of them, as a sequence ``random.sample`` draws from: the same draws as
+    from the list without it, in O(1) space and time per function rather than a copy of the whole group (at
+    StableToolBench's scale a category holds hundreds of functions)."""
+
+    def __init__(self, names: list[str], skipped: int):
+        self.names = names
+        self.skipped = skipped
+
+    def __len__(self) -> int:
+        return len(self.names) - 1
+
+    def __getitem__(self, index):  # random.sample indexes with ints only
+        return self.names[index + (index >= self.skipped)]
+
+
 def sample_candidates(specs: Sequence[FunctionSpec], config: GraphConfig) -> dict[str, list[str]]:
     """Up to ``config.candidates`` candidate neighbours per function, from its category and tool class.
 
@@ -44,15 +61,19 @@ def sample_candidates(specs: Sequence[FunctionSpec], config: GraphConfig) -> dic
     """
     by_class: dict[tuple[str, str], list[str]] = {}
     by_category: dict[str, list[str]] = {}
+    position: dict[str, tuple[int, int]] = {}  # a function's index in its class and in its category
     for spec in specs:
-        by_class.setdefault((spec.category or "misc", spec.tool_class or "misc"), []).append(spec.name)
-        by_category.setdefault(spec.category or "misc", []).append(spec.name)
+        same_class = by_class.setdefault((spec.category or "misc", spec.tool_class or "misc"), [])
+        same_category = by_category.setdefault(spec.category or "misc", [])
+        position[spec.name] = (len(same_class), len(same_category))
+        same_class.append(spec.name)
+        same_category.append(spec.name)
     candidates = {}
     for spec in specs:
-        same_class = [n for n in by_class[(spec.category or "misc", spec.tool_class or "misc")] if n != spec.name]
-        pool = same_class
-        if len(same_class) < config.min_class_size:
-            pool = [n for n in by_category[spec.category or "misc"] if n != spec.name]
+        in_class, in_category = position[spec.name]
+        pool = _Others(by_class[(spec.category or "misc", spec.tool_class or "misc")], in_class)
+        if len(pool) < config.min_class_size:
+            pool = _Others(by_category[spec.category or "misc"], in_category)
         rng = random.Random(f"{config.seed}:{spec.name}")
         candidates[spec.name] = sorted(rng.sample(pool, min(config.candidates, len(pool))))
     return candidates
@@ -160,8 +181,7 @@ async def build_graph(
     """
     config = config or GraphConfig()
     specs = list(specs)
-    names = [spec.name for spec in specs]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(spec.name for spec in specs).items() if count > 1)
     if duplicates:
         raise MagnetError(f"the pool has duplicate function names {duplicates}")
     unlabelled = [spec.name for spec in specs if not (spec.category and spec.tool_class)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,23 @@ def _stb_identifier(text: str) -> str:
     return cleaned if cleaned and not cleaned[0].isdigit() else f"f_{cleaned}"
 
 
+def _stb_response_schema(api: Mapping[str, Any]) -> dict | None:
+    """The response schema of a StableToolBench API: ``schema`` (RapidAPI's field: a JSON Schema object, the same
+    as a JSON string, or ``""``/``{}`` for none, as on many APIs) or Magnet's own ``response_schema``. What is no
+    schema object (free text, a sample body) counts as none: the schema judge then finds no edge from the API,
+    and the LLM judge still can."""
+    for key in ("response_schema", "schema"):
+        value = api.get(key)
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                continue
+        if isinstance(value, Mapping) and ("type" in value or "properties" in value):
+            return dict(value)
+    return None
+
+
 def _from_stb_api(entry: Any, source: str, index: int) -> dict:
     tool, category, api = entry
     if not isinstance(api, Mapping) or not isinstance(api.get("name"), str):
@@ -266,7 +284,7 @@ def _from_stb_api(entry: Any, source: str, index: int) -> dict:
         "name": name,
         "description": description,
         "parameters": {"type": "object", "properties": properties, "required": required},
-        "response": api.get("response_schema") or None,
+        "response": _stb_response_schema(api),
         "category": category,
         "tool_class": tool.get("tool_name"),
         "toolkit": f"stb:{tool.get('tool_name')}",
@@ -304,8 +322,8 @@ def load_stabletoolbench(folder: str | Path) -> list[FunctionSpec]:
             problems.extend(error.problems)
     if problems:
         raise SpecError(problems)
-    names = [spec.name for spec in specs]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    counts = Counter(spec.name for spec in specs)
+    duplicates = sorted(name for name, count in counts.items() if count > 1)
     if duplicates:
         raise SpecError(f"{root}: function names {duplicates} occur in more than one tool file")
     return specs
