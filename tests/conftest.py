@@ -1,9 +1,14 @@
-"""Shared fixtures: toy toolkits small enough to reason about in a test."""
+"""Shared fixtures: toy toolkits small enough to reason about in a test, and real MCP servers with seed data."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
@@ -117,3 +122,78 @@ def smollm2_server(smollm2_dir):
 
     with transformers_server(smollm2_dir) as base_url:
         yield base_url, smollm2_dir
+
+
+# -- real MCP servers from the package index, for the MCP pool tests, each on seed data made here ---------------------
+# mcp-server-git and mcp-server-time are installed with Magnet's dev extra (they speak the mcp SDK Magnet uses);
+# mcp-server-sqlite (2025.4.25) still imports the SDK's 1.x server API, which 2.x removed, so `make install` puts it
+# in a virtual environment of its own (.venv/mcp-sqlite), as uvx would: a stdio server is a separate program,
+# whatever Python it runs on.
+
+MCP_ROOT = Path(__file__).resolve().parents[1]
+MCP_BIN = Path(sys.executable).parent
+
+
+def _program(path: Path, how: str) -> str:
+    if not path.exists():
+        pytest.skip(f"{path} is not installed ({how})")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def sqlite_server() -> str:
+    """The ``mcp-server-sqlite`` program."""
+    return _program(MCP_ROOT / ".venv" / "mcp-sqlite" / "bin" / "mcp-server-sqlite", "make install puts it there")
+
+
+@pytest.fixture(scope="session")
+def git_server() -> str:
+    """The ``mcp-server-git`` program."""
+    return _program(MCP_BIN / "mcp-server-git", "the dev extra installs it")
+
+
+@pytest.fixture(scope="session")
+def time_server() -> str:
+    """The ``mcp-server-time`` program."""
+    return _program(MCP_BIN / "mcp-server-time", "the dev extra installs it")
+
+
+@pytest.fixture(scope="session")
+def shop_seed(tmp_path_factory) -> Path:
+    """A folder holding ``shop.db``: customers and their orders."""
+    folder = tmp_path_factory.mktemp("shop-seed")
+    with sqlite3.connect(folder / "shop.db") as db:
+        db.executescript(
+            """
+            CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT);
+            CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL);
+            INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com'), (2, 'Grace', 'grace@example.com');
+            INSERT INTO orders VALUES (10, 1, 25.5), (11, 2, 12.0);
+            """
+        )
+    db.close()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def repo_seed(tmp_path_factory) -> Path:
+    """A git repository with one commit and one file changed since."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    folder = tmp_path_factory.mktemp("repo-seed")
+    environment = {
+        "GIT_AUTHOR_NAME": "Magnet",
+        "GIT_AUTHOR_EMAIL": "magnet@example.com",
+        "GIT_COMMITTER_NAME": "Magnet",
+        "GIT_COMMITTER_EMAIL": "magnet@example.com",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00",
+        "HOME": str(folder),
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True, env=environment)
+    (folder / "README.md").write_text("# Shop\n")
+    subprocess.run(["git", "-C", str(folder), "add", "README.md"], check=True, env=environment)
+    subprocess.run(["git", "-C", str(folder), "commit", "-qm", "First commit"], check=True, env=environment)
+    (folder / "README.md").write_text("# Shop\n\nOrders and customers.\n")
+    return folder

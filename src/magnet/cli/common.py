@@ -71,17 +71,30 @@ def run_closing(teacher: Any, work: Awaitable[Result]) -> Result:
 
 
 def add_pool_flags(parser: argparse.ArgumentParser) -> None:
-    """``--bfcl`` and ``--toolkits``: the pool of the commands that inspect or execute it."""
+    """``--bfcl``, ``--pool`` and ``--toolkits``: the pool of the commands that inspect or execute it."""
     parser.add_argument("--bfcl", action="store_true", help="use BFCL's eight classes (the evaluation pool)")
+    parser.add_argument(
+        "--pool",
+        action="append",
+        metavar="ENTRY",
+        help="a pool entry with executable toolkits, as in a synth config: builtin, package.module:ClassName, "
+        "path/to/file.py:ClassName or mcp:<command line or URL> (repeat the flag for more; default: builtin)",
+    )
     parser.add_argument("--toolkits", help="comma-separated toolkit names (default: the whole pool)")
 
 
 def toolkit_classes(args: argparse.Namespace) -> list[type[Toolkit]]:
-    """The toolkit classes ``--bfcl`` and ``--toolkits`` choose."""
+    """The toolkit classes ``--bfcl``, ``--pool`` and ``--toolkits`` choose."""
+    if args.bfcl and getattr(args, "pool", None):
+        raise MagnetError("give --bfcl or --pool, not both")
     if args.bfcl:  # to inspect or execute, not to train on: no contamination check
         from magnet.tools.bfcl import bfcl_toolkits
 
         classes: list[type[Toolkit]] = list(bfcl_toolkits())
+    elif getattr(args, "pool", None):
+        from magnet.tools.pool import pool_toolkits
+
+        classes = pool_toolkits(args.pool)
     else:
         from magnet.tools.builtin import BUILTIN_TOOLKITS
 

@@ -20,10 +20,27 @@ def cmd_pool(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats.to_dict(), indent=2))
         return 0
-    pool_name = "BFCL evaluation pool" if args.bfcl else "builtin training pool"
+    pool_name = (
+        "BFCL evaluation pool"
+        if args.bfcl
+        else f"pool {', '.join(args.pool)}"
+        if getattr(args, "pool", None)
+        else "builtin training pool"
+    )
     rows = [(k.toolkit_name(), k.category, k.tool_class, len(k.function_names())) for k in classes]
     print(f"# {pool_name}\n")
     print(table(["toolkit", "category", "tool class", "functions"], rows))
+    servers = [klass for klass in classes if hasattr(klass, "mcp_server")]
+    if servers:
+        print(
+            "\nMCP servers' tools (response: the server's output schema, one inferred from a call on the seed, or none)"
+        )
+        tools = [
+            (klass.toolkit_name(), spec.name, ", ".join(spec.required) or "-", klass.response_source(spec.name))
+            for klass in servers
+            for spec in klass.specs()
+        ]
+        print(table(["toolkit", "tool", "required", "response"], tools))
     print(f"\ntoolkits: {stats.toolkits}   functions: {stats.functions}   categories: {len(stats.categories)}")
     print(
         f"chaining pairs (output field -> parameter, by name and type): {stats.chaining_pairs} "

@@ -206,7 +206,8 @@ class SynthConfig:
     pool: str | list[str] = field(
         default="builtin",
         metadata={
-            "help": "builtin, bfcl, package.module:Class toolkits, an OpenAI tools JSON file or a folder; comma-joined."
+            "help": "builtin, bfcl, package.module:Class toolkits, an OpenAI tools JSON file, a StableToolBench "
+            "folder or mcp:<command line or URL> servers; comma-joined, or a list."
         },
     )
     allow_bfcl: bool = field(

@@ -30,6 +30,7 @@ from magnet.errors import MagnetError, StepError, TeacherError
 from magnet.llm.client import Teacher
 from magnet.synthesis.distill import Hint, Rollout, reference_hints, rollout
 from magnet.synthesis.episode import Episode
+from magnet.synthesis.pipeline import RecordRef
 from magnet.synthesis.simulate import Simulator
 from magnet.synthesis.steps import TURN_JUDGE, TurnJudgeInputs, TurnRecord, run_step
 from magnet.tools.calls import FunctionCall
@@ -357,3 +358,20 @@ async def sampled_negative(
         if pair is not None:
             return pair
     return None
+
+
+@dataclass(frozen=True)
+class NegativeItem:
+    """One item of the negatives stage: a positive record and the episode it was distilled from, by reference."""
+
+    positive: RecordRef
+    episode: RecordRef
+
+    @property
+    def id(self) -> str:
+        """The positive row's id."""
+        return self.positive.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """What identifies the item's content."""
+        return {"positive": self.positive.to_dict(), "episode": self.episode.to_dict()}

@@ -76,6 +76,7 @@ def registry_and_simulator(
     teacher: Teacher,
     *,
     store: str | Path | None = None,
+    recorded_outputs: str | Path | None = None,
 ) -> tuple[dict[str, type[Toolkit]], Simulator | None]:
     """How the graph's functions execute: ``(registry, simulator)`` for ``Translator`` and distillation.
 
@@ -89,6 +90,9 @@ def registry_and_simulator(
         Simulates the functions no toolkit implements.
     store:
         SQLite file keeping simulated outputs across runs (opened only when there are spec-only functions).
+    recorded_outputs:
+        SQLite file keeping the outputs of MCP servers' calls (``magnet.tools.mcp``), so that later stages and
+        reruns replay them without a server (opened only when the pool has MCP servers).
 
     Returns
     -------
@@ -99,6 +103,11 @@ def registry_and_simulator(
         >>> # registry, simulator = registry_and_simulator(graph, pool_toolkits("builtin"), OfflineTeacher())
     """
     spec_only = spec_only_functions(graph, toolkits)
+    servers = [klass for klass in toolkits if hasattr(klass, "use_store")]
+    if servers and recorded_outputs is not None:
+        outputs = RequestCache(recorded_outputs)
+        for klass in servers:
+            klass.use_store(outputs)
     simulator = None
     if spec_only:
         simulator = Simulator(teacher, spec_only, store=RequestCache(store) if store is not None else None)

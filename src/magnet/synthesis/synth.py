@@ -18,7 +18,6 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from magnet.synthesis.datasets_stage import build_datasets, datasets_progress, d
 from magnet.synthesis.distill import Rollout, distill
 from magnet.synthesis.episode import Episode, describe_episode
 from magnet.synthesis.graph import FunctionGraph, build_graph
-from magnet.synthesis.negatives import perturb_negative, sampled_negative, student_negative
+from magnet.synthesis.negatives import NegativeItem, perturb_negative, sampled_negative, student_negative
 from magnet.synthesis.paths import SignaturePath, read_paths
 from magnet.synthesis.pipeline import (
     Outcome,
@@ -83,8 +82,8 @@ def pool_digest(specs_hash: str, toolkits: Sequence[type[Toolkit]]) -> str:
     are never resumed as if they were this pool's."""
     digest = hashlib.sha256(specs_hash.encode())
     for klass in toolkits:
-        try:
-            source = inspect.getsource(klass)
+        try:  # an MCP server's class stands for the server: its command line and its seed's files
+            source = klass.mcp_server.identity if hasattr(klass, "mcp_server") else inspect.getsource(klass)
         except (OSError, TypeError):  # no source file (built at run time): its specs stand for it
             source = klass.__qualname__
         digest.update(source.encode())
@@ -186,6 +185,9 @@ class Synth:
             for model in (self.teacher, self.student):
                 if hasattr(model, "aclose"):
                     await model.aclose()
+            for klass in self.toolkits:  # MCP servers' processes end with the run (a later call starts new ones)
+                if hasattr(klass, "close_servers"):
+                    klass.close_servers()
 
     async def graph_stage(self) -> FunctionGraph:
         path = self.out / "graph.json"
@@ -235,7 +237,13 @@ class Synth:
         return paths
 
     def _registry(self, graph: FunctionGraph):
-        return registry_and_simulator(graph, self.toolkits, self.teacher, store=self.out / "simulated.sqlite")
+        return registry_and_simulator(
+            graph,
+            self.toolkits,
+            self.teacher,
+            store=self.out / "simulated.sqlite",
+            recorded_outputs=self.out / "mcp-outputs.sqlite",
+        )
 
     def _only_part_zero_builds(self, name: str) -> None:
         """Parts share the graph and the paths: part 0 (or a run without --shard) builds them, the others wait,
@@ -464,23 +472,6 @@ class Synth:
         write_report(self.out, report)
         self.usage.save(self.out / "usage.json")
         return report
-
-
-@dataclass(frozen=True)
-class NegativeItem:
-    """One item of the negatives stage: a positive record and the episode it was distilled from, by reference."""
-
-    positive: RecordRef
-    episode: RecordRef
-
-    @property
-    def id(self) -> str:
-        """The positive row's id."""
-        return self.positive.id
-
-    def to_dict(self) -> dict[str, Any]:
-        """What identifies the item's content."""
-        return {"positive": self.positive.to_dict(), "episode": self.episode.to_dict()}
 
 
 def run_synth(

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from magnet.errors import ToolkitError
+from magnet.tools.mcp_entry import is_mcp_entry
 from magnet.tools.spec import FunctionSpec
 from magnet.tools.toolkit import Toolkit
 
@@ -182,7 +183,7 @@ def check_training_pool(toolkit_classes: Iterable[type[Toolkit]], *, allow_evalu
 
 POOL_ENTRIES = (
     "builtin, bfcl, package.module:ClassName or path/to/file.py:ClassName (a Toolkit subclass), an OpenAI tools "
-    "JSON file, or a StableToolBench folder"
+    "JSON file, a StableToolBench folder, or mcp:<command line or URL> (an MCP server)"
 )
 """What a pool entry can be (error messages list it)."""
 
@@ -258,15 +259,22 @@ def import_toolkit(reference: str) -> type[Toolkit]:
 
 
 def _is_toolkit_reference(entry: str) -> bool:
-    return ":" in entry and not Path(entry).exists()
+    return ":" in entry and not Path(entry).exists() and not is_mcp_entry(entry)
 
 
 def _pool_entries(pool: str | Sequence[str]) -> list[str]:
-    """The entries of a pool setting (comma-joined or a list); an entry that is none of ``POOL_ENTRIES`` is an
-    error naming it and what an entry can be."""
+    """The entries of a pool setting (comma-joined or a list; an ``mcp:`` item of a list is one entry, commas
+    and all); an entry that is none of ``POOL_ENTRIES`` is an error naming it and what an entry can be."""
     entries = [pool] if isinstance(pool, str) else list(pool)
-    parts = [part.strip() for entry in entries for part in entry.split(",") if part.strip()]
+    parts = [
+        part.strip()
+        for entry in entries
+        for part in ([entry] if not isinstance(pool, str) and is_mcp_entry(entry) else entry.split(","))
+        if part.strip()
+    ]
     for part in parts:
+        if is_mcp_entry(part):
+            continue
         if part not in ("builtin", "bfcl") and not _is_toolkit_reference(part) and not Path(part).exists():
             raise ToolkitError(f"pool entry {part!r}: no such file or folder; a pool entry is {POOL_ENTRIES}")
     return parts
@@ -274,8 +282,9 @@ def _pool_entries(pool: str | Sequence[str]) -> list[str]:
 
 def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> list[type[Toolkit]]:
     """The executable toolkit classes of a pool: ``builtin``, ``bfcl`` (training use needs ``allow_bfcl``),
-    ``package.module:ClassName`` entries (comma-separated or a list, mixed with ``builtin`` if wished); a spec
-    file or folder has none (its functions are simulated by the teacher)."""
+    ``package.module:ClassName`` entries and ``mcp:`` servers (``magnet.tools.mcp``: started here to list their
+    tools), comma-separated or a list, mixed with ``builtin`` if wished; a spec file or folder has none (its
+    functions are simulated by the teacher)."""
     classes: list[type[Toolkit]] = []
     for entry in _pool_entries(pool):
         if entry == "builtin":
@@ -290,6 +299,10 @@ def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> lis
             classes.extend(found)
         elif _is_toolkit_reference(entry):
             classes.append(import_toolkit(entry))
+        elif is_mcp_entry(entry):
+            from magnet.tools.mcp import mcp_toolkit_class
+
+            classes.append(mcp_toolkit_class(entry))
     names = Counter(klass.toolkit_name() for klass in classes)
     clashes = sorted(name for name, count in names.items() if count > 1)
     if clashes:
@@ -309,7 +322,7 @@ def pool_specs(
     classes = toolkits if toolkits is not None else pool_toolkits(pool, allow_bfcl=allow_bfcl)
     specs = [spec for klass in classes for spec in klass.specs()]
     for entry in _pool_entries(pool):
-        if entry in ("builtin", "bfcl") or _is_toolkit_reference(entry):
+        if entry in ("builtin", "bfcl") or _is_toolkit_reference(entry) or is_mcp_entry(entry):
             continue
         path = Path(entry)
         specs.extend(load_stabletoolbench(path) if path.is_dir() else load_openai_tools(path))
