@@ -223,7 +223,18 @@ def cmd_synth(args: argparse.Namespace) -> int:
         if not (index.isdigit() and total.isdigit()) or not int(index) < int(total):
             raise MagnetError(f"--shard {args.shard!r}: expected i/n with 0 <= i < n, e.g. 0/4")
         part = (int(index), int(total))
-    report = run_synth(config, part=part, progress=not args.no_progress, report_checks=synth_report_checks(config))
+    if args.executor == "ray":
+        from magnet.synthesis.ray_executor import run_synth_on_ray
+
+        if part is not None:
+            raise MagnetError("--executor ray starts the parts itself: give --ray-tasks N, not --shard")
+        report = run_synth_on_ray(
+            config, tasks=args.ray_tasks, progress=not args.no_progress, report_checks=synth_report_checks(config)
+        )
+    elif args.ray_tasks is not None:
+        raise MagnetError("--ray-tasks is for --executor ray")
+    else:
+        report = run_synth(config, part=part, progress=not args.no_progress, report_checks=synth_report_checks(config))
     out = Path(config.out)
     if "incomplete" in report:
         print(report["incomplete"])
@@ -319,6 +330,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="I/N",
         help="do part I of N of each sharded stage (N machines sharing --out); rerun to continue once the other "
         "parts finish, or run without --shard to merge",
+    )
+    synth.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (or the --shard part); ray: the sharded stages as Ray tasks on the cluster at "
+        "RAY_ADDRESS (else a local one), over the same --out (shared storage), then the datasets here",
+    )
+    synth.add_argument(
+        "--ray-tasks",
+        type=int,
+        metavar="N",
+        help="Ray tasks, one part of the shards each (default: the cluster's CPUs)",
     )
     synth.add_argument(
         "--set",

@@ -108,6 +108,11 @@ class UsageTracker:
         """A request failed for good with ``cause`` (after its retries)."""
         self.step(step).failures[cause] += 1
 
+    def merge(self, other: UsageTracker) -> None:
+        """Add another tracker's counts, step by step (the usage of a run's parts, made in other processes)."""
+        for name, usage in other.steps.items():
+            self.step(name).add(usage)
+
     def total(self) -> StepUsage:
         """All steps added up."""
         total = StepUsage()

@@ -13,17 +13,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import inspect
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from magnet.data.schema import SFTRow, validate_preference_row
 from magnet.errors import MagnetError
-from magnet.files import write_atomic, write_jsonl
+from magnet.files import write_jsonl
 from magnet.heap import frozen_heap
 from magnet.llm.client import Teacher
 from magnet.llm.usage import UsageTracker
@@ -57,6 +54,14 @@ from magnet.synthesis.report import (
     write_report,
 )
 from magnet.synthesis.simulate import Simulator
+from magnet.synthesis.stage_records import (
+    check_writable,
+    is_fresh,
+    longest_first,
+    pool_digest,
+    record_settings,
+    specs_digest,
+)
 from magnet.synthesis.stages import (  # synthesis_teacher re-exported: it was defined here
     graph_config,
     graph_judge,
@@ -69,61 +74,6 @@ from magnet.synthesis.stages import (  # synthesis_teacher re-exported: it was d
 from magnet.synthesis.translate import registry_and_simulator
 from magnet.tools.pool import pool_specs, pool_toolkits
 from magnet.tools.toolkit import Toolkit
-
-
-def specs_digest(specs: Sequence[Any]) -> str:
-    """A digest of the pool's specs (what the graph is built from)."""
-    return hashlib.sha256(json.dumps([spec.to_dict() for spec in specs], default=str).encode()).hexdigest()[:16]
-
-
-def pool_digest(specs_hash: str, toolkits: Sequence[type[Toolkit]]) -> str:
-    """A digest of the pool: its specs (``specs_digest``) and the source of its toolkit classes. It is part of every
-    stage's identity, so episodes made with other tools (a changed docstring, response field or function body)
-    are never resumed as if they were this pool's."""
-    digest = hashlib.sha256(specs_hash.encode())
-    for klass in toolkits:
-        try:  # an MCP server's class stands for the server: its command line and its seed's files
-            source = klass.mcp_server.identity if hasattr(klass, "mcp_server") else inspect.getsource(klass)
-        except (OSError, TypeError):  # no source file (built at run time): its specs stand for it
-            source = klass.__qualname__
-        digest.update(source.encode())
-    return digest.hexdigest()[:16]
-
-
-def longest_first(items: Sequence[Any], size: Any) -> list[Any]:
-    """Items in order of decreasing ``size`` (ties in their given order): a stage's items are chains of dependent
-    teacher requests, so starting the long chains first keeps every concurrency slot busy until the end instead of
-    leaving a few long ones running alone (the order is deterministic, so shards and resumes are unaffected)."""
-    return sorted(items, key=lambda item: -size(item))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Stages
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _fresh(path: Path, settings: Mapping[str, Any]) -> bool:
-    """Whether ``path`` was built with these settings (recorded beside it)."""
-    record = path.with_name(path.name + ".settings.json")
-    return (
-        path.exists()
-        and record.exists()
-        and json.loads(record.read_text()) == json.loads(json.dumps(settings, default=str))
-    )
-
-
-def _record(path: Path, settings: Mapping[str, Any]) -> None:
-    write_atomic(path.with_name(path.name + ".settings.json"), json.dumps(settings, indent=1, default=str) + "\n")
-
-
-def _check_writable(out: Path) -> None:
-    """Refuse an output folder that cannot be created or written, before any stage runs: a probe folder is made
-    in it (or in its nearest existing parent) and removed, so a refused run leaves nothing behind."""
-    existing = next(folder for folder in (out, *out.parents) if folder.exists())
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".magnet-probe-", dir=existing))
-    except OSError as error:
-        raise MagnetError(f"{out}: cannot write there ({error.strerror or error} in {existing})") from None
 
 
 class StageIncomplete(Exception):
@@ -154,7 +104,7 @@ class Synth:
         self.toolkits = list(toolkits) or pool_toolkits(config.pool, allow_bfcl=config.allow_bfcl)
         self.given_toolkits = bool(toolkits)
         self.out = Path(config.out)
-        _check_writable(self.out)
+        check_writable(self.out)
         self.progress = progress
         self.usage = UsageTracker()
         self.teacher = synthesis_teacher(config.teacher, self.out, self.usage)
@@ -169,25 +119,42 @@ class Synth:
         self.paths: list[SignaturePath] = []
         self.report_checks = tuple(report_checks)
 
-    async def run(self) -> dict[str, Any]:
-        """Every stage in order; returns the final report (also written as ``report.json``/``report.md``)."""
+    async def run(self, *, datasets: bool = True) -> dict[str, Any]:
+        """Every stage in order; returns the final report (also written as ``report.json``/``report.md``). With
+        ``datasets=False`` it stops before the datasets stage (a Ray task doing one part of the teacher stages),
+        as a part other than 0 always does."""
         try:
             graph = self.graph = await self.graph_stage()
             paths = self.paths = self.paths_stage(graph)
             with frozen_heap():  # the stages that talk to the teacher: no full collection walks the imports
                 await self.teacher_stages(graph, paths)
-            if self.part is not None and self.part[0] != 0:
+            if (self.part is not None and self.part[0] != 0) or not datasets:
                 raise StageIncomplete("every stage is done; part 0 (or a run without --shard) writes the datasets")
             return self.dataset_stage()
         except StageIncomplete as incomplete:
             return {"incomplete": str(incomplete), "usage": self.usage.to_dict()}
         finally:
-            for model in (self.teacher, self.student):
-                if hasattr(model, "aclose"):
-                    await model.aclose()
-            for klass in self.toolkits:  # MCP servers' processes end with the run (a later call starts new ones)
-                if hasattr(klass, "close_servers"):
-                    klass.close_servers()
+            await self.close()
+
+    async def plan(self) -> None:
+        """The graph and the paths, written once every stage folder is found to belong to this run: what the parts
+        of a sharded run share (``magnet.synthesis.ray_executor`` makes them before it starts the parts)."""
+        try:
+            graph = self.graph = await self.graph_stage()
+            paths = self.paths = self.paths_stage(graph)
+            self._commit(self._identities(longest_first(paths, lambda path: len(path.functions))))
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the teacher's and the student's connections and end the pool's MCP servers (a later call
+        starts new ones)."""
+        for model in (self.teacher, self.student):
+            if hasattr(model, "aclose"):
+                await model.aclose()
+        for klass in self.toolkits:
+            if hasattr(klass, "close_servers"):
+                klass.close_servers()
 
     async def graph_stage(self) -> FunctionGraph:
         path = self.out / "graph.json"
@@ -205,7 +172,7 @@ class Synth:
             **dataclasses.asdict(self.config.graph),
             "teacher": self.teacher.name if self.config.graph.judge == "llm" else None,
         }
-        if _fresh(path, settings):
+        if is_fresh(path, settings):
             return FunctionGraph.load(path)
         self._only_part_zero_builds("graph.json")
         graph = await build_graph(
@@ -215,7 +182,7 @@ class Synth:
             teacher=self.teacher,
             progress=self.progress,
         )
-        self.pending_writes += [lambda: graph.save(path), lambda: _record(path, settings)]
+        self.pending_writes += [lambda: graph.save(path), lambda: record_settings(path, settings)]
         return graph
 
     def paths_stage(self, graph: FunctionGraph) -> list[SignaturePath]:
@@ -226,13 +193,13 @@ class Synth:
             **dataclasses.asdict(self.config.paths),
             "graph": hashlib.sha256(edges.encode()).hexdigest()[:16],
         }
-        if _fresh(path, settings):
+        if is_fresh(path, settings):
             return read_paths(path.read_text(encoding="utf-8").splitlines(), str(path))
         self._only_part_zero_builds("paths.jsonl")
         paths = sample_signature_paths(graph, self.config.paths, self.config.seed).paths()
         self.pending_writes += [
             lambda: write_jsonl((item.to_dict() for item in paths), path),
-            lambda: _record(path, settings),
+            lambda: record_settings(path, settings),
         ]
         return paths
 
@@ -276,14 +243,10 @@ class Synth:
             **extra,
         }
 
-    async def teacher_stages(self, graph: FunctionGraph, paths: list[SignaturePath]) -> None:
-        """Translate, positives and negatives, pipelined: shard ``i`` of each stage is made from shard ``i`` of
-        the one before and starts as soon as that shard is on disk, so the teacher's slots stay busy from the
-        first path to the last (a stage never waits for the slowest item of the one before). Each stage keeps its
-        own folder, manifest and resume; a failure in one stops them all."""
-        student = self.student = self._student()
+    def _identities(self, paths: Sequence[SignaturePath]) -> tuple[dict, dict, dict]:
+        """What the translate, positives and negatives stages are made from (their folders must hold nothing
+        else)."""
         t = self.config.translate
-        paths = longest_first(paths, lambda path: len(path.functions))
         translate_id = stage_identity(
             "translate", paths, t.shard_size, self._stage_config(translate=dataclasses.asdict(t))
         )
@@ -297,17 +260,32 @@ class Synth:
         negatives_id = chained_identity(
             "negatives", positives_id, self._stage_config(negatives=dataclasses.asdict(self.config.negatives))
         )
-        shard_count = -(-len(paths) // t.shard_size)
-        translated, distilled = ShardChannel(), ShardChannel()
-        with_negatives = self.config.negatives.source != "none"
+        return translate_id, positives_id, negatives_id
+
+    def _commit(self, identities: tuple[dict, dict, dict]) -> None:
+        """Check that every stage folder belongs to this run, then write the graph and the paths."""
+        translate_id, positives_id, negatives_id = identities
         check_stage_folder(self.out / "episodes", translate_id, self.part)
         check_stage_folder(self.out / "positives", positives_id, self.part)
-        if with_negatives:
+        if self.config.negatives.source != "none":
             check_stage_folder(self.out / "negatives", negatives_id, self.part)
         self.out.mkdir(parents=True, exist_ok=True)
         for write in self.pending_writes:
             write()
         self.pending_writes.clear()
+
+    async def teacher_stages(self, graph: FunctionGraph, paths: list[SignaturePath]) -> None:
+        """Translate, positives and negatives, pipelined: shard ``i`` of each stage is made from shard ``i`` of
+        the one before and starts as soon as that shard is on disk, so the teacher's slots stay busy from the
+        first path to the last (a stage never waits for the slowest item of the one before). Each stage keeps its
+        own folder, manifest and resume; a failure in one stops them all."""
+        student = self.student = self._student()
+        paths = longest_first(paths, lambda path: len(path.functions))
+        identities = translate_id, positives_id, negatives_id = self._identities(paths)
+        shard_count = -(-len(paths) // self.config.translate.shard_size)
+        translated, distilled = ShardChannel(), ShardChannel()
+        with_negatives = self.config.negatives.source != "none"
+        self._commit(identities)
         registry, self.simulator = self._registry(graph)
 
         async def translate() -> None:

@@ -40,6 +40,12 @@ class McpServer:
     seed: Path | None = None
     reset: str | None = None
 
+    def to_entry(self) -> str:
+        """The entry again, every option written out (the seed as an absolute path)."""
+        options = f"name={self.name};" + (f"seed={self.seed};" if self.seed else "")
+        options += f"reset={self.reset};" if self.reset else ""
+        return PREFIX + options + (self.url or shlex.join(self.command))
+
     @property
     def identity(self) -> str:
         """What decides a call's output besides the calls before it: the command line or URL and the seed's

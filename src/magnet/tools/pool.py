@@ -262,7 +262,7 @@ def _is_toolkit_reference(entry: str) -> bool:
     return ":" in entry and not Path(entry).exists() and not is_mcp_entry(entry)
 
 
-def _pool_entries(pool: str | Sequence[str]) -> list[str]:
+def pool_entries(pool: str | Sequence[str]) -> list[str]:
     """The entries of a pool setting (comma-joined or a list; an ``mcp:`` item of a list is one entry, commas
     and all); an entry that is none of ``POOL_ENTRIES`` is an error naming it and what an entry can be."""
     entries = [pool] if isinstance(pool, str) else list(pool)
@@ -286,7 +286,7 @@ def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> lis
     tools), comma-separated or a list, mixed with ``builtin`` if wished; a spec file or folder has none (its
     functions are simulated by the teacher)."""
     classes: list[type[Toolkit]] = []
-    for entry in _pool_entries(pool):
+    for entry in pool_entries(pool):
         if entry == "builtin":
             from magnet.tools.builtin import BUILTIN_TOOLKITS
 
@@ -321,7 +321,7 @@ def pool_specs(
 
     classes = toolkits if toolkits is not None else pool_toolkits(pool, allow_bfcl=allow_bfcl)
     specs = [spec for klass in classes for spec in klass.specs()]
-    for entry in _pool_entries(pool):
+    for entry in pool_entries(pool):
         if entry in ("builtin", "bfcl") or _is_toolkit_reference(entry) or is_mcp_entry(entry):
             continue
         path = Path(entry)
