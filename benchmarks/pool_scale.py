@@ -34,11 +34,12 @@ from pathlib import Path
 
 from magnet.heap import frozen_heap
 from magnet.synthesis.config import load_config
-from magnet.synthesis.graph_building import GraphConfig, build_graph
+from magnet.synthesis.graph_building import GraphConfig, build_graph, sample_candidates
 from magnet.synthesis.graph_judges import LLMJudge
 from magnet.synthesis.offline import OfflineTeacher
 from magnet.synthesis.operations import OperationConfig, reshape
 from magnet.synthesis.paths import sample_paths
+from magnet.synthesis.stages import graph_config
 from magnet.synthesis.synth import Synth
 from magnet.testing.stabletoolbench import write_stabletoolbench_folder
 from magnet.tools.spec import load_stabletoolbench
@@ -62,6 +63,13 @@ def measure(rows: dict[str, dict], stage: str) -> Iterator[dict]:
     rows[stage] = {"seconds": time.perf_counter() - started, "peak_rss_mib": _peak_rss_mib(), **row}
 
 
+def _write_pending(synth: Synth) -> None:
+    synth.out.mkdir(parents=True, exist_ok=True)
+    for write in synth.pending_writes:
+        write()
+    synth.pending_writes.clear()
+
+
 def run_size(functions: int, episodes: int, llm_judge: bool, work: Path) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     folder = work / f"stb-{functions}"
@@ -73,12 +81,16 @@ def run_size(functions: int, episodes: int, llm_judge: bool, work: Path) -> dict
     with measure(rows, "load") as row:
         specs = load_stabletoolbench(folder)
         row["made"] = f"{len(specs)} specs"
+        row["items"] = len(specs)
     config = load_config(None, [f"pool={folder}", f"out={work / f'run-{functions}'}", "graph.judge=schema"])
     synth = Synth(config, progress=False)
     with measure(rows, "graph (schema)") as row:
         graph = synth.graph = asyncio.run(synth.graph_stage())
+        _write_pending(synth)  # graph.json, which a run writes once the stage folders are checked
         stats = graph.stats()
+        candidates = sum(map(len, sample_candidates(specs, graph_config(config.graph, config.seed)).values()))
         row["made"] = f"{stats.edges} edges, {stats.with_out_edge} functions with an out-edge"
+        row["items"] = candidates
     if llm_judge:
         with measure(rows, "graph (llm)") as row:
             teacher = OfflineTeacher()
@@ -86,6 +98,7 @@ def run_size(functions: int, episodes: int, llm_judge: bool, work: Path) -> dict
                 build_graph(specs, LLMJudge(teacher), GraphConfig(seed=config.seed, max_concurrency=64), progress=False)
             )
             row["made"] = f"{judged.stats().edges} edges"
+            row["items"] = candidates + judged.stats().edges  # one judgement per candidate, one per edge (nested)
     with measure(rows, "walks") as row:
         walks = sample_paths(
             graph, steps=config.paths.steps, walks_per_function=config.paths.walks_per_function, seed=config.seed
@@ -94,13 +107,17 @@ def run_size(functions: int, episodes: int, llm_judge: bool, work: Path) -> dict
         crossing = sum(len({owner[name] for name in walk.functions}) > 1 for walk in walks)
         mean = statistics.mean(len(walk.functions) for walk in walks) if walks else 0.0
         row["made"] = f"{len(walks)} walks, {mean:.1f} functions each, {crossing} cross a tool"
+        row["items"] = len(walks)
     with measure(rows, "operations") as row:
         rng, operations = random.Random(config.seed), OperationConfig()
         reshaped = [reshape(walk, graph, rng, operations) for walk in walks]
         row["made"] = f"{2 * len(reshaped)} paths (plain and split)"
+        row["items"] = len(walks)
     with measure(rows, "paths") as row:
         paths = synth.paths = synth.paths_stage(graph)
-        row["made"] = f"{len(paths)} paths (single-turn and irrelevance included)"
+        _write_pending(synth)  # paths.jsonl
+        row["made"] = f"{len(paths)} paths (single-turn and irrelevance included), written"
+        row["items"] = len(paths)
     sample = random.Random(0).sample(paths, min(episodes, len(paths)))
     with measure(rows, "translate+positives+negatives") as row:
         with frozen_heap():
@@ -134,13 +151,18 @@ def main() -> None:
     sizes = sorted(results)
     if len(sizes) >= 2:
         small, large = sizes[0], sizes[-1]
-        print(f"\ngrowth exponent between {small} and {large} functions (1.0: linear):")
+        print(f"\nbetween {small} and {large} functions: growth exponent of the time (1.0: linear in the functions),")
+        print("and microseconds per item (a candidate judged, a walk, a path; the same figure: linear in the items)")
         for stage in results[large]:
-            if stage.startswith("translate") or stage == "datasets":
-                continue  # the same number of episodes at both sizes
-            before, after = results[small][stage]["seconds"], results[large][stage]["seconds"]
-            exponent = math.log(after / before) / math.log(large / small) if before > 0 and after > 0 else math.nan
-            print(f"  {stage}: {before:.2f} s -> {after:.2f} s, exponent {exponent:.2f}")
+            before, after = results[small][stage], results[large][stage]
+            exponent = math.log(after["seconds"] / before["seconds"]) / math.log(large / small)
+            per_item = ""
+            if before.get("items") and after.get("items"):
+                micro = [1e6 * row["seconds"] / row["items"] for row in (before, after)]
+                per_item = f"; {micro[0]:.1f} -> {micro[1]:.1f} us per item ({before['items']} -> {after['items']})"
+            same = " (the same episodes at both sizes)" if stage.startswith("translate") or stage == "datasets" else ""
+            times = f"{before['seconds']:.2f} s -> {after['seconds']:.2f} s"
+            print(f"  {stage}: {times}, exponent {exponent:.2f}{per_item}{same}")
 
 
 if __name__ == "__main__":
