@@ -209,6 +209,9 @@ def test_the_git_server_works_on_a_fresh_copy_of_its_repository(git_server, repo
         added = env.execute_one(FunctionCall("git_add", {"repo_path": ".", "files": ["README.md"]}))
         assert added.ok
         assert "Changes to be committed" in env.execute_one(status.call).output
+        elsewhere = env.execute_one(FunctionCall("git_log", {"repo_path": "elsewhere"}))
+        assert not elsewhere.ok and "./elsewhere" in elsewhere.error  # the server's folder, named as it names it
+        assert "magnet-mcp-" not in elsewhere.content
         fresh = Environment([git()]).execute_one(FunctionCall("git_diff_staged", {"repo_path": "."}))
         assert "Orders and customers" not in fresh.output  # a new episode: nothing staged there
     finally:
@@ -315,3 +318,17 @@ def test_an_url_server_without_a_reset_shares_its_state_and_says_so(notes_url, c
 def test_a_reset_tool_the_server_does_not_have_is_refused(notes_url):
     with pytest.raises(ToolkitError, match="reset tool 'clear' is not among its tools"):
         mcp_toolkit_class(f"mcp:reset=clear;{notes_url}")
+
+
+def test_magnet_pool_and_call_list_and_run_an_mcp_server(time_server, capsys):
+    from magnet.cli import main
+
+    entry = f"mcp:name=clock;{time_server} --local-timezone UTC"
+    assert main(["pool", "--pool", entry]) == 0
+    listing = capsys.readouterr().out
+    assert "clock" in listing and "convert_time" in listing and "output schema" in listing
+    call = "[convert_time(source_timezone='UTC', time='08:30', target_timezone='Europe/Lisbon')]"
+    assert main(["call", "--pool", entry, call]) == 0
+    assert '"time_difference": "+0.0h"' in capsys.readouterr().out
+    assert main(["pool", "--pool", entry, "--bfcl"]) != 0
+    assert "give --bfcl or --pool, not both" in capsys.readouterr().err

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from magnet.errors import SpecError, ToolkitError
@@ -64,6 +65,21 @@ def output_of(result: Any) -> Any:
     if structured is not None:
         return structured
     return text
+
+
+def without_folder(output: Any, folder: Path | None) -> Any:
+    """``output`` with the server's working folder (a temporary copy of its seed, named differently for every
+    episode) written as ``.``, the path the server's own relative paths start from: no temporary path reaches a
+    dataset, and the same call gives the same text in every episode."""
+    if folder is None:
+        return output
+    if isinstance(output, str):
+        return output.replace(f"{folder}/", "./").replace(str(folder), ".")
+    if isinstance(output, Mapping):
+        return {key: without_folder(value, folder) for key, value in output.items()}
+    if isinstance(output, list):
+        return [without_folder(value, folder) for value in output]
+    return output
 
 
 def parsed_output(output: Any) -> Any:
@@ -198,8 +214,8 @@ class McpToolkit(Toolkit):
                 "(start it through its mcp: pool entry)"
             }
         else:
-            result = cls.mcp_host.call([tuple(call) for call in calls], [*keys, key], name, arguments)
-            output = cls.mcp_records[record] = output_of(result)
+            result, folder = cls.mcp_host.call([tuple(call) for call in calls], [*keys, key], name, arguments)
+            output = cls.mcp_records[record] = without_folder(output_of(result), folder)
             if cls.mcp_store is not None:
                 cls.mcp_store.put(record, {"output": output}, model=STORE_MODEL, step="mcp_output")
         calls.append([name, json.loads(json.dumps(arguments, default=str))])

@@ -246,7 +246,7 @@ class McpHost:
         while len(self._idle) > self.max_idle:
             _, oldest = self._idle.popitem(last=False)
             await oldest.close()
-        return result
+        return result, (None if self.server.url else live.folder / "state")
 
     # -- what toolkits use ---------------------------------------------------------------------------------------
 
@@ -264,7 +264,8 @@ class McpHost:
 
     def call(self, log: Sequence[LoggedCall], keys: Sequence[CallKey], name: str, arguments: dict[str, Any]) -> Any:
         """Execute ``name(**arguments)`` on a server whose state is what the calls of ``log`` (keyed ``keys``, one
-        more key for this call) made of the seed; returns the SDK's ``CallToolResult``."""
+        more key for this call) made of the seed; returns the SDK's ``CallToolResult`` and the folder the server
+        ran in (None for an URL server)."""
         return self._submit(self._call(list(log), list(keys), name, arguments), self.start_timeout + self.call_timeout)
 
     def close(self) -> None:
