@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from mcp_types import CallToolResult, ImageContent, TextContent
@@ -20,13 +21,17 @@ from magnet.tools.calls import FunctionCall
 from magnet.tools.executor import Environment
 from magnet.tools.mcp import (
     infer_schema,
+    may_call_on_seed,
     mcp_toolkit_class,
     output_of,
     parsed_output,
     recorded_toolkit_class,
 )
 from magnet.tools.mcp_entry import parse_mcp_entry
+from magnet.tools.mcp_host import McpHost
 from magnet.tools.pool import pool_specs, pool_toolkits
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # -- entries -------------------------------------------------------------------------------------------------------
 
@@ -65,12 +70,27 @@ def test_the_identity_follows_the_seed_s_files(tmp_path):
         ("mcp:reset=reset;server", "reset is for an URL server"),
         ("mcp:name=a b;server", "toolkit name"),
         ("mcp:server 'unclosed", "cannot split the command line"),
+        ("mcp:idle=0;server", "idle='0' must be a number of at least 1"),
+        ("mcp:timeout=soon;server", "timeout='soon' must be a number"),
     ],
 )
 def test_a_malformed_entry_is_one_error_naming_it(entry, message):
     with pytest.raises(ToolkitError, match=message) as caught:
         parse_mcp_entry(entry)
     assert entry in str(caught.value)
+
+
+def test_idle_and_timeout_are_options_and_a_relative_script_is_resolved_where_the_entry_is_read(tmp_path, monkeypatch):
+    (tmp_path / "servers").mkdir()
+    (tmp_path / "servers" / "shop.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    server = parse_mcp_entry("mcp:idle=64;timeout=2.5;python servers/shop.py --db shop.db")
+    assert (server.idle, server.timeout, server.name) == (64, 2.5, "shop")
+    # the server runs in its seed's copy: the script is found from here, the data file (no script) is not touched
+    assert server.command == ("python", str(tmp_path / "servers" / "shop.py"), "--db", "shop.db")
+    again = parse_mcp_entry(server.to_entry())
+    assert (again.command, again.idle, again.timeout, again.name) == (server.command, 64, 2.5, "shop")
+    assert parse_mcp_entry("mcp:server").idle == 16 and McpHost(parse_mcp_entry("mcp:server")).max_idle == 16
 
 
 def test_a_seed_for_an_url_server_is_refused(tmp_path):
@@ -241,6 +261,67 @@ def test_a_server_that_does_not_start_names_itself_and_its_stderr(tmp_path):
     assert "broken" in str(caught.value) and "cannot open the database" in str(caught.value)
 
 
+def _processes_running(script: Path) -> list[int]:
+    """The processes whose command line names ``script`` (read from /proc: no extra package)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(script).encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_slow_start_a_slow_call_and_an_error_response_each_say_what_happened_and_leave_no_process():
+    script = FIXTURES / "mcp_slow_server.py"
+    started = time.monotonic()
+    with pytest.raises(ToolkitError, match=r"did not start within 1 s \(timeout=<seconds> in its entry\)"):
+        mcp_toolkit_class(f"mcp:name=late;timeout=1;{sys.executable} {script} --slow-start")
+    assert time.monotonic() - started < 15 and not _processes_running(script)  # killed, not waited for
+
+    slow = mcp_toolkit_class(f"mcp:name=slow;timeout=1;{sys.executable} {script}")
+    try:
+        episode = Environment([slow()])
+        napping = episode.execute_one(FunctionCall("nap", {"seconds": 5}))
+        assert not napping.ok and "nap did not answer within 1 s" in napping.error
+        # a JSON-RPC error response is the call's output, as a tool's own error is; the server serves on
+        refused = episode.execute_one(FunctionCall("refuse", {}))
+        assert refused.output == {"error": "MCP error -32602: refused by protocol"}
+        assert episode.execute_one(FunctionCall("ping", {})).output == {"result": "pong"}
+        for _ in range(20):  # more episodes in flight than idle servers kept: the oldest are closed
+            Environment([slow()]).execute_one(FunctionCall("nap", {"seconds": 0}))
+        assert len(slow.mcp_host._live) <= slow.mcp_host.max_idle + 1  # the idle ones and the spare
+    finally:
+        slow.close_servers()
+    assert not slow.mcp_host._live and not _processes_running(script)
+
+
+def test_a_stdio_server_gets_magnet_s_environment(monkeypatch):
+    monkeypatch.setenv("MAGNET_TEST_TOKEN", "s3cret")
+    slow = mcp_toolkit_class(f"mcp:name=slow;{sys.executable} {FIXTURES / 'mcp_slow_server.py'}")
+    try:
+        call = FunctionCall("environment_value", {"name": "MAGNET_TEST_TOKEN"})
+        assert Environment([slow()]).execute_one(call).output == {"result": "s3cret"}
+    finally:
+        slow.close_servers()
+
+
+def test_only_calls_that_can_do_no_harm_infer_a_schema():
+    def tool(**hints):
+        return SimpleNamespace(annotations=SimpleNamespace(**hints) if hints else None)
+
+    stdio, url = parse_mcp_entry("mcp:server"), parse_mcp_entry("mcp:http://127.0.0.1:1/mcp")
+    reset = parse_mcp_entry("mcp:reset=clear;http://127.0.0.1:1/mcp")
+    assert may_call_on_seed(tool(), stdio)  # a copy of the seed: writes are harmless
+    assert not may_call_on_seed(tool(open_world_hint=True), stdio)  # it reaches outside: not called
+    assert may_call_on_seed(tool(open_world_hint=True, read_only_hint=True), stdio)
+    assert not may_call_on_seed(tool(), url)  # someone else's state, no reset: only a tool that only reads
+    assert may_call_on_seed(tool(read_only_hint=True), url)
+    assert may_call_on_seed(tool(), reset) and not may_call_on_seed(tool(destructive_hint=True), reset)
+
+
 def test_mcp_entries_join_a_pool_beside_builtin(time_server):
     entry = f"mcp:name=clock;{time_server} --local-timezone UTC"
     classes = pool_toolkits(["builtin", entry])
@@ -261,7 +342,7 @@ def notes_url(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_notes_server.py"
+    script = FIXTURES / "mcp_notes_server.py"
     log = (tmp_path / "notes.log").open("w")
     process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -311,6 +392,19 @@ def test_an_url_server_without_a_reset_shares_its_state_and_says_so(notes_url, c
             second = Environment([notes()]).execute_one(FunctionCall("list_notes", {}))
         assert second.output == {"notes": [{"note_id": 1, "text": "kept"}]}
         assert "has no reset tool" in caplog.text
+    finally:
+        notes.close_servers()
+
+
+def test_an_url_server_left_in_any_state_is_reset_before_its_first_episode(notes_url):
+    before = mcp_toolkit_class(f"mcp:name=notes;{notes_url}")  # another client leaves a note behind
+    try:
+        Environment([before()]).execute_one(FunctionCall("add_note", {"text": "left behind"}))
+    finally:
+        before.close_servers()
+    notes = mcp_toolkit_class(f"mcp:name=notes;reset=reset_notes;{notes_url}")
+    try:
+        assert Environment([notes()]).execute_one(FunctionCall("list_notes", {})).output == {"notes": []}
     finally:
         notes.close_servers()
 

@@ -3,7 +3,9 @@
 The specs are the server's listing: the tool's name, description and input schema, and its ``outputSchema`` as
 the response when the server gives one. A tool without one that takes no required argument is called once on
 the seed state and its output's shape becomes the response (``infer_schema``), so that the schema judge can link
-it; the others are left to the LLM judge (``graph.judge: llm``), which reads descriptions.
+it; the others are left to the LLM judge (``graph.judge: llm``), which reads descriptions. Only a call that can do
+no harm is made (``may_call_on_seed``): a stdio server runs on a copy of its seed, but a tool that says it reaches
+the outside world is not called, and on an URL server without a reset tool only tools that say they only read.
 
 A toolkit instance's state is the log of the calls made on it (``{"calls": [[name, arguments], ...]}``): the
 server's state is whatever those calls made of a fresh copy of the seed. A call's output is looked up by the log
@@ -31,7 +33,7 @@ from typing import Any, ClassVar, Protocol
 from magnet.errors import SpecError, ToolkitError
 from magnet.tools.function_spec import FunctionSpec, spec_from_valid_dict, validate_spec_dict
 from magnet.tools.mcp_entry import McpServer, parse_mcp_entry
-from magnet.tools.mcp_host import McpHost, McpServerError
+from magnet.tools.mcp_host import McpHost, McpServerError  # noqa: F401  (re-exported: what a pool raises)
 from magnet.tools.toolkit import Toolkit
 
 logger = logging.getLogger(__name__)
@@ -259,7 +261,7 @@ def mcp_toolkit_class(entry: str | McpServer, *, infer: bool = True, **host_opti
     atexit.register(host.close)
     try:
         tools = host.list_tools()
-    except McpServerError:
+    except ToolkitError:
         host.close()
         raise
     if server.reset and server.reset not in {tool.name for tool in tools}:
@@ -279,21 +281,41 @@ def mcp_toolkit_class(entry: str | McpServer, *, infer: bool = True, **host_opti
         raise ToolkitError(f"MCP server {server.name} ({server.entry}): " + "; ".join(error.problems)) from None
     klass = _class(server, host, specs)
     if infer:
-        klass.mcp_specs = tuple(_with_inferred_response(klass, spec) for spec in specs)
+        callable_on_seed = {tool.name for tool in tools if may_call_on_seed(tool, server)}
+        klass.mcp_specs = tuple(
+            _with_inferred_response(klass, spec) if spec.name in callable_on_seed else spec for spec in specs
+        )
         klass.mcp_inferred = frozenset(
             spec.name for spec, before in zip(klass.mcp_specs, specs, strict=True) if spec.response != before.response
         )
     return klass
 
 
+def may_call_on_seed(tool: Any, server: McpServer) -> bool:
+    """Whether one call of ``tool`` to see its output's shape can do no harm, by its annotations: a stdio server
+    runs on a copy of its seed, so any tool but one that says it reaches the outside world (``openWorldHint``)
+    without only reading; an URL server's state is its own, so only a tool that says it only reads
+    (``readOnlyHint``), or with a reset tool one that says neither that it reaches out nor that it destroys."""
+    annotations = getattr(tool, "annotations", None)
+    read_only = getattr(annotations, "read_only_hint", None) is True
+    open_world = getattr(annotations, "open_world_hint", None) is True
+    destructive = getattr(annotations, "destructive_hint", None) is True
+    if read_only:
+        return True
+    if server.url is None:
+        return not open_world
+    return bool(server.reset) and not open_world and not destructive
+
+
 def _with_inferred_response(klass: type[McpToolkit], spec: FunctionSpec) -> FunctionSpec:
     """``spec`` with the shape of its output on the seed state as its response, when it has no response and can
-    be called with no argument; else ``spec`` as it is."""
+    be called with no argument; else ``spec`` as it is (a failed call is logged, never raised: the tool is left
+    to the LLM judge)."""
     if spec.response is not None or spec.required:
         return spec
     try:
         output = parsed_output(klass().dispatch(spec.name)())
-    except ToolkitError as error:
+    except Exception as error:  # the server's or the SDK's: inference is a bonus, never a reason to fail the pool
         logger.warning("MCP tool %s: not called on the seed state (%s); it keeps no response schema", spec.name, error)
         return spec
     if isinstance(output, Mapping) and set(output) == {"error"}:
@@ -311,6 +333,6 @@ def recorded_toolkit_class(
     what is recorded in memory later), and an unrecorded call is an error result. For replaying episodes and
     evaluating on them where the server is not available."""
     server = entry if isinstance(entry, McpServer) else parse_mcp_entry(entry)
-    klass = _class(server, None, [spec for spec in specs if spec.toolkit in (None, server.name)])
+    klass = _class(server, None, [spec for spec in specs if spec.toolkit == server.name])
     klass.mcp_store = store
     return klass
