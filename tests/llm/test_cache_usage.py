@@ -8,7 +8,7 @@ import multiprocessing
 import pytest
 
 from magnet.errors import MagnetError
-from magnet.llm.cache import RequestCache, request_key
+from magnet.llm.cache import RequestCache, file_system_type, request_key
 from magnet.llm.usage import Price, UsageTracker
 
 
@@ -77,3 +77,26 @@ def test_usage_adds_up_per_step_with_cost(tmp_path):
     assert saved["steps"]["judge"]["cost"] == 6.0 and saved["total"]["requests"] == 3
     table = usage.format_table()
     assert "rate_limit=1" in table and table.splitlines()[-1].startswith("total")
+
+
+MOUNTS = """\
+/dev/vda1 / ext4 rw,relatime 0 0
+server:/export /shared nfs4 rw,relatime,vers=4.2 0 0
+/dev/vdb1 /shared/local\\040disk xfs rw 0 0
+"""
+
+
+def test_the_file_system_of_a_path_is_its_longest_mount_point():
+    assert file_system_type("/home/user/runs", MOUNTS) == "ext4"
+    assert file_system_type("/shared/runs/synth", MOUNTS) == "nfs4"
+    assert file_system_type("/shared/local disk/runs", MOUNTS) == "xfs"  # /proc/mounts writes a space as \\040
+    assert file_system_type("/sharedness", MOUNTS) == "ext4"  # a prefix of the name is not a mount point
+
+
+def test_a_cache_on_a_network_file_system_keeps_a_rollback_journal(tmp_path, monkeypatch):
+    assert RequestCache(tmp_path / "local.sqlite")._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    monkeypatch.setattr("magnet.llm.cache.file_system_type", lambda path, mounts=None: "nfs4")
+    shared = RequestCache(tmp_path / "shared.sqlite")
+    assert shared._db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    shared.put("k", {"text": "answer"}, model="m", step="s")
+    assert RequestCache(tmp_path / "shared.sqlite").get("k") == {"text": "answer"}

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import datasets
 import pytest
@@ -22,10 +25,25 @@ from magnet.tools.mcp import recorded_toolkit_class
 from magnet.tools.mcp_entry import parse_mcp_entry
 
 
+def _processes_in(folder: Path) -> list[int]:
+    """The processes whose working folder is inside ``folder`` (from /proc)."""
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if Path(os.readlink(cwd)).is_relative_to(folder):
+                found.append(int(cwd.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.slow
 def test_synth_on_mcp_servers_replays_every_episode_without_them(
-    tmp_path, sqlite_server, git_server, time_server, shop_seed, repo_seed
+    tmp_path, monkeypatch, sqlite_server, git_server, time_server, shop_seed, repo_seed
 ):
+    servers_tmp = tmp_path / "tmp"  # where the servers' working folders go, to see that none is left
+    servers_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(servers_tmp))
     pool = [
         f"mcp:name=shop;seed={shop_seed};{sqlite_server} --db-path shop.db",
         f"mcp:name=repo;seed={repo_seed};{git_server} --repository .",
@@ -37,6 +55,9 @@ def test_synth_on_mcp_servers_replays_every_episode_without_them(
     report = asyncio.run(synth.run())
 
     assert all(klass.mcp_host._loop is None for klass in synth.toolkits)  # every server ended with the run
+    assert sum(klass.mcp_host.servers_started for klass in synth.toolkits) > 3
+    assert not list(servers_tmp.iterdir()), "a server's folder outlived the run"
+    assert not _processes_in(servers_tmp), "a server process outlived the run"
     translate = report["stages"]["translate"]
     assert translate["accepted"] > 0 and translate["rejected"] > 0  # the offline teacher's guesses fail some calls
     episodes = [Episode.from_dict(record) for record in read_records(out / "episodes")]

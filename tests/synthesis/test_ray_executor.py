@@ -10,10 +10,12 @@ import datasets
 import pytest
 
 from magnet.cli import main
+from magnet.errors import MagnetError
 from magnet.synthesis.config import load_config
 from magnet.synthesis.pipeline import read_manifest
-from magnet.synthesis.ray_executor import run_synth_on_ray, with_absolute_paths
-from magnet.synthesis.synth import run_synth
+from magnet.synthesis.ray_executor import run_part, run_synth_on_ray, with_absolute_paths
+from magnet.synthesis.synth import Synth, run_synth
+from magnet.tools.mcp import recorded_toolkit_class
 
 pytest.importorskip("ray")
 
@@ -81,6 +83,48 @@ def test_paths_are_made_absolute_for_the_workers(tmp_path, monkeypatch):
     assert absolute.teacher.cache == str(tmp_path / "cache.sqlite")
     assert absolute.pool == ["builtin", str(tmp_path / "tools.json"), f"mcp:name=srv;seed={tmp_path / 'seed'};srv -x"]
     assert with_absolute_paths(load_config(None, ["out=/tmp/o"])).pool == "builtin"  # unchanged: kept as given
+
+
+def test_toolkit_files_model_folders_and_the_student_s_cache_are_made_absolute_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "trip.py").write_text("")
+    (tmp_path / "models" / "sft").mkdir(parents=True)
+    config = load_config(
+        None,
+        [
+            "out=o",
+            "teacher.kind=hf",
+            "teacher.model=models/sft",
+            "negatives.source=student",
+            "negatives.student.kind=openai",
+            "negatives.student.model=served-name",
+            "negatives.student.cache=student.sqlite",
+        ],
+        {"pool": ["tools/trip.py:TripToolkit", "my_tools:Shop"]},
+    )
+    absolute = with_absolute_paths(config)
+    assert absolute.pool == [f"{tmp_path / 'tools' / 'trip.py'}:TripToolkit", "my_tools:Shop"]  # a module stays
+    assert absolute.teacher.model == str(tmp_path / "models" / "sft")
+    assert absolute.negatives.student.cache == str(tmp_path / "student.sqlite")
+    assert absolute.negatives.student.model == "served-name"  # a served model's name is no path
+
+
+def test_a_part_that_cannot_do_its_shards_is_an_error_not_a_silent_success(tmp_path):
+    config = load_config(None, [*SMALL, f"out={tmp_path / 'run'}"])
+    with pytest.raises(MagnetError, match=r"part 1/2 stopped before its shards were done: .*built by part 0"):
+        run_part(config, (1, 2), ())
+
+
+def test_a_server_reached_by_url_is_never_shared_by_parts(tmp_path):
+    config = load_config(None, [f"out={tmp_path / 'run'}"], {"pool": ["builtin", "mcp:http://127.0.0.1:9/mcp"]})
+    with pytest.raises(MagnetError, match=r"\['mcp-127.0.0.1-9'\] are reached by URL"):
+        Synth(config, part=(0, 2))
+    shop = recorded_toolkit_class("mcp:name=shop;http://127.0.0.1:9/mcp", [])
+    with pytest.raises(MagnetError, match="reached by URL"):
+        Synth(load_config(None, [f"out={tmp_path / 'run'}"]), part=(1, 3), toolkits=[shop])
+    with pytest.raises(MagnetError, match=r"MCP toolkit classes \['shop'\] cannot be sent to Ray tasks"):
+        run_synth_on_ray(load_config(None, [f"out={tmp_path / 'run'}"]), toolkits=[shop], progress=False)
 
 
 @pytest.mark.parametrize(

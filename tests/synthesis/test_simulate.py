@@ -148,6 +148,8 @@ def test_a_stabletoolbench_response_schema_is_read_from_the_format_s_schema_fiel
         {"name": "empty", "schema": ""},
         {"name": "empty object", "schema": {}},
         {"name": "a sample body", "schema": "{not json"},
+        {"name": "a geojson body", "schema": {"type": "FeatureCollection", "features": []}},
+        {"name": "unsound", "schema": {"type": "object", "properties": {"a": "string"}}},
         {"name": "magnet's own field", "response_schema": listing, "schema": ""},
     ]
     _write_tool(tmp_path, "Travel", "cities", {"tool_name": "cities", "api_list": apis})
@@ -158,5 +160,7 @@ def test_a_stabletoolbench_response_schema_is_read_from_the_format_s_schema_fiel
         "empty_for_cities": None,
         "empty_object_for_cities": None,
         "a_sample_body_for_cities": None,
+        "a_geojson_body_for_cities": None,  # a body whose "type" is no JSON type is no schema: loading goes on
+        "unsound_for_cities": None,
         "magnet_s_own_field_for_cities": listing,
     }

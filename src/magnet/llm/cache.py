@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -64,8 +65,44 @@ class CacheStats:
         return self.hits / lookups if lookups else 0.0
 
 
+# File systems whose files several machines write: SQLite's WAL needs its writers' shared memory on one machine,
+# so there the cache keeps a rollback journal, which file locks guard (NFSv4, Lustre and the like honour them).
+NETWORK_FILE_SYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "glusterfs", "9p", "afs", "wekafs"}
+)
+
+
+def file_system_type(path: str | Path, mounts: str | None = None) -> str:
+    """The type of the file system holding ``path`` (its longest mount point in ``/proc/mounts``); ``""`` where
+    that is not known (not Linux)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+    target = os.path.realpath(path)
+    point, kind = "", ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mounted = fields[1].replace("\\040", " ")
+        inside = target == mounted or target.startswith(mounted.rstrip("/") + "/")
+        if inside and len(mounted) >= len(point):
+            point, kind = mounted, fields[2]
+    return kind
+
+
+def journal_mode(path: str | Path) -> str:
+    """``WAL`` (readers never wait for the writer) on a local disk; ``DELETE`` on a network file system, where the
+    parts of a run on several machines (``--shard``, Ray) share the run folder."""
+    kind = file_system_type(Path(path).parent)
+    return "DELETE" if kind in NETWORK_FILE_SYSTEMS or kind.startswith("fuse.") else "WAL"
+
+
 class RequestCache:
-    """Answers on disk, keyed by ``request_key``. Use one instance per process; it is thread-safe."""
+    """Answers on disk, keyed by ``request_key``. Use one instance per process; it is thread-safe. Its journal is
+    ``journal_mode(path)``'s: safe for processes on one machine, and on several sharing a network file system."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -74,7 +111,7 @@ class RequestCache:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA journal_mode={journal_mode(self.path)}")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(SCHEMA)
         except sqlite3.DatabaseError as error:

@@ -72,12 +72,17 @@ from magnet.synthesis.stages import (  # synthesis_teacher re-exported: it was d
     translate_paths,
 )
 from magnet.synthesis.translate import registry_and_simulator
-from magnet.tools.pool import pool_specs, pool_toolkits
+from magnet.tools.pool import pool_specs, pool_toolkits, url_mcp_servers
 from magnet.tools.toolkit import Toolkit
 
 
 class StageIncomplete(Exception):
-    """A sharded stage is not finished: other parts (``--shard i/n``) still have shards to do."""
+    """A sharded stage is not finished: other parts (``--shard i/n``) still have shards to do. ``part_done``: this
+    part did all it could (what a Ray task must end with); else it could not start (no graph yet, a failure)."""
+
+    def __init__(self, message: str, *, part_done: bool = False):
+        super().__init__(message)
+        self.part_done = part_done
 
 
 class Synth:
@@ -95,11 +100,20 @@ class Synth:
         part: tuple[int, int] | None = None,
         toolkits: Sequence[type[Toolkit]] = (),
         report_checks: Sequence[Callable[[Path], Mapping[str, Any]]] = (),
+        concurrency: int | None = None,
     ):
         if part is not None and not 0 <= part[0] < part[1]:
             raise MagnetError(f"part {part[0]}/{part[1]}: the part must be in 0..{part[1] - 1}")
+        if part is not None and part[1] > 1 and (shared := url_mcp_servers(config.pool, toolkits)):
+            raise MagnetError(
+                f"MCP server(s) {shared} are reached by URL: one server's state cannot serve the episodes of "
+                f"{part[1]} parts at once; run without --shard/--executor ray, or give each part its own server"
+            )
         self.part = part
         self.config = config
+        # Requests in flight to the teacher from this process (a Ray task takes its share of the setting's); not
+        # part of any stage's identity, so every share resumes the same shards.
+        self.concurrency = concurrency or config.teacher.max_concurrency
         # Toolkit classes given in Python (a notebook's own class) are the pool; else the config's pool names them.
         self.toolkits = list(toolkits) or pool_toolkits(config.pool, allow_bfcl=config.allow_bfcl)
         self.given_toolkits = bool(toolkits)
@@ -107,7 +121,8 @@ class Synth:
         check_writable(self.out)
         self.progress = progress
         self.usage = UsageTracker()
-        self.teacher = synthesis_teacher(config.teacher, self.out, self.usage)
+        teacher_settings = dataclasses.replace(config.teacher, max_concurrency=self.concurrency)
+        self.teacher = synthesis_teacher(teacher_settings, self.out, self.usage)
         self.reports: dict[str, StageReport] = {}
         self.simulator: Simulator | None = None
         self.student: Teacher | None = None
@@ -129,10 +144,12 @@ class Synth:
             with frozen_heap():  # the stages that talk to the teacher: no full collection walks the imports
                 await self.teacher_stages(graph, paths)
             if (self.part is not None and self.part[0] != 0) or not datasets:
-                raise StageIncomplete("every stage is done; part 0 (or a run without --shard) writes the datasets")
+                raise StageIncomplete(
+                    "every stage is done; part 0 (or a run without --shard) writes the datasets", part_done=True
+                )
             return self.dataset_stage()
         except StageIncomplete as incomplete:
-            return {"incomplete": str(incomplete), "usage": self.usage.to_dict()}
+            return {"incomplete": str(incomplete), "part_done": incomplete.part_done, "usage": self.usage.to_dict()}
         finally:
             await self.close()
 
@@ -226,7 +243,8 @@ class Synth:
                 f"stage {stage}: this part ({self.part[0]}/{self.part[1]}) is done; other parts "
                 "still have shards to do: rerun when they finish"
                 if self.part
-                else f"stage {stage} did not finish"
+                else f"stage {stage} did not finish",
+                part_done=self.part is not None,
             )
 
     def _stage_config(self, **extra: Any) -> dict[str, Any]:
@@ -324,7 +342,7 @@ class Synth:
             paths,
             self.out / "episodes",
             shard_size=t.shard_size,
-            max_concurrency=self.config.teacher.max_concurrency,
+            max_concurrency=self.concurrency,
             identity=identity,
             progress=self.progress,
             part=self.part,
@@ -360,7 +378,7 @@ class Synth:
             shards(),
             process,
             self.out / "positives",
-            max_concurrency=self.config.teacher.max_concurrency,
+            max_concurrency=self.concurrency,
             progress=self.progress,
             part=self.part,
             on_shard=on_shard,
@@ -425,7 +443,7 @@ class Synth:
             shards(),
             process,
             self.out / "negatives",
-            max_concurrency=self.config.teacher.max_concurrency,
+            max_concurrency=self.concurrency,
             progress=self.progress,
             part=self.part,
             position=2,

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from magnet.errors import ToolkitError
-from magnet.tools.mcp_entry import is_mcp_entry
+from magnet.tools.mcp_entry import is_mcp_entry, parse_mcp_entry
 from magnet.tools.spec import FunctionSpec
 from magnet.tools.toolkit import Toolkit
 
@@ -278,6 +278,16 @@ def pool_entries(pool: str | Sequence[str]) -> list[str]:
         if part not in ("builtin", "bfcl") and not _is_toolkit_reference(part) and not Path(part).exists():
             raise ToolkitError(f"pool entry {part!r}: no such file or folder; a pool entry is {POOL_ENTRIES}")
     return parts
+
+
+def url_mcp_servers(pool: str | Sequence[str], toolkits: Sequence[type[Toolkit]] = ()) -> list[str]:
+    """The names of a pool's MCP servers reached by URL (read from the entries, so no server is started; or from
+    ``toolkits`` when given): servers whose one state several processes would share."""
+    if toolkits:
+        servers = [getattr(klass, "mcp_server", None) for klass in toolkits]
+    else:
+        servers = [parse_mcp_entry(entry) for entry in pool_entries(pool) if is_mcp_entry(entry)]
+    return [server.name for server in servers if server is not None and server.url is not None]
 
 
 def pool_toolkits(pool: str | Sequence[str], *, allow_bfcl: bool = False) -> list[type[Toolkit]]:

@@ -23,7 +23,7 @@ from magnet.tools.function_spec import (
     spec_location,
     validate_spec_dict,
 )
-from magnet.tools.schema_check import BFCL_TYPE_MAP, JSON_TYPES
+from magnet.tools.schema_check import BFCL_TYPE_MAP, JSON_TYPES, validate_schema
 
 
 def _load_all(entries: Iterable[tuple[int, Any]], convert: Callable[[Any, str, int], dict], source: str):
@@ -242,8 +242,9 @@ def _stb_identifier(text: str) -> str:
 def _stb_response_schema(api: Mapping[str, Any]) -> dict | None:
     """The response schema of a StableToolBench API: ``schema`` (RapidAPI's field: a JSON Schema object, the same
     as a JSON string, or ``""``/``{}`` for none, as on many APIs) or Magnet's own ``response_schema``. What is no
-    schema object (free text, a sample body) counts as none: the schema judge then finds no edge from the API,
-    and the LLM judge still can."""
+    schema object (free text, a sample body such as GeoJSON's ``{"type": "FeatureCollection", ...}``, a schema
+    that is not sound) counts as none: the schema judge then finds no edge from the API, and the LLM judge still
+    can."""
     for key in ("response_schema", "schema"):
         value = api.get(key)
         if isinstance(value, str) and value.strip().startswith("{"):
@@ -251,7 +252,11 @@ def _stb_response_schema(api: Mapping[str, Any]) -> dict | None:
                 value = json.loads(value)
             except json.JSONDecodeError:
                 continue
-        if isinstance(value, Mapping) and ("type" in value or "properties" in value):
+        if (
+            isinstance(value, Mapping)
+            and ("type" in value or "properties" in value)
+            and not validate_schema(value, f"$.{key}")
+        ):
             return dict(value)
     return None
 
