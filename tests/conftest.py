@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -161,18 +159,9 @@ def time_server() -> str:
 @pytest.fixture(scope="session")
 def shop_seed(tmp_path_factory) -> Path:
     """A folder holding ``shop.db``: customers and their orders."""
-    folder = tmp_path_factory.mktemp("shop-seed")
-    with sqlite3.connect(folder / "shop.db") as db:
-        db.executescript(
-            """
-            CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT);
-            CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL);
-            INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com'), (2, 'Grace', 'grace@example.com');
-            INSERT INTO orders VALUES (10, 1, 25.5), (11, 2, 12.0);
-            """
-        )
-    db.close()
-    return folder
+    from magnet.testing.mcp_seeds import write_shop_seed
+
+    return write_shop_seed(tmp_path_factory.mktemp("shop-seed"))
 
 
 @pytest.fixture(scope="session")
@@ -180,20 +169,6 @@ def repo_seed(tmp_path_factory) -> Path:
     """A git repository with one commit and one file changed since."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    folder = tmp_path_factory.mktemp("repo-seed")
-    environment = {
-        "GIT_AUTHOR_NAME": "Magnet",
-        "GIT_AUTHOR_EMAIL": "magnet@example.com",
-        "GIT_COMMITTER_NAME": "Magnet",
-        "GIT_COMMITTER_EMAIL": "magnet@example.com",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00",
-        "HOME": str(folder),
-        "PATH": "/usr/bin:/bin",
-    }
-    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True, env=environment)
-    (folder / "README.md").write_text("# Shop\n")
-    subprocess.run(["git", "-C", str(folder), "add", "README.md"], check=True, env=environment)
-    subprocess.run(["git", "-C", str(folder), "commit", "-qm", "First commit"], check=True, env=environment)
-    (folder / "README.md").write_text("# Shop\n\nOrders and customers.\n")
-    return folder
+    from magnet.testing.mcp_seeds import write_repo_seed
+
+    return write_repo_seed(tmp_path_factory.mktemp("repo-seed"))

@@ -159,3 +159,48 @@ def test_a_tool_that_catches_every_exception_still_times_out(piggy_class):
     started = time.monotonic()
     [result] = env.execute([FunctionCall("persist", {"seconds": 3})])
     assert "persist did not finish within 0.3 s" in result.error and time.monotonic() - started < 2
+
+
+def _waiting_toolkit(blocking: bool):
+    """A toolkit whose one call waits for an event that only the event loop sets: it returns only if the loop goes
+    on while it runs."""
+    from magnet.tools.toolkit import Toolkit
+
+    class Waiter(Toolkit):
+        released = threading.Event()
+
+        @classmethod
+        def default_state(cls):
+            return {}
+
+        def wait_for_loop(self) -> dict:
+            """Wait (half a second at most) for the event loop to release it."""
+            return {"released": type(self).released.wait(0.5), "thread": threading.current_thread().name}
+
+    Waiter.blocking = blocking
+    return Waiter
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+def test_calls_that_wait_on_a_server_leave_the_event_loop_free(blocking):
+    """An MCP server's call (``Toolkit.blocking``) runs on a thread, so other episodes go on meanwhile; a Python
+    tool's call runs in place, where a thread would cost more than the call."""
+    import asyncio
+
+    waiter = _waiting_toolkit(blocking)
+
+    async def episode_and_another() -> dict:
+        async def another_episode() -> None:
+            await asyncio.sleep(0.05)
+            waiter.released.set()
+
+        other = asyncio.ensure_future(another_episode())
+        environment = Environment([waiter()])
+        assert environment.blocking is blocking
+        [result] = await environment.execute_async([FunctionCall("wait_for_loop", {})])
+        await other
+        return result.output
+
+    output = asyncio.run(episode_and_another())
+    assert output["released"] is blocking  # in place, the loop could not run the other episode until it returned
+    assert (output["thread"] == threading.main_thread().name) is not blocking

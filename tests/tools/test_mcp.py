@@ -210,6 +210,7 @@ def test_recorded_outputs_replay_with_no_server_and_an_unrecorded_call_says_so(s
         shop.use_store(None)
     assert live == ["[{'name': 'customers'}, {'name': 'orders'}]", "[{'name': 'Grace'}]"]
     offline = recorded_toolkit_class(shop.mcp_server, shop.specs(), store)
+    assert shop.blocking and not offline.blocking  # only a live server is waited on off the event loop
     assert offline.mcp_host is None
     assert [result.output for result in Environment([offline()]).execute(calls)] == live
     other = Environment([offline()]).execute_one(FunctionCall("read_query", {"query": "SELECT 1"}))

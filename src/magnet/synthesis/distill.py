@@ -193,7 +193,7 @@ async def rollout(
         turns.extend(prefix.turns[:start_turn])
         for index, earlier in enumerate(prefix.turns[:start_turn]):
             env.hidden -= set(episode.missing_functions.get(str(index), []))  # added at this turn, as before
-            env.execute(earlier.calls)
+            await env.execute_async(earlier.calls)
         env.hidden -= set(episode.missing_functions.get(str(start_turn), []))
         added_tools.update({k: v for k, v in prefix.added_tools.items() if int(k) <= start_turn})
     for index in range(start_turn, len(episode.turns)):
@@ -258,7 +258,7 @@ async def _turn(
         seen.append(message.to_dict())
         if simulator is not None:  # spec-only functions get their outputs before they run
             await simulator.prepare(completion.tool_calls)
-        for call_id, result in zip(ids, env.execute(completion.tool_calls), strict=True):
+        for call_id, result in zip(ids, await env.execute_async(completion.tool_calls), strict=True):
             calls.append(result.call)
             outputs.append(result.content)
             errors.append(result.error)

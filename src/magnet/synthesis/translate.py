@@ -406,7 +406,7 @@ class _Run:
                 if self.translator.simulator is not None:
                     await self.translator.simulator.prepare(calls)
                 point = self.env.snapshot()
-                results = self.env.execute(calls)
+                results = await self.env.execute_async(calls)
                 failed = [result for result in results if not result.ok]
                 if failed:
                     self.env.restore(point)

@@ -9,6 +9,7 @@ environment, for branching rollouts from the same point.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -218,6 +219,20 @@ class Environment:
     def execute(self, calls: Iterable[FunctionCall]) -> list[CallResult]:
         """Run calls in order; one result per call, errors included."""
         return [self.execute_one(call) for call in calls]
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a toolkit's calls wait on something outside the process (``Toolkit.blocking``)."""
+        return any(type(toolkit).blocking for toolkit in self.toolkits.values())
+
+    async def execute_async(self, calls: Iterable[FunctionCall]) -> list[CallResult]:
+        """``execute`` for async callers: on a thread when a toolkit's calls wait on a server (an MCP server's
+        start or answer), so that the event loop serves the other episodes meanwhile; in place otherwise, where a
+        thread would cost more than the call."""
+        calls = list(calls)
+        if self.blocking:
+            return await asyncio.to_thread(self.execute, calls)
+        return self.execute(calls)
 
     def execute_one(self, call: FunctionCall) -> CallResult:
         """Run one call; every failure is an error result, never an exception."""

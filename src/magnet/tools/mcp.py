@@ -140,6 +140,7 @@ class McpToolkit(Toolkit):
     mcp_records: ClassVar[dict[str, Any]]
     mcp_store: ClassVar[RecordStore | None] = None
     mcp_inferred: ClassVar[frozenset[str]] = frozenset()
+    blocking: ClassVar[bool] = True  # a call may wait for a server to start and answer
 
     @classmethod
     def toolkit_name(cls) -> str:
@@ -244,6 +245,7 @@ def _class(server: McpServer, host: McpHost | None, specs: Sequence[FunctionSpec
         "mcp_host": host,
         "mcp_specs": tuple(specs),
         "mcp_records": {},
+        "blocking": host is not None,  # recorded outputs alone are lookups
         "description": f"MCP server {server.entry}",
         "__doc__": f"The tools of MCP server {server.name} ({server.entry}).",
     }

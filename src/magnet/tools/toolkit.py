@@ -70,6 +70,9 @@ class Toolkit:
     description: ClassVar[str] = ""
     # True for benchmark toolkits (BFCL's classes): training on them needs an explicit opt-in.
     evaluation_only: ClassVar[bool] = False
+    # True where a call waits on something outside the process (an MCP server): async callers run its calls on a
+    # thread (``Environment.execute_async``), so the event loop, with every other episode's requests, goes on.
+    blocking: ClassVar[bool] = False
     _magnet_methods: ClassVar[dict[str, str]]
     _magnet_specs: ClassVar[tuple[FunctionSpec, ...]]
 
