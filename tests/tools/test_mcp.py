@@ -21,6 +21,7 @@ from magnet.tools.calls import FunctionCall
 from magnet.tools.executor import Environment
 from magnet.tools.mcp import (
     infer_schema,
+    inline_refs,
     may_call_on_seed,
     mcp_toolkit_class,
     output_of,
@@ -131,6 +132,36 @@ def test_printed_rows_are_read_as_values_and_their_shape_inferred():
     }
     merged = infer_schema([{"a": 1}, {"b": "x"}])
     assert merged["items"]["properties"] == {"a": {"type": "integer"}, "b": {"type": "string"}}
+
+
+def test_references_are_inlined_and_a_recursive_one_ends_as_an_object():
+    schema = {
+        "type": "object",
+        "properties": {
+            "tree": {"$ref": "#/$defs/Node", "description": "the root"},
+            "definitions": {"type": "string"},  # a field of that name is a field, not the definitions
+        },
+        "$defs": {
+            "Node": {
+                "type": "object",
+                "properties": {
+                    "label": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
+                },
+            }
+        },
+    }
+    assert inline_refs(schema) == {
+        "type": "object",
+        "properties": {
+            "tree": {
+                "type": "object",
+                "properties": {"label": {"type": "string"}, "children": {"type": "array", "items": {"type": "object"}}},
+                "description": "the root",
+            },
+            "definitions": {"type": "string"},
+        },
+    }
 
 
 # -- real servers --------------------------------------------------------------------------------------------------
@@ -368,6 +399,9 @@ def test_an_url_server_is_reset_for_every_episode_and_its_reset_is_no_function(n
         assert notes.function_names() == ["add_note", "get_note", "list_notes"]  # reset_notes is Magnet's
         add = {spec.name: spec for spec in notes.specs()}["add_note"]
         assert add.response["properties"].keys() == {"note_id", "text"}  # the server's output schema
+        listing_spec = {spec.name: spec for spec in notes.specs()}["list_notes"]  # pydantic's $defs, inlined
+        assert listing_spec.response["properties"]["notes"]["items"]["properties"].keys() == {"note_id", "text"}
+        assert "$ref" not in json.dumps(listing_spec.response)
         first = Environment([notes()])
         assert first.execute_one(FunctionCall("add_note", {"text": "buy milk"})).output == {
             "note_id": 1,

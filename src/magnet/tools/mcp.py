@@ -225,12 +225,37 @@ class McpToolkit(Toolkit):
         return output
 
 
+def inline_refs(schema: Any, definitions: Mapping[str, Any] | None = None, seen: tuple[str, ...] = ()) -> Any:
+    """``schema`` with every local ``$ref`` (``#/$defs/X``, ``#/definitions/X``) replaced by what it names and the
+    definitions dropped, as pydantic-made schemas (most servers' on the SDK) need: the schema judge reads the
+    fields of nested models, and a model reads the whole shape in one place. A reference inside its own
+    definition (a recursive model) becomes ``{"type": "object"}``, keeping the description it had."""
+    if definitions is None:  # the root: where the definitions are, and the only place they are dropped from
+        if not isinstance(schema, Mapping):
+            return schema
+        definitions = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+        schema = {key: value for key, value in schema.items() if key not in ("$defs", "definitions")}
+    if isinstance(schema, list):
+        return [inline_refs(item, definitions, seen) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    reference = schema.get("$ref")
+    if isinstance(reference, str) and reference.startswith(("#/$defs/", "#/definitions/")):
+        name = reference.rsplit("/", 1)[1]
+        extra = {key: value for key, value in schema.items() if key != "$ref"}
+        if name in seen or name not in definitions:
+            return {"type": "object", **inline_refs(extra, definitions, seen)}
+        return {**inline_refs(definitions[name], definitions, (*seen, name)), **inline_refs(extra, definitions, seen)}
+    return {key: inline_refs(value, definitions, seen) for key, value in schema.items()}
+
+
 def _spec_of(tool: Any, server: McpServer) -> FunctionSpec:
+    output_schema = getattr(tool, "output_schema", None)
     data = {
         "name": tool.name,
         "description": (tool.description or getattr(tool, "title", None) or "").strip(),
-        "parameters": dict(tool.input_schema or {"type": "object", "properties": {}}),
-        "response": dict(tool.output_schema) if getattr(tool, "output_schema", None) else None,
+        "parameters": inline_refs(dict(tool.input_schema or {"type": "object", "properties": {}})),
+        "response": inline_refs(dict(output_schema)) if output_schema else None,
         "toolkit": server.name,
     }
     problems = validate_spec_dict(data, source=f"MCP server {server.name}")
