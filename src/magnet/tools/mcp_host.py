@@ -304,7 +304,6 @@ class McpHost:
         live = await self._started(live or self._start())
         if reset and live.executed != []:
             if self.server.reset:
-                self._idle.pop(id(live), None)
                 try:
                     result = await self._call_on(live, self.server.reset, {})
                 except BaseException:
